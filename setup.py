@@ -1,0 +1,54 @@
+"""Build the compiled core; falls back to a pure-Python install where it cannot.
+
+REALTIME_FAST_NO_EXTENSIONS=1 skips compilation.  Under cibuildwheel
+(CIBUILDWHEEL=1) or with REALTIME_FAST_REQUIRE_EXTENSIONS=1 a compile failure is
+an error, so no wheel ships without its compiled core.
+"""
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+MODULES = ["_audio", "_events"]
+NO_EXTENSIONS = os.environ.get("REALTIME_FAST_NO_EXTENSIONS") == "1"
+REQUIRED = os.environ.get("CIBUILDWHEEL") == "1" or os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") == "1"
+
+
+class ReportingBuildExt(build_ext):
+    """build_ext that says whether the result is accelerated or pure."""
+
+    def run(self):
+        super().run()
+        built = [e.name for e in self.extensions if os.path.exists(self.get_ext_fullpath(e.name))]
+        missing = sorted(set(e.name for e in self.extensions) - set(built))
+        if missing:
+            print(f"realtime_fast: PURE build, extensions not compiled: {', '.join(missing)}", file=sys.stderr)
+        else:
+            print("realtime_fast: ACCELERATED build (compiled core)", file=sys.stderr)
+
+
+def extensions():
+    if NO_EXTENSIONS or sys.implementation.name != "cpython":
+        print("realtime_fast: PURE build (REALTIME_FAST_NO_EXTENSIONS=1 or not CPython)", file=sys.stderr)
+        return []
+    from Cython.Build import cythonize
+
+    extra = ["/O2"] if sys.platform == "win32" else ["-O3"]
+    exts = cythonize(
+        [Extension(f"realtime_fast.{m}", [f"src/realtime_fast/{m}.pyx"], extra_compile_args=extra) for m in MODULES],
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "embedsignature": True,
+        },
+    )
+    for ext in exts:  # cythonize() drops the flag, so it is set afterwards
+        ext.optional = not REQUIRED
+    return exts
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": ReportingBuildExt})

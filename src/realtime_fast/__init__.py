@@ -1,0 +1,20 @@
+"""realtime_fast: a fast Python client for OpenAI's Realtime API.
+
+The API mirrors OpenAI's JavaScript reference client (``RealtimeClient``,
+``RealtimeAPI``, ``RealtimeConversation``, ``RealtimeEventHandler``,
+``RealtimeUtils``); the wire protocol is the current GA one (beta on request);
+the hot paths are compiled with Cython when a compiler was available.
+"""
+
+from __future__ import annotations
+
+from . import audio as _audio_sel
+from . import events as _events_sel
+from ._impl import LOAD_ERRORS
+
+__version__ = "0.1.0"
+
+#: True when both compiled core modules (audio codecs, event parser) are in use.
+IS_ACCELERATED: bool = bool(_audio_sel.COMPILED and _events_sel.COMPILED)
+
+__all__ = ["IS_ACCELERATED", "LOAD_ERRORS", "__version__"]

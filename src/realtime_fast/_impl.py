@@ -1,0 +1,29 @@
+"""Pick the compiled or the pure-Python implementation of each core module.
+
+The only place in the package that imports a compiled module by name.  Pure is
+chosen when ``REALTIME_FAST_NO_EXTENSIONS=1`` is set or the interpreter is not
+CPython; otherwise the compiled module is used, falling back to the pure twin
+when it cannot be imported (a source install on a machine without a compiler).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from types import ModuleType
+
+NO_EXTENSIONS: bool = os.environ.get("REALTIME_FAST_NO_EXTENSIONS", "") == "1" or sys.implementation.name != "cpython"
+
+#: Why each compiled module could not be loaded (module name -> error text).
+LOAD_ERRORS: dict[str, str] = {}
+
+
+def load(name: str) -> tuple[ModuleType, bool]:
+    """Return ``(module, compiled)`` for core module ``name`` (``"_audio"``, ``"_events"``)."""
+    if not NO_EXTENSIONS:
+        try:
+            return importlib.import_module(f"realtime_fast.{name}"), True
+        except ImportError as exc:
+            LOAD_ERRORS[name] = str(exc)
+    return importlib.import_module(f"realtime_fast.{name}_py"), False

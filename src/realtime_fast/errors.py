@@ -1,0 +1,33 @@
+"""Exception types shared by every layer (and by both core implementations)."""
+
+from __future__ import annotations
+
+
+class RealtimeError(Exception):
+    """Base class of every error raised by realtime_fast."""
+
+
+class EventParseError(RealtimeError, ValueError):
+    """A frame received from the server is not a valid event (not JSON, not an object, no ``type``)."""
+
+
+class TransportError(RealtimeError, ConnectionError):
+    """The connection failed or was lost; ``code``/``reason`` carry the close frame when there was one."""
+
+    def __init__(self, message: str, *, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class HandshakeRejected(TransportError):
+    """The server answered the WebSocket upgrade with an HTTP status other than 101."""
+
+    def __init__(self, message: str, *, status: int, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class ConnectTimeout(TransportError, TimeoutError):
+    """The WebSocket handshake did not complete within the connect timeout."""

@@ -1,0 +1,22 @@
+"""The build is what it says it is."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import realtime_fast
+from realtime_fast import _impl
+
+
+@pytest.mark.skipif(os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") != "1", reason="extensions not required")
+def test_compiled_core_loaded_when_required():
+    assert realtime_fast.IS_ACCELERATED, f"compiled core did not load: {_impl.LOAD_ERRORS}"
+
+
+def test_no_extensions_env_gives_pure_import():
+    code = "import realtime_fast, realtime_fast.audio as a, realtime_fast.events as e; print(realtime_fast.IS_ACCELERATED, a.COMPILED, e.COMPILED)"
+    env = dict(os.environ, REALTIME_FAST_NO_EXTENSIONS="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False", "False"]
