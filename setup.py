@@ -37,7 +37,15 @@ def extensions():
 
     extra = ["/O2"] if sys.platform == "win32" else ["-O3"]
     exts = cythonize(
-        [Extension(f"realtime_fast.{m}", [f"src/realtime_fast/{m}.pyx"], extra_compile_args=extra) for m in MODULES],
+        [
+            Extension(
+                f"realtime_fast.{m}",
+                [f"src/realtime_fast/{m}.pyx"],
+                include_dirs=["src/realtime_fast"],
+                extra_compile_args=extra,
+            )
+            for m in MODULES
+        ],
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
