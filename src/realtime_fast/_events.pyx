@@ -1,0 +1,535 @@
+"""Compiled wire-event codec: the fast translation of ``_events_py`` (same API and messages).
+
+``parse_audio_delta`` reads the canonical flat audio-delta frame straight from
+its UTF-8 bytes and decodes the base64 ``delta`` onto the item's
+:class:`~realtime_fast._audio.AudioBuffer` without creating the base64 text as
+a Python object.  Anything the flat scanner does not take (escapes, nested
+values, floats, duplicate keys, non-ASCII text, other buffer types) goes to the
+pure twin, which is the specification, so the results are the same.  Error
+messages come from ``_events_py``.  Import the public names from
+:mod:`realtime_fast.events`.
+"""
+
+from cpython.buffer cimport (
+    PyBUF_RECORDS_RO,
+    PyBUF_SIMPLE,
+    PyBuffer_IsContiguous,
+    PyBuffer_Release,
+    PyObject_CheckBuffer,
+    PyObject_GetBuffer,
+)
+from cpython.bytearray cimport PyByteArray_CheckExact
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_SetItem
+from cpython.long cimport PyLong_FromLongLong
+from cpython.unicode cimport PyUnicode_Check, PyUnicode_CheckExact
+from libc.string cimport memchr, memcmp, memcpy, strcmp
+
+from realtime_fast._audio cimport AudioBuffer, encode_b64_into
+
+from collections.abc import Mapping
+
+import orjson
+
+from realtime_fast import _audio_py
+from realtime_fast import _events_py as _py
+
+__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event"]
+
+AUDIO_DELTA_TYPES = _py.AUDIO_DELTA_TYPES
+
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+
+
+cdef object _loads = orjson.loads
+cdef object _dumps = orjson.dumps
+cdef object _JSONDecodeError = orjson.JSONDecodeError
+cdef object _JSONEncodeError = orjson.JSONEncodeError
+cdef object _Mapping = Mapping
+
+cdef object _check_frame = _py._check_frame
+cdef object _invalid_json_error = _py._invalid_json_error
+cdef object _event_shape_error = _py._event_shape_error
+cdef object _event_id_type_error = _py._event_id_type_error
+cdef object _event_id_surrogate_error = _py._event_id_surrogate_error
+cdef object _event_not_mapping_error = _py._event_not_mapping_error
+cdef object _json_default = _py._json_default
+cdef object _encode_error = _py._encode_error
+cdef object _general_audio_delta = _py.parse_audio_delta
+cdef object _pcm_view = _audio_py._pcm_view
+cdef object _ODD_PCM = _audio_py.ODD_PCM_MESSAGE
+
+cdef str _GA_AUDIO_DELTA = "response.output_audio.delta"
+cdef str _BETA_AUDIO_DELTA = "response.audio.delta"
+cdef object _MISSING = object()
+
+# Keys of audio delta events, reused instead of allocating a new str per event.
+cdef str _K_TYPE = "type"
+cdef str _K_EVENT_ID = "event_id"
+cdef str _K_RESPONSE_ID = "response_id"
+cdef str _K_ITEM_ID = "item_id"
+cdef str _K_OUTPUT_INDEX = "output_index"
+cdef str _K_CONTENT_INDEX = "content_index"
+cdef str _K_OBFUSCATION = "obfuscation"
+
+# The input_audio_buffer.append frame, around the quoted event_id and the base64 audio.
+cdef bytes _APPEND_HEAD = b'{"event_id":'
+cdef bytes _APPEND_MID = b',"type":"input_audio_buffer.append","audio":"'
+cdef bytes _APPEND_TAIL = b'"}'
+
+
+# ---------------------------------------------------------------------------
+# parse_event
+# ---------------------------------------------------------------------------
+
+def parse_event(frame):
+    """Decode one server frame (UTF-8 JSON text) into an event dict.
+
+    ``frame`` is ``bytes``, ``bytearray``, a C-contiguous ``memoryview`` (only
+    read during the call) or ``str``.  Raises :class:`EventParseError` when the
+    frame is not JSON, not a JSON object, or has no string ``type``.
+    """
+    if not (PyBytes_CheckExact(frame) or PyUnicode_CheckExact(frame) or PyByteArray_CheckExact(frame)):
+        _check_frame(frame)
+    try:
+        event = _loads(frame)
+    except _JSONDecodeError as exc:
+        raise _invalid_json_error(exc) from exc
+    if type(event) is dict and type((<dict>event).get(_K_TYPE)) is str:
+        return event
+    raise _event_shape_error(event)
+
+
+# ---------------------------------------------------------------------------
+# The flat audio-delta scanner
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    MAX_FIELDS = 24
+
+cdef enum ValueKind:
+    KIND_STRING
+    KIND_INT
+    KIND_TRUE
+    KIND_FALSE
+    KIND_NULL
+
+
+cdef struct Field:
+    Py_ssize_t key          # offset of the key's first character
+    Py_ssize_t key_len
+    Py_ssize_t value        # offset of a string value's first character
+    Py_ssize_t value_len
+    long long number        # the value of a KIND_INT
+    ValueKind kind
+
+
+cdef struct FlatObject:
+    Py_ssize_t count
+    Py_ssize_t type_at      # index in fields of "type", "item_id", "delta"; -1 when absent
+    Py_ssize_t item_id_at
+    Py_ssize_t delta_at
+    Field fields[MAX_FIELDS]
+
+
+cdef inline Py_ssize_t _skip_ws(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    cdef unsigned char c
+    while i < n:
+        c = p[i]
+        if c != 32 and c != 10 and c != 13 and c != 9:
+            break
+        i += 1
+    return i
+
+
+cdef inline bint _plain(const unsigned char* s, Py_ssize_t n) noexcept nogil:
+    """True when s[0:n] is printable ASCII without a backslash: its JSON text is its value."""
+    cdef unsigned char bad = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        bad |= <unsigned char>((<unsigned char>(s[i] - 0x20) >= 0x60) | (s[i] == 0x5C))
+    return bad == 0
+
+
+cdef inline Py_ssize_t _quote_at(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """Offset of the first '"' in p[i:n], or -1."""
+    cdef const void* q = memchr(p + i, 34, n - i)
+    if q == NULL:
+        return -1
+    return <const unsigned char*>q - p
+
+
+cdef bint _scan_flat(const unsigned char* p, Py_ssize_t n, FlatObject* flat) noexcept nogil:
+    """Record the fields of p[0:n] when it is a flat JSON object the fast path reads exactly.
+
+    Accepted: one object (JSON whitespace anywhere), string keys and values that
+    are printable ASCII without escapes, non-negative integers below 10**18,
+    ``true``/``false``/``null``, at most one each of "type", "item_id" and
+    "delta".  The value of "delta" is not checked here: it is either decoded
+    as base64 (which rejects anything but the base64 alphabet) or checked
+    with _plain before being trusted.  Returns False for anything else.
+    """
+    cdef Py_ssize_t i, end, digits
+    cdef unsigned char c
+    cdef long long number
+    cdef bint is_delta
+    cdef Field* f
+    flat.count = 0
+    flat.type_at = -1
+    flat.item_id_at = -1
+    flat.delta_at = -1
+    i = _skip_ws(p, 0, n)
+    if i >= n or p[i] != 123:  # '{'
+        return False
+    i = _skip_ws(p, i + 1, n)
+    while True:
+        if i >= n or p[i] != 34 or flat.count == MAX_FIELDS:
+            return False
+        f = &flat.fields[flat.count]
+        i += 1
+        end = _quote_at(p, i, n)
+        if end < 0 or not _plain(p + i, end - i):
+            return False
+        f.key = i
+        f.key_len = end - i
+        is_delta = False
+        if f.key_len == 4 and memcmp(p + i, b"type", 4) == 0:
+            if flat.type_at >= 0:
+                return False
+            flat.type_at = flat.count
+        elif f.key_len == 7 and memcmp(p + i, b"item_id", 7) == 0:
+            if flat.item_id_at >= 0:
+                return False
+            flat.item_id_at = flat.count
+        elif f.key_len == 5 and memcmp(p + i, b"delta", 5) == 0:
+            if flat.delta_at >= 0:
+                return False
+            flat.delta_at = flat.count
+            is_delta = True
+        i = _skip_ws(p, end + 1, n)
+        if i >= n or p[i] != 58:  # ':'
+            return False
+        i = _skip_ws(p, i + 1, n)
+        if i >= n:
+            return False
+        c = p[i]
+        if c == 34:  # '"'
+            i += 1
+            end = _quote_at(p, i, n)
+            if end < 0 or (not is_delta and not _plain(p + i, end - i)):
+                return False
+            f.kind = KIND_STRING
+            f.value = i
+            f.value_len = end - i
+            i = end + 1
+        elif 48 <= c <= 57:  # a digit; a leading 0 stands alone (what follows must be a delimiter)
+            number = c - 48
+            i += 1
+            if c != 48:
+                digits = 1
+                while i < n and 48 <= p[i] <= 57:
+                    if digits == 18:
+                        return False
+                    number = number * 10 + (p[i] - 48)
+                    digits += 1
+                    i += 1
+            f.kind = KIND_INT
+            f.number = number
+        elif c == 116 and n - i >= 4 and memcmp(p + i, b"true", 4) == 0:
+            f.kind = KIND_TRUE
+            i += 4
+        elif c == 102 and n - i >= 5 and memcmp(p + i, b"false", 5) == 0:
+            f.kind = KIND_FALSE
+            i += 5
+        elif c == 110 and n - i >= 4 and memcmp(p + i, b"null", 4) == 0:
+            f.kind = KIND_NULL
+            i += 4
+        else:
+            return False
+        flat.count += 1
+        i = _skip_ws(p, i, n)
+        if i >= n:
+            return False
+        c = p[i]
+        if c == 44:  # ','
+            i = _skip_ws(p, i + 1, n)
+        elif c == 125:  # '}'
+            return _skip_ws(p, i + 1, n) == n
+        else:
+            return False
+
+
+cdef inline str _ascii(const unsigned char* s, Py_ssize_t n):
+    """A new str of n ASCII characters (the caller checked they are ASCII)."""
+    cdef str text = PyUnicode_New(n, 127)
+    memcpy(PyUnicode_DATA(text), s, n)
+    return text
+
+
+cdef str _key(const unsigned char* s, Py_ssize_t n):
+    if n == 4 and memcmp(s, b"type", 4) == 0:
+        return _K_TYPE
+    if n == 8 and memcmp(s, b"event_id", 8) == 0:
+        return _K_EVENT_ID
+    if n == 11 and memcmp(s, b"response_id", 11) == 0:
+        return _K_RESPONSE_ID
+    if n == 7 and memcmp(s, b"item_id", 7) == 0:
+        return _K_ITEM_ID
+    if n == 12 and memcmp(s, b"output_index", 12) == 0:
+        return _K_OUTPUT_INDEX
+    if n == 13 and memcmp(s, b"content_index", 13) == 0:
+        return _K_CONTENT_INDEX
+    if n == 11 and memcmp(s, b"obfuscation", 11) == 0:
+        return _K_OBFUSCATION
+    return _ascii(s, n)
+
+
+cdef object _value(const unsigned char* p, const Field* f):
+    if f.kind == KIND_STRING:
+        return _ascii(p + f.value, f.value_len)
+    if f.kind == KIND_INT:
+        return PyLong_FromLongLong(f.number)
+    if f.kind == KIND_TRUE:
+        return True
+    if f.kind == KIND_FALSE:
+        return False
+    return None
+
+
+cdef inline object _not_audio(const unsigned char* p, const FlatObject* flat, object frame, object buffers):
+    """None for a flat event that is not an audio delta of a known item.
+
+    The "delta" value was not checked by the scanner; until it is, the frame is
+    not known to be valid JSON, so an unusual one goes to the general path.
+    """
+    cdef const Field* d
+    if flat.delta_at >= 0:
+        d = &flat.fields[flat.delta_at]
+        if d.kind == KIND_STRING and not _plain(p + d.value, d.value_len):
+            return _general_audio_delta(frame, buffers)
+    return None
+
+
+cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
+    """parse_audio_delta on the UTF-8 text p[0:n] of ``frame`` (kept readable by the caller)."""
+    cdef FlatObject flat
+    cdef const Field* f
+    cdef const Field* d
+    cdef Py_ssize_t i, before, dropped, start
+    cdef long long offset
+    cdef AudioBuffer audio
+    cdef dict event
+    cdef str type_name
+    if not _scan_flat(p, n, &flat) or flat.type_at < 0:
+        return _general_audio_delta(frame, buffers)
+    f = &flat.fields[flat.type_at]
+    if f.kind != KIND_STRING:
+        return _general_audio_delta(frame, buffers)
+    if f.value_len == 27 and memcmp(p + f.value, b"response.output_audio.delta", 27) == 0:
+        type_name = _GA_AUDIO_DELTA
+    elif f.value_len == 20 and memcmp(p + f.value, b"response.audio.delta", 20) == 0:
+        type_name = _BETA_AUDIO_DELTA
+    else:
+        return _not_audio(p, &flat, frame, buffers)
+    if flat.item_id_at < 0 or flat.fields[flat.item_id_at].kind != KIND_STRING:
+        return _not_audio(p, &flat, frame, buffers)
+    f = &flat.fields[flat.item_id_at]
+    item_id = _ascii(p + f.value, f.value_len)
+    if type(buffers) is dict:
+        buffer = (<dict>buffers).get(item_id, _MISSING)
+        if buffer is _MISSING:
+            return _not_audio(p, &flat, frame, buffers)
+    elif item_id in buffers:
+        buffer = buffers[item_id]
+    else:
+        return _not_audio(p, &flat, frame, buffers)
+    if (flat.delta_at < 0 or flat.fields[flat.delta_at].kind != KIND_STRING
+            or type(buffer) is not AudioBuffer):
+        return _general_audio_delta(frame, buffers)  # the error for a missing delta; pure buffers
+
+    event = {}
+    for i in range(flat.count):
+        if i == flat.delta_at:
+            continue
+        f = &flat.fields[i]
+        if i == flat.item_id_at:
+            value = item_id
+        elif i == flat.type_at:
+            value = type_name
+        else:
+            value = _value(p, f)
+        PyDict_SetItem(event, _key(p + f.key, f.key_len), value)
+    if len(event) != flat.count - 1:
+        return _general_audio_delta(frame, buffers)  # duplicate keys: the general parser's rule
+
+    d = &flat.fields[flat.delta_at]
+    audio = <AudioBuffer>buffer
+    before = audio._nbytes >> 1
+    offset = audio._offset
+    try:
+        audio.append_b64_raw(p + d.value, d.value_len)
+    except ValueError:
+        # Escapes (JSON allows "\/"), or bad base64: the general path decodes the
+        # escapes, or raises the exact error for the delta text.  The buffer is unchanged.
+        return _general_audio_delta(frame, buffers)
+    dropped = <Py_ssize_t>(audio._offset - offset)
+    start = before - dropped
+    return event, audio, (start if start > 0 else 0)
+
+
+def parse_audio_delta(frame, buffers):
+    """Parse an audio delta frame and decode its audio straight onto its item's buffer.
+
+    When ``frame`` is a ``response.output_audio.delta`` (GA) or
+    ``response.audio.delta`` (beta) event whose ``item_id`` is a key of
+    ``buffers``, the base64 ``delta`` is decoded and appended to
+    ``buffers[item_id]`` and ``(event, buffer, start)`` is returned: ``event``
+    holds every field except ``delta``, and the new samples are
+    ``buffer[start:len(buffer)]`` (``start`` in samples).  Returns ``None`` for
+    any other valid event (then call :func:`parse_event`).
+
+    Raises :class:`EventParseError` like :func:`parse_event` for a frame that is
+    not an event, and for an audio delta of a known item without a string
+    ``delta``; ``ValueError`` when the delta is not valid base64 PCM16 (the
+    buffer is unchanged); ``BufferError`` from a buffer that has live views (the
+    buffer is unchanged: swap in a copy and retry).
+    """
+    cdef Py_buffer view
+    if PyBytes_CheckExact(frame):
+        return _audio_delta_at(<const unsigned char*>PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), frame, buffers)
+    if PyUnicode_CheckExact(frame):
+        if PyUnicode_IS_COMPACT_ASCII(frame):  # its characters are its UTF-8 bytes
+            return _audio_delta_at(<const unsigned char*>PyUnicode_DATA(frame), PyUnicode_GET_LENGTH(frame), frame, buffers)
+        # Non-ASCII text is beyond the flat scanner anyway; this also spares the str a cached UTF-8 copy.
+        return _general_audio_delta(frame, buffers)
+    if PyByteArray_CheckExact(frame) or type(frame) is memoryview:
+        # Holding a view keeps a bytearray from being resized under p while Python code runs.
+        try:
+            PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
+        except (BufferError, ValueError):
+            _check_frame(frame)  # a strided or released memoryview: the pure twin's error
+            raise
+        try:
+            return _audio_delta_at(<const unsigned char*>view.buf, view.len, frame, buffers)
+        finally:
+            PyBuffer_Release(&view)
+    return _general_audio_delta(frame, buffers)
+
+
+# ---------------------------------------------------------------------------
+# Serialising
+# ---------------------------------------------------------------------------
+
+def dumps_event(event):
+    """Serialise a client event to the UTF-8 JSON bytes sent on the wire (key order kept).
+
+    Nested Mappings are accepted.  Raises ``TypeError`` naming the value type
+    that is not JSON (``bytes`` included: base64-encode audio first).
+    """
+    if type(event) is not dict and not isinstance(event, _Mapping):
+        raise _event_not_mapping_error(event)
+    try:
+        return _dumps(event, default=_json_default)
+    except _JSONEncodeError as exc:
+        raise _encode_error(exc) from None
+
+
+cdef inline bint _is_int16_format(const char* fmt) noexcept:
+    # The formats _audio_py accepts as PCM16 (see its _INT16_FORMATS).
+    return fmt != NULL and (
+        strcmp(fmt, "h") == 0 or strcmp(fmt, "<h") == 0 or strcmp(fmt, "=h") == 0 or strcmp(fmt, "@h") == 0
+    )
+
+
+cdef int _acquire_pcm(object pcm, Py_buffer* view) except -1:
+    """Fill ``view`` with the contiguous PCM16 bytes of ``pcm`` (the caller releases it)."""
+    cdef bint usable = False
+    if PyObject_CheckBuffer(pcm):
+        PyObject_GetBuffer(pcm, view, PyBUF_RECORDS_RO)
+        usable = PyBuffer_IsContiguous(view, b'C') and (
+            view.itemsize == 1 or (view.itemsize == 2 and _is_int16_format(view.format))
+        )
+        if not usable:
+            PyBuffer_Release(view)
+    if not usable:
+        # Strided input is copied; anything else gets the pure rules and messages.
+        PyObject_GetBuffer(_pcm_view(pcm, "dumps_append_audio"), view, PyBUF_SIMPLE)
+    if view.len & 1:
+        n = view.len
+        PyBuffer_Release(view)
+        raise ValueError(_ODD_PCM.format(where="dumps_append_audio", n=n))
+    return 0
+
+
+cdef inline bint _needs_json_escape(const unsigned char* s, Py_ssize_t n) noexcept nogil:
+    """True when UTF-8 s[0:n] holds a control character, '"' or '\\' (what JSON escapes)."""
+    cdef unsigned char bad = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        bad |= <unsigned char>((s[i] < 0x20) | (s[i] == 0x22) | (s[i] == 0x5C))
+    return bad != 0
+
+
+cdef bytes _append_frame(const unsigned char* pcm, Py_ssize_t nbytes, object event_id):
+    cdef const unsigned char* id_utf8
+    cdef Py_ssize_t id_len = 0, quoted_len, total
+    cdef unsigned char* dst
+    cdef bytes quoted = None
+    try:
+        id_utf8 = <const unsigned char*>PyUnicode_AsUTF8AndSize(event_id, &id_len)
+    except UnicodeEncodeError:
+        raise _event_id_surrogate_error() from None
+    if _needs_json_escape(id_utf8, id_len):
+        quoted = _dumps(event_id)  # orjson's escaping, so both twins give the same bytes
+        quoted_len = PyBytes_GET_SIZE(quoted)
+    else:
+        quoted_len = id_len + 2
+    total = (len(_APPEND_HEAD) + quoted_len + len(_APPEND_MID) + (nbytes + 2) // 3 * 4 + len(_APPEND_TAIL))
+    out = PyBytes_FromStringAndSize(NULL, total)
+    dst = <unsigned char*>PyBytes_AS_STRING(out)
+    memcpy(dst, PyBytes_AS_STRING(_APPEND_HEAD), len(_APPEND_HEAD))
+    dst += len(_APPEND_HEAD)
+    if quoted is not None:
+        memcpy(dst, PyBytes_AS_STRING(quoted), quoted_len)
+    else:
+        dst[0] = 34
+        memcpy(dst + 1, id_utf8, id_len)
+        dst[id_len + 1] = 34
+    dst += quoted_len
+    memcpy(dst, PyBytes_AS_STRING(_APPEND_MID), len(_APPEND_MID))
+    dst += len(_APPEND_MID)
+    dst += encode_b64_into(pcm, nbytes, dst)
+    memcpy(dst, PyBytes_AS_STRING(_APPEND_TAIL), len(_APPEND_TAIL))
+    return out
+
+
+def dumps_append_audio(pcm, event_id):
+    """Build the ``input_audio_buffer.append`` frame for ``pcm`` in one go.
+
+    Returns the bytes of ``{"event_id": event_id, "type":
+    "input_audio_buffer.append", "audio": "<base64 of pcm>"}`` exactly as
+    :func:`dumps_event` would.  ``pcm`` is PCM16 as accepted by
+    ``b64encode_pcm16`` (bytes, bytearray, memoryview, ``array('h')``, numpy
+    int16; an odd byte length is a ``ValueError``).  ``event_id`` is JSON-escaped
+    as needed; a lone surrogate in it is a ``ValueError``.
+    """
+    cdef Py_buffer view
+    cdef Py_ssize_t nbytes
+    if not PyUnicode_Check(event_id):
+        raise _event_id_type_error(event_id)
+    if PyBytes_CheckExact(pcm):
+        nbytes = PyBytes_GET_SIZE(pcm)
+        if nbytes & 1:
+            raise ValueError(_ODD_PCM.format(where="dumps_append_audio", n=nbytes))
+        return _append_frame(<const unsigned char*>PyBytes_AS_STRING(pcm), nbytes, event_id)
+    _acquire_pcm(pcm, &view)
+    try:
+        return _append_frame(<const unsigned char*>view.buf, view.len, event_id)
+    finally:
+        PyBuffer_Release(&view)

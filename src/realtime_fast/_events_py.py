@@ -1,0 +1,216 @@
+"""Wire-event codec, pure Python: the specification of ``realtime_fast._events``.
+
+Both twins have the same names, signatures, exception types and messages; the
+compiled one also reuses the error builders below so the messages cannot
+drift.  Import through :mod:`realtime_fast.events`, not from here.
+
+Frames are UTF-8 JSON text.  A ``memoryview`` frame may point into a
+transport's receive buffer and is only valid during the call: nothing these
+functions return refers to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Union
+
+import binascii
+
+import orjson
+
+from ._audio_py import _pcm_view
+from .errors import EventParseError
+
+if TYPE_CHECKING:
+    from .audio import AudioBuffer
+
+__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event"]
+
+Frame = Union[bytes, bytearray, memoryview, str]
+
+#: Event types whose ``delta`` is base64 PCM16 audio (GA name, then beta name).
+AUDIO_DELTA_TYPES: frozenset[str] = frozenset({"response.output_audio.delta", "response.audio.delta"})
+
+_loads = orjson.loads
+_dumps = orjson.dumps
+_JSONDecodeError = orjson.JSONDecodeError
+_JSONEncodeError = orjson.JSONEncodeError
+
+
+# -- error builders (shared with the compiled twin) ---------------------------------------------
+
+
+def _json_kind(value: object) -> str:
+    """Name a decoded JSON value's kind the way a reader of the wire would ("an array", "null")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _check_frame(frame: object) -> None:
+    """Raise TypeError unless ``frame`` is a type of frame the parser reads."""
+    if isinstance(frame, memoryview):
+        if not frame.c_contiguous:
+            raise TypeError("Event frame memoryview is not C-contiguous; pass bytes or a contiguous memoryview.")
+    elif not isinstance(frame, (bytes, bytearray, str)):
+        raise TypeError(f"Event frame must be bytes, bytearray, memoryview or str, not {type(frame).__name__}.")
+
+
+def _invalid_json_error(exc: Exception) -> EventParseError:
+    return EventParseError(f"Event frame is not valid JSON ({exc}).")
+
+
+def _event_shape_error(value: object) -> EventParseError:
+    """The error for decoded JSON that is not an object with a string ``type``."""
+    if not isinstance(value, dict):
+        return EventParseError(f"Event frame is {_json_kind(value)}, not a JSON object; every Realtime event is an object.")
+    if "type" not in value:
+        return EventParseError("Event has no 'type' field; every Realtime event needs a string 'type'.")
+    return EventParseError(f"Event 'type' is {_json_kind(value['type'])}, not a string.")
+
+
+def _missing_delta_error(item_id: str) -> EventParseError:
+    return EventParseError(f"Audio delta event for item {item_id!r} has no string 'delta' field.")
+
+
+def _event_id_type_error(event_id: object) -> TypeError:
+    return TypeError(f"event_id must be a str, not {type(event_id).__name__}.")
+
+
+def _event_id_surrogate_error() -> ValueError:
+    return ValueError("event_id contains a lone surrogate, which is not valid UTF-8; pass plain Unicode text.")
+
+
+def _event_not_mapping_error(event: object) -> TypeError:
+    return TypeError(f"dumps_event() takes the event as a Mapping, not {type(event).__name__}.")
+
+
+class _Unserialisable(TypeError):
+    """Raised by the ``default`` hook; dumps_event re-raises its message as a plain TypeError."""
+
+
+def _json_default(value: object) -> Any:
+    """orjson ``default`` hook: accept any Mapping, explain everything else."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raise _Unserialisable(
+            f"Event holds a {type(value).__name__} value, but bytes are not JSON; base64-encode audio first."
+        )
+    raise _Unserialisable(
+        f"Event holds a value of type {type(value).__name__}, which is not JSON; "
+        "use str, int, float, bool, None, list or dict."
+    )
+
+
+def _encode_error(exc: Exception) -> TypeError:
+    """Turn orjson's JSONEncodeError into a plain TypeError with one clear sentence."""
+    cause = exc.__cause__
+    if isinstance(cause, _Unserialisable):
+        return TypeError(str(cause))
+    return TypeError(f"Event cannot be serialised to JSON ({exc}).")
+
+
+# -- parsing ------------------------------------------------------------------------------------
+
+
+def parse_event(frame: Frame) -> dict[str, Any]:
+    """Decode one server frame (UTF-8 JSON text) into an event dict.
+
+    ``frame`` is ``bytes``, ``bytearray``, a C-contiguous ``memoryview`` (only
+    read during the call) or ``str``.  Raises :class:`EventParseError` when the
+    frame is not JSON, not a JSON object, or has no string ``type``.
+    """
+    _check_frame(frame)
+    try:
+        event = _loads(frame)
+    except _JSONDecodeError as exc:
+        raise _invalid_json_error(exc) from exc
+    if type(event) is dict and type(event.get("type")) is str:
+        return event
+    raise _event_shape_error(event)
+
+
+def parse_audio_delta(
+    frame: Frame, buffers: Mapping[str, AudioBuffer]
+) -> tuple[dict[str, Any], AudioBuffer, int] | None:
+    """Parse an audio delta frame and decode its audio straight onto its item's buffer.
+
+    When ``frame`` is a ``response.output_audio.delta`` (GA) or
+    ``response.audio.delta`` (beta) event whose ``item_id`` is a key of
+    ``buffers``, the base64 ``delta`` is decoded and appended to
+    ``buffers[item_id]`` and ``(event, buffer, start)`` is returned: ``event``
+    holds every field except ``delta``, and the new samples are
+    ``buffer[start:len(buffer)]`` (``start`` in samples).  Returns ``None`` for
+    any other valid event (then call :func:`parse_event`).
+
+    Raises :class:`EventParseError` like :func:`parse_event` for a frame that is
+    not an event, and for an audio delta of a known item without a string
+    ``delta``; ``ValueError`` when the delta is not valid base64 PCM16 (the
+    buffer is unchanged); ``BufferError`` from a buffer that has live views (the
+    buffer is unchanged: swap in a copy and retry).
+    """
+    event = parse_event(frame)
+    if event["type"] not in AUDIO_DELTA_TYPES:
+        return None
+    item_id = event.get("item_id")
+    if type(item_id) is not str or item_id not in buffers:
+        return None
+    buffer = buffers[item_id]
+    delta = event.get("delta")
+    if type(delta) is not str:
+        raise _missing_delta_error(item_id)
+    before = len(buffer)
+    offset = buffer.offset
+    buffer.append_base64(delta)
+    # A capped buffer drops its oldest samples to make room: the new ones then start earlier.
+    start = before - (buffer.offset - offset)
+    del event["delta"]
+    return event, buffer, start if start > 0 else 0
+
+
+# -- serialising --------------------------------------------------------------------------------
+
+
+def dumps_event(event: Mapping[str, Any]) -> bytes:
+    """Serialise a client event to the UTF-8 JSON bytes sent on the wire (key order kept).
+
+    Nested Mappings are accepted.  Raises ``TypeError`` naming the value type
+    that is not JSON (``bytes`` included: base64-encode audio first).
+    """
+    if not isinstance(event, Mapping):
+        raise _event_not_mapping_error(event)
+    try:
+        return _dumps(event, default=_json_default)
+    except _JSONEncodeError as exc:
+        raise _encode_error(exc) from None
+
+
+def dumps_append_audio(pcm: Any, event_id: str) -> bytes:
+    """Build the ``input_audio_buffer.append`` frame for ``pcm`` in one go.
+
+    Returns the bytes of ``{"event_id": event_id, "type":
+    "input_audio_buffer.append", "audio": "<base64 of pcm>"}`` exactly as
+    :func:`dumps_event` would.  ``pcm`` is PCM16 as accepted by
+    ``b64encode_pcm16`` (bytes, bytearray, memoryview, ``array('h')``, numpy
+    int16; an odd byte length is a ``ValueError``).  ``event_id`` is JSON-escaped
+    as needed; a lone surrogate in it is a ``ValueError``.
+    """
+    if not isinstance(event_id, str):
+        raise _event_id_type_error(event_id)
+    with _pcm_view(pcm, "dumps_append_audio") as view:
+        audio = binascii.b2a_base64(view, newline=False).decode("ascii")
+    try:
+        return _dumps({"event_id": event_id, "type": "input_audio_buffer.append", "audio": audio})
+    except _JSONEncodeError:
+        raise _event_id_surrogate_error() from None
