@@ -1,0 +1,231 @@
+"""What the mock "model" says: a small, deterministic script.
+
+The script decides the content of every response from the conversation so far,
+in this order:
+
+1. After a ``function_call_output`` item, the reply is :attr:`Script.tool_output_reply`
+   (``"The result is: {output}"``) unless a queued reply is waiting.
+2. A reply queued with :meth:`Script.reply` (one per response, first in first out).
+3. The first rule (:meth:`Script.add_rule`, :meth:`Script.add_tool_call`) whose
+   ``when`` matches the latest user text -- the text of the last user message, or
+   the transcript of the last user audio.  A tool-call rule only fires when a
+   function tool of that name is configured (session or ``response.create``) and
+   ``tool_choice`` is not ``"none"``, as with a real model.
+4. :attr:`Script.default_reply` (``'You said: "{text}"'``), or :attr:`Script.greeting`
+   when the user has said nothing yet.
+
+User audio has no real words, so its transcript comes from the script too: the
+text given to :meth:`Script.set_transcript` for the next user audio turn, else a
+description of its length (``"[2.40 s of audio]"``).
+
+One script is shared by every connection of a server; it is safe to change it
+from another thread while the server runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Pattern, Union
+
+__all__ = ["Plan", "Rule", "Script"]
+
+Matcher = Union[str, Pattern[str], Callable[[str], bool]]
+Reply = Union[str, Callable[[str], str]]
+
+
+@dataclass
+class Rule:
+    """One scripted behaviour: when the user text matches ``when``, reply or call a tool.
+
+    ``when`` is a case-insensitive substring, a compiled regular expression (searched)
+    or a callable taking the user text.  Exactly one of ``reply`` and ``tool`` is set.
+    """
+
+    when: Matcher
+    reply: Reply | None = None
+    tool: str | None = None
+    arguments: str = "{}"
+    say: str | None = None
+    once: bool = False
+    hits: int = field(default=0, compare=False)
+
+    def matches(self, text: str) -> bool:
+        """True when ``text`` (the latest user text) triggers this rule."""
+        if isinstance(self.when, str):
+            return " ".join(self.when.lower().split()) in " ".join(text.lower().split())
+        if isinstance(self.when, re.Pattern):
+            return self.when.search(text) is not None
+        return bool(self.when(text))
+
+
+@dataclass
+class Plan:
+    """The content of one response: an assistant message, a function call, or both (message first)."""
+
+    text: str | None = None
+    tool_name: str | None = None
+    tool_arguments: str | None = None
+
+
+class Script:
+    """Deterministic replies, tool-call rules and user-audio transcripts (see the module docstring)."""
+
+    def __init__(self) -> None:
+        #: Template of the reply when nothing else applies; ``{text}`` is the latest user text.
+        self.default_reply: str = 'You said: "{text}"'
+        #: Reply when the conversation has no user text at all.
+        self.greeting: str = "Hello! How can I help you today?"
+        #: Reply after a function output; ``{output}`` is the output, ``{name}`` the function name.
+        self.tool_output_reply: str = "The result is: {output}"
+        #: Transcript of user audio nobody registered a transcript for; ``{seconds}`` is its length in s.
+        self.audio_description: str = "[{seconds:.2f} s of audio]"
+        #: When true, input transcriptions arrive *before* their user item (the reference
+        #: client's queued-transcript case); :meth:`set_transcript` can override it per turn.
+        self.transcripts_before_items: bool = False
+        self._rules: list[Rule] = []
+        self._replies: deque[str] = deque()
+        self._transcripts: deque[tuple[str, bool | None]] = deque()
+        self._lock = threading.Lock()
+
+    # -- public scripting API ---------------------------------------------------
+
+    def reply(self, text: str) -> None:
+        """Queue ``text`` as the content of the next response (one response per call, in order)."""
+        if not isinstance(text, str):
+            raise TypeError(f"reply text must be a str, got {type(text).__name__}; pass the words the assistant says.")
+        self._replies.append(text)
+
+    def add_rule(self, when: Matcher, reply: Reply, *, once: bool = False) -> Rule:
+        """Answer ``reply`` whenever the latest user text matches ``when``.
+
+        ``reply`` is a string or a callable taking the user text.  With ``once=True``
+        the rule is removed after it fired.  Rules are tried in the order added.
+        """
+        rule = Rule(when=when, reply=reply, once=once)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def add_tool_call(
+        self,
+        when: Matcher,
+        name: str,
+        arguments: dict[str, Any] | str | None = None,
+        *,
+        say: str | None = None,
+        once: bool = False,
+    ) -> Rule:
+        """Answer with a ``function_call`` of ``name`` whenever the latest user text matches ``when``.
+
+        ``arguments`` is a JSON-serialisable dict (or a JSON string) streamed as the call's
+        arguments; ``say`` adds an assistant message before the call (output_index 0).
+        The rule only fires when a function tool called ``name`` is configured.
+        """
+        if not name or not isinstance(name, str):
+            raise ValueError("add_tool_call needs the function name as a non-empty str.")
+        args = arguments if isinstance(arguments, str) else json.dumps({} if arguments is None else arguments)
+        rule = Rule(when=when, tool=name, arguments=args, say=say, once=once)
+        with self._lock:
+            self._rules.append(rule)
+        return rule
+
+    def remove_rule(self, rule: Rule) -> None:
+        """Forget ``rule`` (as returned by :meth:`add_rule` / :meth:`add_tool_call`)."""
+        with self._lock:
+            self._rules = [r for r in self._rules if r is not rule]
+
+    def set_transcript(self, text: str, *, before_item: bool | None = None) -> None:
+        """Use ``text`` as what the user said in the next user audio turn.
+
+        A user audio turn is a commit (manual or by server VAD) or a user ``input_audio``
+        item created without a transcript.  Transcripts queue up, one per turn.
+
+        ``before_item=True`` makes that turn's transcription events arrive before the
+        user item is created (``None``: follow :attr:`transcripts_before_items`).
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"transcript must be a str, got {type(text).__name__}.")
+        self._transcripts.append((text, before_item))
+
+    def clear(self) -> None:
+        """Drop every rule, queued reply and queued transcript (templates are kept)."""
+        with self._lock:
+            self._rules = []
+        self._replies.clear()
+        self._transcripts.clear()
+
+    @property
+    def rules(self) -> list[Rule]:
+        """The current rules, in matching order (a copy)."""
+        return list(self._rules)
+
+    # -- used by the session ------------------------------------------------------
+
+    def next_transcript(self, duration_ms: float) -> tuple[str, bool]:
+        """The transcript of the next user audio turn of ``duration_ms`` ms, and whether it goes first."""
+        try:
+            text, before = self._transcripts.popleft()
+        except IndexError:
+            return self.audio_description.format(seconds=duration_ms / 1000.0), self.transcripts_before_items
+        return text, self.transcripts_before_items if before is None else before
+
+    def plan(
+        self,
+        *,
+        user_text: str | None,
+        tool_output: tuple[str, str] | None,
+        tools: list[dict[str, Any]],
+        tool_choice: Any,
+    ) -> Plan:
+        """Decide the next response.
+
+        ``tool_output`` is ``(function name, output)`` when the last input item is a
+        function output; ``tools`` and ``tool_choice`` are the response's effective ones.
+        """
+        try:
+            queued: str | None = self._replies.popleft()
+        except IndexError:
+            queued = None
+        if tool_output is not None:
+            if queued is not None:
+                return Plan(text=queued)
+            name, output = tool_output
+            return Plan(text=self.tool_output_reply.format(output=output, name=name))
+        if queued is not None:
+            return Plan(text=queued)
+        text = user_text or ""
+        available = [t.get("name") for t in tools if t.get("type", "function") == "function" and t.get("name")]
+        forced = None
+        if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+            forced = tool_choice.get("name") or (tool_choice.get("function") or {}).get("name")
+        elif isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):
+            forced = tool_choice  # beta sessions name the forced function in a string
+        with self._lock:
+            rules = list(self._rules)
+        for rule in rules:
+            if rule.tool is not None:
+                if tool_choice == "none" or rule.tool not in available or (forced and forced != rule.tool):
+                    continue
+                if rule.matches(text):
+                    self._fired(rule)
+                    return Plan(text=rule.say, tool_name=rule.tool, tool_arguments=rule.arguments)
+            elif forced is None and tool_choice != "required" and rule.matches(text):
+                self._fired(rule)
+                reply = rule.reply(text) if callable(rule.reply) else rule.reply
+                return Plan(text=str(reply))
+        if forced is not None and forced in available:
+            return Plan(tool_name=forced, tool_arguments="{}")
+        if tool_choice == "required" and available:
+            return Plan(tool_name=available[0], tool_arguments="{}")
+        if not text:
+            return Plan(text=self.greeting)
+        return Plan(text=self.default_reply.format(text=text))
+
+    def _fired(self, rule: Rule) -> None:
+        rule.hits += 1
+        if rule.once:
+            self.remove_rule(rule)

@@ -1,0 +1,244 @@
+"""Mock server: recording API, timestamps, thread and process runners, CLI, pytest plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import textwrap
+
+import pytest
+from websockets.sync.client import connect as sync_connect
+
+from realtime_fast.mock import MockRealtimeServer, Pacing, spawn_mock_server
+from test_mock_support import (  # noqa: F401 - fixtures
+    GA_MODEL,
+    KEY,
+    WireClient,
+    assert_valid_events,
+    mock_server,
+    text_session,
+    types_of,
+    user_text,
+    validate_event,
+)
+
+pytestmark = pytest.mark.timeout(60)
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+def _sync_text_turn(url: str, text: str = "ping") -> list[dict]:
+    """One text turn with the sync websockets client; returns the server events."""
+    events = []
+    with sync_connect(
+        f"{url}?model={GA_MODEL}", additional_headers={"Authorization": f"Bearer {KEY}"}, open_timeout=10
+    ) as ws:
+        for message in (
+            {"type": "session.update", "session": text_session("ga")},
+            {"type": "conversation.item.create", "item": user_text(text)},
+            {"type": "response.create"},
+        ):
+            ws.send(json.dumps(message))
+        while not events or events[-1]["type"] != "rate_limits.updated":
+            events.append(json.loads(ws.recv(timeout=10)))
+    for event in events:
+        validate_event(event, "ga")
+    return events
+
+
+async def test_recording_both_directions(mock_server):
+    async with await WireClient.open(mock_server) as c:
+        await c.send("session.update", session=text_session("ga"))
+        await c.recv()
+        await c.send("conversation.item.create", item=user_text("record me"))
+        await c.send("response.create")
+        await c.until("rate_limits.updated")
+        waited = await mock_server.wait_for_frame("response.done")
+    frames = mock_server.frames
+    assert [f.time for f in frames] == sorted(f.time for f in frames)
+    client = mock_server.frames_of_type(None, direction="client")
+    assert [f.type for f in client] == ["session.update", "conversation.item.create", "response.create"]
+    assert client[1].data["item"]["content"][0]["text"] == "record me"
+    assert {f.connection for f in frames} == {1}
+    assert waited is mock_server.frames_of_type("response.done")[0]
+    response_types = [f.type for f in mock_server.frames_of_type("response.*")]
+    assert response_types[0] == "response.created" and response_types[-1] == "response.done"
+    events = mock_server.events()
+    assert events[0]["type"] == "session.created" and events == [f.data for f in frames if f.direction == "server"]
+    assert [e["event_id"] for e in c.received] == [e["event_id"] for e in events]  # exactly what the client got
+    with pytest.raises(TimeoutError):
+        await mock_server.wait_for_frame("response.cancel", direction="client", timeout=0.05)
+    mock_server.clear_frames()
+    assert mock_server.frames == []
+
+
+async def test_recording_can_be_off_and_timestamps_added():
+    async with MockRealtimeServer(profile="fast", record=False) as quiet:
+        async with await WireClient.open(quiet) as c:
+            await c.send("input_audio_buffer.clear")
+            await c.recv()
+        assert quiet.frames == []
+    before = time.time()
+    async with MockRealtimeServer(profile="fast", timestamp_field="mock_sent_at") as server:
+        async with await WireClient.open(server) as c:
+            await c.send("conversation.item.create", item=user_text("hi"))
+            await c.send("response.create")
+            events = await c.until("rate_limits.updated")
+    after = time.time()
+    stamps = [c.received[0]["mock_sent_at"]] + [e["mock_sent_at"] for e in events]
+    assert all(before <= s <= after for s in stamps) and stamps == sorted(stamps)
+    assert_valid_events(server, extra_top={"mock_sent_at"})
+
+
+def test_thread_runner_for_sync_code():
+    with MockRealtimeServer(profile="fast").run_in_thread() as handle:
+        handle.script.reply("From a thread.")
+        events = _sync_text_turn(handle.url)
+        frame = handle.wait_for_frame("response.done", timeout=5)
+        assert handle.url.startswith("ws://127.0.0.1:") and handle.port
+    assert frame.data["response"]["output"][0]["content"][0]["text"] == "From a thread."
+    assert types_of(events)[-2:] == ["response.done", "rate_limits.updated"]
+    assert_valid_events(handle.server)
+
+
+def test_thread_runner_reports_startup_failure():
+    with MockRealtimeServer(profile="fast").run_in_thread() as first:
+        with pytest.raises(OSError):
+            MockRealtimeServer(profile="fast", port=first.port).run_in_thread()
+
+
+def test_realistic_pacing_is_configurable_and_scaled():
+    realistic = Pacing.realistic()
+    assert 0.02 <= realistic.ack_delay_min <= realistic.ack_delay_max <= 0.05
+    assert realistic.response_created_delay == pytest.approx(0.1)
+    assert realistic.scaled(0.1).first_delta_delay == pytest.approx(realistic.first_delta_delay * 0.1)
+    assert Pacing.fast().is_fast and not realistic.is_fast
+    with pytest.raises(ValueError):
+        Pacing.named("slow")
+
+
+def test_realistic_profile_end_to_end_with_shrunk_pacing():
+    server = MockRealtimeServer(profile=Pacing.realistic().scaled(0.05))
+    with server.run_in_thread() as handle:
+        events = _sync_text_turn(handle.url, "slowly")
+    assert types_of(events)[-1] == "rate_limits.updated"
+    assert server.compression is True  # realistic servers negotiate permessage-deflate
+    assert_valid_events(server)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"audio_chunk_ms": 10},
+        {"audio_chunk_ms": 300},
+        {"rate_limits": "sometimes"},
+        {"api_key": "null"},
+        {"max_session_seconds": 0},
+        {"profile": "turbo"},
+    ],
+)
+def test_constructor_rejects_bad_options(kwargs):
+    with pytest.raises(ValueError):
+        MockRealtimeServer(**kwargs)
+
+
+def test_url_needs_a_started_server():
+    with pytest.raises(RuntimeError):
+        MockRealtimeServer().url
+
+
+def test_process_runner_and_module_entry_point():
+    with spawn_mock_server(profile="fast", allow_beta=False) as proc:
+        assert proc.url and proc.url.endswith("/v1/realtime")
+        events = _sync_text_turn(proc.url, "from a process")
+        process = proc.process
+    assert next(e for e in events if e["type"] == "response.done")["response"]["status"] == "completed"
+    assert process.returncode == 0
+
+
+def test_cli_command_shuts_down_cleanly_on_sigterm():
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "realtime_fast", "mock-server", "--port", "0", "--profile", "fast", "--no-beta"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert "listening on ws://127.0.0.1:" in line and "GA only" in line
+        url = line.split("listening on ", 1)[1].split()[0]
+        assert _sync_text_turn(url)[-1]["type"] == "rate_limits.updated"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "stopped" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_pytest_plugin_fixture(tmp_path):
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "test_uses_mock.py").write_text(textwrap.dedent("""
+            import json
+            import pytest
+            from websockets.sync.client import connect
+
+            def turn(url):
+                with connect(url + "?model=gpt-realtime", additional_headers={"Authorization": "Bearer sk-abc"}) as ws:
+                    ws.recv(timeout=5)
+                    ws.send(json.dumps({"type": "response.create", "response": {"output_modalities": ["text"]}}))
+                    while True:
+                        event = json.loads(ws.recv(timeout=5))
+                        if event["type"] == "response.done":
+                            return event
+
+            def test_default(realtime_mock):
+                realtime_mock.script.reply("plugged in")
+                done = turn(realtime_mock.url)
+                assert done["response"]["output"][0]["content"][0]["text"] == "plugged in"
+                assert realtime_mock.pacing.is_fast
+
+            @pytest.mark.realtime_mock(profile="realistic", allow_beta=False)
+            def test_marker(realtime_mock):
+                assert not realtime_mock.pacing.is_fast and realtime_mock.allow_beta is False
+            """))
+    env = {
+        **os.environ,
+        "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "realtime_fast.mock.pytest_plugin",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_plugin_import_does_not_load_the_server():
+    code = "import sys, realtime_fast.mock.pytest_plugin; print('realtime_fast.mock.server' in sys.modules, 'websockets' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    assert out.stdout.split() == ["False", "False"], out.stderr
