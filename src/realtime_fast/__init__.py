@@ -11,10 +11,34 @@ from __future__ import annotations
 from . import audio as _audio_sel
 from . import events as _events_sel
 from ._impl import LOAD_ERRORS
+from .api import ConnectionStateError, RealtimeAPI
+from .audio import AudioBuffer
+from .client import RealtimeClient
+from .conversation import ConversationError, RealtimeConversation
+from .errors import ConnectTimeout, EventParseError, HandshakeRejected, RealtimeError, TransportError
+from .event_handler import RealtimeEventHandler
+from .utils import RealtimeUtils
 
 __version__ = "0.1.0"
 
 #: True when both compiled core modules (audio codecs, event parser) are in use.
 IS_ACCELERATED: bool = bool(_audio_sel.COMPILED and _events_sel.COMPILED)
 
-__all__ = ["IS_ACCELERATED", "LOAD_ERRORS", "__version__"]
+__all__ = [
+    "IS_ACCELERATED",
+    "LOAD_ERRORS",
+    "AudioBuffer",
+    "ConnectTimeout",
+    "ConnectionStateError",
+    "ConversationError",
+    "EventParseError",
+    "HandshakeRejected",
+    "RealtimeAPI",
+    "RealtimeClient",
+    "RealtimeConversation",
+    "RealtimeError",
+    "RealtimeEventHandler",
+    "RealtimeUtils",
+    "TransportError",
+    "__version__",
+]

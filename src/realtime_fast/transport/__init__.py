@@ -35,16 +35,20 @@ def available_transports() -> list[str]:
     return names
 
 
-def create_transport(name: str = "auto") -> Transport:
-    """Return a new, unconnected transport of backend ``name`` (``auto``, ``picows`` or ``websockets``)."""
+def create_transport(name: str = "auto", **options: object) -> Transport:
+    """Return a new, unconnected transport of backend ``name`` (``auto``, ``picows`` or ``websockets``).
+
+    ``options`` go to the backend's constructor; both take ``high_water`` (bytes)
+    and ``close_timeout`` (seconds).
+    """
     if name == "auto":
         name = available_transports()[0]
     if name == "websockets":
         from .websockets_transport import WebsocketsTransport
 
-        return WebsocketsTransport()
+        return WebsocketsTransport(**options)  # type: ignore[arg-type]
     if name == "picows":
         from .picows_transport import PicowsTransport
 
-        return PicowsTransport()
+        return PicowsTransport(**options)  # type: ignore[arg-type]
     raise ValueError(f"Unknown transport {name!r}: use 'auto', 'picows' or 'websockets'.")

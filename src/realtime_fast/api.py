@@ -1,0 +1,436 @@
+"""RealtimeAPI: one WebSocket to a Realtime server, sending client events and receiving server events.
+
+Every server event is dispatched as ``server.<type>`` and then ``server.*``;
+every client event sent is dispatched as ``client.<type>`` and then
+``client.*`` just before it is written.  Sending never waits: frames are queued
+by the transport and leave in order (``await api.drain()`` waits until the
+queue is below the transport's high-water mark).
+
+Audio deltas (``response.output_audio.delta`` / ``response.audio.delta``) for
+an item whose buffer the client registered are decoded straight into that
+buffer by the compiled event codec, without building the base64 string.  Raw
+listeners still see the ``delta`` field: it is re-encoded from the decoded
+samples, only when something listens (``server.<type>``, ``server.*``, or the
+client's ``realtime.event``), and never when ``raw_audio_deltas=False`` (then
+the event has no ``delta``; read the audio from the item or from
+``conversation.updated``).  Without the compiled codec (a pure-Python install)
+every frame is parsed in full (the same result, more slowly).  A standalone ``RealtimeAPI`` registers no buffers, so it dispatches audio deltas
+exactly as received.
+
+Problems the API itself sees (a frame that is not an event, a binary frame,
+a handler that raised, a connection lost) are dispatched as ``error`` with a
+payload shaped like :class:`realtime_fast.types.ErrorEvent`; the end of the
+connection as ``close`` (:class:`realtime_fast.types.CloseEvent`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Dict, Mapping, Optional, Union
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+
+from .audio import b64encode_pcm16
+from .dialects import AUDIO_DELTA_TYPES, get_dialect
+from .errors import EventParseError, RealtimeError
+from .event_handler import RealtimeEventHandler
+from .events import COMPILED as _EVENTS_COMPILED
+from .events import dumps_append_audio, dumps_event, parse_audio_delta, parse_event
+from .transport import MAX_MESSAGE_SIZE, Transport, create_transport
+from .utils import RealtimeUtils
+
+__all__ = ["DEFAULT_MODEL", "DEFAULT_URL", "ConnectionStateError", "RealtimeAPI", "redact_key", "url_with_model"]
+
+logger = logging.getLogger("realtime_fast")
+
+#: The OpenAI Realtime endpoint.
+DEFAULT_URL = "wss://api.openai.com/v1/realtime"
+#: The default model (GA).
+DEFAULT_MODEL = "gpt-realtime"
+
+_generate_id = RealtimeUtils.generate_id
+_APPEND = "input_audio_buffer.append"
+
+TransportSpec = Union[str, Transport, Callable[[], Transport]]
+
+
+class ConnectionStateError(RealtimeError, RuntimeError):
+    """A method needs a connection and there is none (or connects twice)."""
+
+
+def redact_key(api_key: Optional[str]) -> Optional[str]:
+    """A form of ``api_key`` safe to log: its first 3 and last 4 characters (or ``***`` for short keys)."""
+    if not api_key:
+        return api_key
+    if len(api_key) <= 12:
+        return "***"
+    return f"{api_key[:3]}...{api_key[-4:]}"
+
+
+def url_with_model(url: str, model: Optional[str]) -> str:
+    """``url`` with ``model=<model>`` added to its query (other parameters kept; a ``model`` already there wins)."""
+    if not model:
+        return url
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "model" for key, _ in query):
+        return url
+    query.append(("model", model))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _b64_tail(buffer: Any, start: int) -> str:
+    """Base64 of samples ``start:`` of an AudioBuffer, read through a temporary view."""
+    with memoryview(buffer) as view:
+        if view.itemsize != 1 or view.ndim != 1:
+            with view.cast("B") as flat, flat[2 * start :] as tail:
+                return b64encode_pcm16(tail)
+        with view[2 * start :] as tail:
+            return b64encode_pcm16(tail)
+
+
+def _preview(event: Mapping[str, Any], limit: int = 600) -> str:
+    try:
+        text = orjson.dumps(event, default=str).decode()
+    except Exception:  # pragma: no cover - debug output only
+        text = repr(event)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+class RealtimeAPI(RealtimeEventHandler):
+    """One connection to a Realtime server.
+
+    Args:
+        url: WebSocket URL (default ``wss://api.openai.com/v1/realtime``);
+            relays and the mock server work the same.
+        api_key: sent as ``Authorization: Bearer <key>``; never logged (see
+            :func:`redact_key`).  Not read from the environment.
+        model: appended to the URL as ``?model=`` (unless the URL has one).
+        protocol: ``"ga"`` (the current API) or ``"beta"`` (adds
+            ``OpenAI-Beta: realtime=v1``).
+        transport: ``"auto"``, ``"websockets"``, ``"picows"``, a
+            :class:`~realtime_fast.transport.Transport` instance (used for the
+            first connection; later ones use a new instance of its class) or
+            a callable returning a new transport.
+        debug: log every event sent and received on the ``realtime_fast``
+            logger (level DEBUG).
+        connect_timeout: seconds allowed for the whole handshake.
+        ping_interval: seconds between keepalive pings (None: none).
+        max_message_size: largest message accepted, bytes.
+        raw_audio_deltas: whether raw listeners of audio deltas get the
+            ``delta`` string when the fast path decoded it (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        *,
+        model: Optional[str] = DEFAULT_MODEL,
+        protocol: str = "ga",
+        transport: TransportSpec = "auto",
+        debug: bool = False,
+        connect_timeout: float = 10.0,
+        ping_interval: Optional[float] = 20.0,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        raw_audio_deltas: bool = True,
+    ) -> None:
+        super().__init__()
+        self.url = url or DEFAULT_URL
+        self._api_key = api_key
+        self.model = model
+        self.dialect = get_dialect(protocol)
+        self.protocol = protocol
+        if not (isinstance(transport, (str, Transport)) or callable(transport)):
+            raise TypeError(
+                f"transport must be 'auto', 'websockets', 'picows', a Transport or a factory, not {type(transport).__name__}."
+            )
+        if isinstance(transport, str) and transport not in ("auto", "websockets", "picows"):
+            raise ValueError(f"Unknown transport {transport!r}: use 'auto', 'picows' or 'websockets'.")
+        self._transport_spec: TransportSpec = transport
+        self.debug = debug
+        self.connect_timeout = connect_timeout
+        self.ping_interval = ping_interval
+        self.max_message_size = max_message_size
+        self.raw_audio_deltas = raw_audio_deltas
+        self._transport: Optional[Transport] = None
+        self._closing = False
+        #: item id -> AudioBuffer; audio deltas for these items are decoded straight into them.
+        self._audio_sinks: Dict[str, Any] = {}
+        #: The client wiring (see RealtimeClient); None for a standalone API.
+        self._observer: Any = None
+        #: The URL of the current (or last) connection, with the model in its query.
+        self.connected_url: Optional[str] = None
+
+    # -- state ------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> Optional[str]:
+        """The API key (never shown in ``repr``, logs or error messages)."""
+        return self._api_key
+
+    @property
+    def transport(self) -> Optional[Transport]:
+        """The transport of the current connection, or None."""
+        return self._transport
+
+    def is_connected(self) -> bool:
+        """True while the socket is open."""
+        transport = self._transport
+        return transport is not None and transport.is_open
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(url={self.url!r}, model={self.model!r}, protocol={self.protocol!r}, "
+            f"api_key={redact_key(self._api_key)!r}, connected={self.is_connected()})"
+        )
+
+    def _new_transport(self) -> Transport:
+        spec = self._transport_spec
+        if isinstance(spec, str):
+            return create_transport(spec)
+        if isinstance(spec, Transport):
+            self._transport_spec = type(spec)  # the next connection gets a fresh instance
+            return spec
+        transport = spec()
+        if not isinstance(transport, Transport):
+            raise TypeError(f"The transport factory returned {type(transport).__name__}, not a Transport.")
+        return transport
+
+    # -- connection ---------------------------------------------------------------
+
+    async def connect(self, model: Optional[str] = None) -> bool:
+        """Open the socket to ``url`` (with ``?model=``); returns True once the handshake completed.
+
+        Raises :class:`ConnectionStateError` when already connected, and the
+        transport's errors (:class:`~realtime_fast.errors.TransportError`,
+        :class:`~realtime_fast.errors.HandshakeRejected`,
+        :class:`~realtime_fast.errors.ConnectTimeout`) when the connection fails.
+        """
+        if self.is_connected():
+            raise ConnectionStateError("Already connected")
+        if not self._api_key and self.url == DEFAULT_URL:
+            logger.warning('No api_key provided for connection to "%s"', self.url)
+        url = url_with_model(self.url, model or self.model)
+        transport = self._new_transport()
+        self._closing = False
+
+        def on_close(code: Optional[int], reason: str, exc: Optional[BaseException]) -> None:
+            self._transport_closed(transport, code, reason, exc)
+
+        if self.debug:
+            logger.debug("connecting to %s (protocol %s, transport %s)", url, self.protocol, transport.name)
+        await transport.connect(
+            url,
+            headers=self.dialect.headers(self._api_key),
+            subprotocols=(),
+            on_message=self._on_message,
+            on_binary=self._on_binary,
+            on_close=on_close,
+            open_timeout=self.connect_timeout,
+            max_message_size=self.max_message_size,
+            ping_interval=self.ping_interval,
+        )
+        self._transport = transport
+        self.connected_url = url
+        if self.debug:
+            logger.debug("connected to %s", url)
+        return True
+
+    async def disconnect(self, code: int = 1000, reason: str = "") -> bool:
+        """Close the socket (close frame ``code``/``reason``); ``close`` has been dispatched when this returns."""
+        transport = self._transport
+        if transport is None:
+            return True
+        self._closing = True
+        try:
+            await transport.close(code, reason)
+        finally:
+            if self._transport is transport:
+                self._transport = None
+        return True
+
+    async def drain(self) -> None:
+        """Wait until the frames queued for sending are below the transport's high-water mark."""
+        transport = self._transport
+        if transport is not None:
+            await transport.drain()
+
+    def _transport_closed(
+        self, transport: Transport, code: Optional[int], reason: str, exc: Optional[BaseException]
+    ) -> None:
+        if self._transport is not None and self._transport is not transport:
+            return  # a previous connection's late report
+        self._transport = None
+        self._closing = False
+        payload: Dict[str, Any] = {"code": code, "reason": reason, "error": exc is not None, "exception": exc}
+        if self.debug:
+            logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
+        observer = self._observer
+        if observer is not None:
+            observer._api_closing(payload)
+        self.dispatch("close", payload)
+        if exc is not None:
+            self._report_error({"source": "transport", "message": str(exc), "exception": exc, "event": None})
+        if observer is not None:
+            observer._api_closed(payload)
+
+    # -- errors -------------------------------------------------------------------
+
+    def _report_error(self, payload: Dict[str, Any]) -> None:
+        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self.dispatch("error", payload)
+        observer = self._observer
+        if observer is not None:
+            observer._api_error(payload)
+
+    def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
+        super()._handler_failed(event_name, event, exc)
+        if event_name != "error":
+            self._report_error(
+                {
+                    "source": "handler",
+                    "message": f'Handler for "{event_name}" raised {type(exc).__name__}: {exc}',
+                    "exception": exc,
+                    "event": event,
+                }
+            )
+
+    # -- receiving ------------------------------------------------------------------
+
+    def _on_message(self, frame: Union[bytes, memoryview]) -> None:
+        try:
+            if _EVENTS_COMPILED and self._audio_sinks:
+                # The compiled codec recognises audio deltas without a full parse; the pure
+                # one would parse every other frame twice, so it takes the general path.
+                try:
+                    fast = parse_audio_delta(frame, self._audio_sinks)
+                except (BufferError, ValueError):
+                    fast = None  # a viewed buffer or a bad frame: the general path handles and reports it
+                if fast is not None:
+                    self._receive_audio(*fast)
+                    return
+            event = parse_event(frame)
+        except EventParseError as exc:
+            self._report_error(
+                {"source": "protocol", "message": f"Could not parse a server frame: {exc}", "exception": exc, "event": None}
+            )
+            return
+        except Exception as exc:  # pragma: no cover - defensive: never break the transport
+            self._report_error({"source": "protocol", "message": f"Could not read a server frame: {exc}", "exception": exc, "event": None})
+            return
+        self.receive(event["type"], event)
+
+    def _on_binary(self, data: Union[bytes, memoryview]) -> None:
+        size = len(data)
+        self._report_error(
+            {
+                "source": "protocol",
+                "message": f"Received a binary frame of {size} bytes; the Realtime API only sends text frames, so it was ignored.",
+                "exception": None,
+                "event": None,
+            }
+        )
+
+    def receive(self, event_name: str, event: Dict[str, Any]) -> bool:
+        """Handle one server event: the client's processing, then ``server.<event_name>`` and ``server.*``."""
+        if self.debug:
+            logger.debug("received %s", _preview(event))
+        observer = self._observer
+        if observer is not None:
+            observer._api_server_event(event)
+            if not self.raw_audio_deltas and event_name in AUDIO_DELTA_TYPES:
+                event.pop("delta", None)  # as on the fast path: the audio is in the item
+        self.dispatch("server." + event_name, event)
+        self.dispatch("server.*", event)
+        return True
+
+    def _receive_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
+        # The hot path (one call per audio delta): listener checks are inlined.
+        named = "server." + event["type"]
+        handlers, nexts, waiters = self._handlers, self._next_handlers, self._waiters
+        raw_listeners = (
+            named in handlers
+            or "server.*" in handlers
+            or named in nexts
+            or "server.*" in nexts
+            or named in waiters
+            or "server.*" in waiters
+        )
+        observer = self._observer
+        if self.raw_audio_deltas and (
+            raw_listeners or self.debug or (observer is not None and observer._api_wants_raw())
+        ):
+            event["delta"] = _b64_tail(buffer, start)
+        if self.debug:
+            logger.debug("received %s", _preview(event))
+        if observer is not None:
+            observer._api_server_audio(event, buffer, start)
+        if raw_listeners:
+            self.dispatch(named, event)
+            self.dispatch("server.*", event)
+
+    # -- sending --------------------------------------------------------------------
+
+    def _require_transport(self) -> Transport:
+        transport = self._transport
+        if transport is None or not transport.is_open:
+            raise ConnectionStateError("RealtimeAPI is not connected")
+        return transport
+
+    def _emit_client(self, event: Dict[str, Any]) -> None:
+        if self.debug:
+            logger.debug("sent %s", _preview(event))
+        name = event["type"]
+        self.dispatch("client." + name, event)
+        self.dispatch("client.*", event)
+        observer = self._observer
+        if observer is not None:
+            observer._api_client_event(event)
+
+    def send(self, event_name: str, data: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+        """Send client event ``event_name`` with the fields of ``data``; returns the event sent.
+
+        The event is ``{"event_id": "evt_...", "type": event_name, **data}``
+        (an ``event_id`` in ``data`` wins).  Returns at once; the frame is
+        queued and written in order.  Raises :class:`ConnectionStateError`
+        when not connected and TypeError when ``data`` is not a mapping.
+        """
+        self._require_transport()
+        if data is None:
+            data = {}
+        elif not isinstance(data, Mapping):
+            raise TypeError("data must be an object")
+        event: Dict[str, Any] = {"event_id": _generate_id("evt_"), "type": event_name}
+        event.update(data)
+        frame = dumps_event(event)
+        self._emit_client(event)
+        self._require_transport().send_text(frame)
+        return event
+
+    def send_input_audio(self, pcm: Any) -> str:
+        """Send ``input_audio_buffer.append`` for PCM16 ``pcm`` (bytes-like or int16 array); returns its event_id.
+
+        The base64 text is written straight into the frame unless a listener
+        wants the event dict (``client.input_audio_buffer.append``,
+        ``client.*``, ``realtime.event`` or debug logging).
+        """
+        transport = self._require_transport()
+        event_id = _generate_id("evt_")
+        observer = self._observer
+        if (
+            self.debug
+            or self.has_listeners("client." + _APPEND)
+            or self.has_listeners("client.*")
+            or (observer is not None and observer._api_wants_raw())
+        ):
+            event = {"event_id": event_id, "type": _APPEND, "audio": b64encode_pcm16(pcm)}
+            frame = dumps_event(event)
+            self._emit_client(event)
+            transport = self._require_transport()
+        else:
+            frame = dumps_append_audio(pcm, event_id)
+        transport.send_text(frame)
+        return event_id
+

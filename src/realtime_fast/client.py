@@ -1,0 +1,787 @@
+"""RealtimeClient: the reference client's facade (session config, tools, audio, high-level events).
+
+Quick start::
+
+    async with RealtimeClient(api_key=key) as client:      # connects, sends the session config
+        client.update_session(instructions="Be brief.")
+        @client.on("conversation.updated")
+        def show(event):
+            if event["delta"] and "transcript" in event["delta"]:
+                print(event["delta"]["transcript"], end="")
+        client.send_user_message_content([{"type": "input_text", "text": "Hello"}])
+        while (await client.wait_for_next_completed_item())["item"].get("role") != "assistant":
+            pass  # the first completed item is the user's own message
+
+High-level events (dispatched on the client), with their payloads:
+
+* ``realtime.event`` -- every client and server event: ``{time, source, event}``.
+* ``conversation.updated`` -- an item changed (created, truncated, deleted,
+  transcript, any delta, output item done): ``{item, delta}``.
+* ``conversation.item.appended`` -- an item was created: ``{item}``.
+* ``conversation.item.completed`` -- an item was created complete, or an
+  output item finished with status ``completed``: ``{item}``.
+* ``conversation.interrupted`` -- server VAD heard the user start speaking:
+  the ``input_audio_buffer.speech_started`` event (the reference passes nothing).
+* ``error`` -- server ``error`` events, transport failures, events that could
+  not be processed, handlers and tools that failed: see ``types.ErrorEvent``.
+* ``close`` -- the connection ended: see ``types.CloseEvent``.
+* ``reconnecting`` / ``reconnected`` -- with ``reconnect=True``, a new
+  connection is attempted / is open again: see ``types``.
+
+``delta["audio"]`` is ``bytes`` with only the new PCM16 samples (immutable,
+valid after the handler returns); ``item["formatted"]["audio"]`` is the
+item's :class:`~realtime_fast.audio.AudioBuffer`.
+
+Reconnecting (``reconnect=True``): after an abnormal end of the connection,
+a ``session_expired`` error or a server close with 1001/1011-1014, the client
+opens a new session (``reconnect_attempts`` tries, waiting ``reconnect_delay``
+seconds, doubled after each failure, at most 10 s), sends the session config
+and tools again, and dispatches ``reconnected``.  It is a *new* session: the
+server-side conversation of the old one is gone and is not replayed; the
+local items stay in ``client.conversation`` for display, but the server no
+longer knows their ids (truncate or delete them and you get an ``error``).
+A ``disconnect()`` or a close with another code (auth or model errors: 3000,
+4000) never reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import json
+import logging
+import sys
+from array import array
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from .api import DEFAULT_MODEL, ConnectionStateError, RealtimeAPI, TransportSpec, redact_key
+from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
+from .conversation import RealtimeConversation
+from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
+from .errors import RealtimeError
+from .event_handler import RealtimeEventHandler
+from .transport import MAX_MESSAGE_SIZE
+
+__all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "RealtimeClient", "to_pcm16"]
+
+logger = logging.getLogger("realtime_fast")
+
+#: The reference client's session defaults (sent in full on connect).
+DEFAULT_SESSION_CONFIG: Dict[str, Any] = {
+    "modalities": ["text", "audio"],
+    "instructions": "",
+    "voice": "verse",
+    "input_audio_format": "pcm16",
+    "output_audio_format": "pcm16",
+    "input_audio_transcription": None,
+    "turn_detection": None,
+    "tools": [],
+    "tool_choice": "auto",
+    "temperature": 0.8,
+    "max_response_output_tokens": 4096,
+}
+
+#: The reference client's server VAD preset.
+DEFAULT_SERVER_VAD_CONFIG: Dict[str, Any] = {
+    "type": "server_vad",
+    "threshold": 0.5,
+    "prefix_padding_ms": 300,
+    "silence_duration_ms": 200,
+}
+
+#: Close codes after which ``reconnect=True`` opens a new session.
+RECONNECT_CLOSE_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 1014})
+#: Longest wait between reconnect attempts, seconds.
+MAX_RECONNECT_DELAY = 10.0
+#: Input audio kept before the end of a speech segment for the next one's
+#: prefix padding, beyond the session's ``prefix_padding_ms`` (ms).
+VAD_KEEP_MARGIN_MS = 500
+
+_FLOAT_CODES = frozenset("fd")
+_FLOAT_FORMATS = frozenset({"f", "d", "e", "<f", "<d", "=f", "=d", "@f", "@d"})
+_INT16_FORMATS = frozenset({"h", "<h", "=h", "@h"})
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_pcm16(samples: Any, where: str = "append_input_audio") -> Any:
+    """``samples`` as PCM16 little-endian data (a bytes-like object; 2 bytes per sample).
+
+    Accepts bytes, bytearray, memoryview (raw PCM16 bytes or an int16 view),
+    ``array('h')``, numpy int16 (any byte order or strides), an AudioBuffer,
+    and float samples in [-1, 1] (numpy float32/float64, ``array('f')``/``('d')``,
+    float memoryviews), which are converted as the reference does.  Raises
+    TypeError for anything else and ValueError for an odd number of bytes.
+    """
+    if isinstance(samples, (bytes, bytearray, AudioBuffer)):
+        data = samples
+    elif isinstance(samples, array):
+        if samples.typecode in _FLOAT_CODES:
+            return float_to_pcm16(samples)
+        if samples.typecode != "h":
+            raise TypeError(f"{where} expects int16 or float samples, got array('{samples.typecode}').")
+        if sys.byteorder != "little":  # pragma: no cover - big-endian hosts
+            samples = array("h", samples)
+            samples.byteswap()
+        data = samples
+    elif hasattr(samples, "dtype") and hasattr(samples, "astype"):
+        kind = samples.dtype.kind
+        if kind == "f":
+            return float_to_pcm16(samples)
+        if kind != "i" or samples.dtype.itemsize != 2:
+            raise TypeError(f"{where} expects int16 or float samples, got an array of dtype {samples.dtype}.")
+        import numpy  # numpy is a dependency; imported here to keep it off the import path of non-numpy users
+
+        data = numpy.ascontiguousarray(samples, dtype="<i2")
+    elif isinstance(samples, memoryview):
+        fmt = samples.format
+        if fmt in _FLOAT_FORMATS:
+            return float_to_pcm16(samples)
+        if samples.itemsize != 1 and fmt not in _INT16_FORMATS:
+            raise TypeError(f"{where} expects PCM16 bytes or int16 samples, got a memoryview of format {fmt!r}.")
+        data = samples
+    else:
+        raise TypeError(
+            f"{where} expects audio as bytes, bytearray, memoryview, array('h'), or a numpy int16/float32 array, "
+            f"not {type(samples).__name__}."
+        )
+    with memoryview(data) as view:
+        nbytes = view.nbytes
+    if nbytes % 2:
+        raise ValueError(f"{where} got {nbytes} bytes, an odd count: PCM16 audio is made of whole 2-byte samples.")
+    return data
+
+
+class RealtimeClient(RealtimeEventHandler):
+    """The Realtime API client, method for method and event for event the JS reference client.
+
+    Args:
+        url: WebSocket URL (default ``wss://api.openai.com/v1/realtime``).
+        api_key: API key, sent as ``Authorization: Bearer``; redacted in
+            ``repr``, logs and messages.  Not read from the environment.
+        model: model name appended as ``?model=`` (default ``gpt-realtime``).
+        protocol: ``"ga"`` (default, today's API) or ``"beta"``.
+        transport: ``"auto"`` (fastest available), ``"websockets"``,
+            ``"picows"``, a Transport instance or a factory.
+        debug: log every event on the ``realtime_fast`` logger (DEBUG).
+        connect_timeout: seconds allowed for connecting.
+        reconnect: reopen a session after a drop (see the module docstring).
+        reconnect_attempts: attempts per drop.
+        reconnect_delay: seconds before the first attempt (doubled after each failure).
+        max_input_audio_seconds: cap of the local input audio buffer, seconds
+            of audio (None: unbounded).  Under server VAD the client keeps
+            only what a later ``speech_stopped`` can still cut out, so the
+            cap only matters for long stretches without speech events (or
+            one utterance longer than the cap, whose start is then missing
+            from the local copy of the user item's audio).
+        max_history_items: keep at most this many items in the local
+            conversation (oldest dropped first; None: all).
+        raw_audio_deltas: whether raw listeners of audio delta events get the
+            base64 ``delta`` (see :mod:`realtime_fast.api`).
+        ping_interval: seconds between keepalive pings (None: none).
+        max_message_size: largest WebSocket message accepted, bytes.
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        api_key: Optional[str] = None,
+        *,
+        model: Optional[str] = DEFAULT_MODEL,
+        protocol: str = "ga",
+        transport: TransportSpec = "auto",
+        debug: bool = False,
+        connect_timeout: float = 10.0,
+        reconnect: bool = False,
+        reconnect_attempts: int = 5,
+        reconnect_delay: float = 0.5,
+        max_input_audio_seconds: Optional[float] = 60.0,
+        max_history_items: Optional[int] = None,
+        raw_audio_deltas: bool = True,
+        ping_interval: Optional[float] = 20.0,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
+            raise ValueError(f"max_input_audio_seconds must be a positive number of seconds or None, got {max_input_audio_seconds!r}.")
+        if reconnect_attempts < 1:
+            raise ValueError(f"reconnect_attempts must be at least 1, got {reconnect_attempts!r}.")
+        self.realtime = RealtimeAPI(
+            url,
+            api_key,
+            model=model,
+            protocol=protocol,
+            transport=transport,
+            debug=debug,
+            connect_timeout=connect_timeout,
+            ping_interval=ping_interval,
+            max_message_size=max_message_size,
+            raw_audio_deltas=raw_audio_deltas,
+        )
+        self.conversation = RealtimeConversation(max_history_items=max_history_items)
+        self.reconnect = reconnect
+        self.reconnect_attempts = reconnect_attempts
+        self.reconnect_delay = reconnect_delay
+        self.max_input_audio_seconds = max_input_audio_seconds
+        self.default_session_config: Dict[str, Any] = copy.deepcopy(DEFAULT_SESSION_CONFIG)
+        self.default_server_vad_config: Dict[str, Any] = copy.deepcopy(DEFAULT_SERVER_VAD_CONFIG)
+        self.session_created = False
+        self.tools: Dict[str, Dict[str, Any]] = {}
+        self.session_config: Dict[str, Any] = {}
+        self.input_audio_buffer = self._new_input_buffer()
+        self._session_waiter: Optional[asyncio.Future] = None
+        self._user_closed = False
+        self._expired = False
+        self._reconnect_task: Optional[asyncio.Task] = None
+        self._reset_config()
+        self._server_routes = self._build_routes()
+        self._add_api_event_handlers()
+
+    # -- construction ---------------------------------------------------------------
+
+    def _new_input_buffer(self) -> AudioBuffer:
+        seconds = self.max_input_audio_seconds
+        return AudioBuffer(max_samples=None if seconds is None else max(1, int(seconds * SAMPLE_RATE)))
+
+    def _reset_config(self) -> None:
+        self.session_created = False
+        self.tools = {}
+        self.session_config = copy.deepcopy(self.default_session_config)
+        self.input_audio_buffer = self._new_input_buffer()
+
+    def _add_api_event_handlers(self) -> None:
+        """Wire the API to this client (not through ``on``, so clearing handlers never unwires it)."""
+        self.realtime._observer = self
+        self.realtime._audio_sinks = self.conversation.audio_buffers
+
+    def _build_routes(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
+        routes: Dict[str, Callable[[Dict[str, Any]], None]] = {
+            "session.created": self._on_session_created,
+            "error": self._on_server_error,
+            "conversation.item.created": self._on_item_created,
+            "conversation.item.truncated": self._on_updated,
+            "conversation.item.deleted": self._on_updated,
+            "conversation.item.input_audio_transcription.completed": self._on_updated,
+            "input_audio_buffer.speech_started": self._on_speech_started,
+            "input_audio_buffer.speech_stopped": self._on_speech_stopped,
+            "response.created": self._on_updated,
+            "response.done": self._on_updated,
+            "response.output_item.added": self._on_updated,
+            "response.output_item.done": self._on_output_item_done,
+            "response.content_part.added": self._on_updated,
+            "response.audio_transcript.delta": self._on_updated,
+            "response.audio.delta": self._on_updated,
+            "response.text.delta": self._on_updated,
+            "response.function_call_arguments.delta": self._on_updated,
+        }
+        for alias, canonical in SERVER_EVENT_ALIASES.items():
+            if canonical in routes:
+                routes[alias] = routes[canonical]
+        return routes
+
+    def __repr__(self) -> str:
+        api = self.realtime
+        return (
+            f"RealtimeClient(url={api.url!r}, model={api.model!r}, protocol={api.protocol!r}, "
+            f"api_key={redact_key(api.api_key)!r}, connected={self.is_connected()}, items={len(self.conversation.items)})"
+        )
+
+    # -- async context manager ------------------------------------------------------
+
+    async def __aenter__(self) -> RealtimeClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self.disconnect()
+        await self._cancel_handler_tasks()
+        await self.realtime._cancel_handler_tasks()
+
+    # -- connection -------------------------------------------------------------------
+
+    def is_connected(self) -> bool:
+        """True while the socket is open."""
+        return self.realtime.is_connected()
+
+    async def connect(self) -> bool:
+        """Connect, then send the session config (:meth:`update_session`); returns True.
+
+        Raises ConnectionStateError ``Already connected, use .disconnect() first``
+        when connected, and the transport's errors when the connection fails.
+        """
+        if self.is_connected():
+            raise ConnectionStateError("Already connected, use .disconnect() first")
+        self._user_closed = False
+        self._expired = False
+        self.session_created = False
+        self.input_audio_buffer = self._new_input_buffer()  # a new session's audio clock starts at 0
+        await self.realtime.connect()
+        self.update_session()
+        return True
+
+    async def wait_for_session_created(self) -> bool:
+        """Wait until ``session.created`` has arrived on this connection; returns True.
+
+        Raises ConnectionStateError ``Not connected, use .connect() first``
+        when not connected, and when the connection closes before it arrives.
+        """
+        if not self.is_connected():
+            raise ConnectionStateError("Not connected, use .connect() first")
+        if self.session_created:
+            return True
+        waiter = self._session_waiter
+        if waiter is None or waiter.done():
+            waiter = asyncio.get_running_loop().create_future()
+            waiter.add_done_callback(lambda f: f.cancelled() or f.exception())  # mark any failure as seen
+            self._session_waiter = waiter
+        return await asyncio.shield(waiter)
+
+    async def disconnect(self) -> bool:
+        """Close the connection, forget ``session.created`` and clear the local conversation; returns True."""
+        self.session_created = False
+        self._user_closed = True
+        task = self._reconnect_task
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if self.realtime.transport is not None:
+            await self.realtime.disconnect()
+        self.conversation.clear()
+        return True
+
+    async def reset(self) -> bool:
+        """Disconnect, drop every handler (client and API), restore the default session config and tools."""
+        await self.disconnect()
+        self.clear_event_handlers()
+        self.realtime.clear_event_handlers()
+        self._reset_config()
+        self._add_api_event_handlers()
+        return True
+
+    async def drain(self) -> None:
+        """Wait until the frames queued for sending are below the transport's high-water mark."""
+        await self.realtime.drain()
+
+    def get_turn_detection_type(self) -> Optional[str]:
+        """``"server_vad"`` / ``"semantic_vad"`` when turn detection is on, else None."""
+        settings = turn_detection_of(self.session_config)
+        return settings.get("type") if settings is not None else None
+
+    # -- tools ------------------------------------------------------------------------
+
+    def add_tool(self, definition: Mapping[str, Any], handler: Callable[[Any], Any]) -> Dict[str, Any]:
+        """Register a function tool and its handler (plain or async, called with the parsed arguments).
+
+        Sends the session config when connected.  Returns ``{"definition", "handler"}``.
+        """
+        name = definition.get("name") if isinstance(definition, Mapping) else None
+        if not name:
+            raise ValueError("Missing tool name in definition")
+        if name in self.tools:
+            raise ValueError(f'Tool "{name}" already added. Please use .remove_tool("{name}") before trying to add again.')
+        if not callable(handler):
+            raise TypeError(f'Tool "{name}" handler must be a function')
+        self.tools[name] = {"definition": dict(definition), "handler": handler}
+        self.update_session()
+        return self.tools[name]
+
+    def remove_tool(self, name: str) -> bool:
+        """Forget tool ``name`` and send the updated session config when connected."""
+        if name not in self.tools:
+            raise ValueError(f'Tool "{name}" does not exist, can not be removed.')
+        del self.tools[name]
+        self.update_session()
+        return True
+
+    # -- session ----------------------------------------------------------------------
+
+    def update_session(self, session: Optional[Mapping[str, Any]] = None, /, **settings: Any) -> bool:
+        """Merge session settings into the stored config and send it when connected; returns True.
+
+        Settings come as a mapping, keyword arguments, or both: the reference's
+        flat keys (``modalities``, ``instructions``, ``voice``,
+        ``input_audio_format``, ``output_audio_format``,
+        ``input_audio_transcription``, ``turn_detection``, ``tool_choice``,
+        ``temperature``, ``max_response_output_tokens``) and GA-native ones
+        (``audio``, ``output_modalities``, ...).  A key not given keeps its
+        value; ``None`` is a value (``turn_detection=None`` turns VAD off).
+        ``tools`` given here are sent together with every added tool but are
+        not kept for the next call (as in the reference).
+        """
+        params: Dict[str, Any] = dict(session or {})
+        params.update(settings)
+        given_tools = params.pop("tools", None) or []
+        use_tools: List[Dict[str, Any]] = []
+        for tool in given_tools:
+            definition = {"type": "function", **tool}
+            if definition.get("name") in self.tools:
+                raise ValueError(f'Tool "{definition.get("name")}" has already been defined')
+            use_tools.append(definition)
+        for registration in self.tools.values():
+            use_tools.append({"type": "function", **registration["definition"]})
+        for key, value in params.items():
+            self.session_config[key] = copy.deepcopy(value)
+        self.session_config["tools"] = use_tools
+        if self.is_connected():
+            self.realtime.send("session.update", {"session": self.realtime.dialect.session_payload(self.session_config)})
+        return True
+
+    # -- conversation -------------------------------------------------------------------
+
+    def delete_item(self, item_id: str) -> bool:
+        """Ask the server to delete item ``item_id`` (``conversation.item.delete``)."""
+        self.realtime.send("conversation.item.delete", {"item_id": item_id})
+        return True
+
+    def send_user_message_content(self, content: Optional[List[Mapping[str, Any]]] = None) -> bool:
+        """Send a user message with ``content`` parts (when non-empty), then :meth:`create_response`.
+
+        ``input_audio`` parts may carry raw samples in ``audio`` (anything
+        :func:`to_pcm16` takes); they are base64-encoded here.
+        """
+        if content:
+            parts: List[Dict[str, Any]] = []
+            for part in content:
+                part = dict(part)
+                if part.get("type") == "input_audio" and part.get("audio") is not None and not isinstance(part["audio"], str):
+                    part["audio"] = b64encode_pcm16(to_pcm16(part["audio"], "send_user_message_content"))
+                parts.append(part)
+            self.realtime.send("conversation.item.create", {"item": {"type": "message", "role": "user", "content": parts}})
+        self.create_response()
+        return True
+
+    def append_input_audio(self, samples: Any) -> bool:
+        """Stream audio to the server's input buffer (``input_audio_buffer.append``); returns True.
+
+        ``samples``: PCM16 (bytes, bytearray, memoryview, ``array('h')``,
+        numpy int16) or float samples in [-1, 1] (numpy float32, ``array('f')``).
+        Empty audio sends nothing.  The samples are also kept locally (see
+        ``max_input_audio_seconds``) to become the audio of the user item.
+        """
+        pcm = to_pcm16(samples)
+        with memoryview(pcm) as view:
+            if not view.nbytes:
+                return True
+        self.realtime.send_input_audio(pcm)
+        try:
+            self.input_audio_buffer.append(pcm)
+        except BufferError:  # someone holds a view of the buffer: continue in a copy
+            self.input_audio_buffer = self.input_audio_buffer.slice(0)
+            self.input_audio_buffer.append(pcm)
+        return True
+
+    def create_response(self, response: Optional[Mapping[str, Any]] = None) -> bool:
+        """Ask for a response (``response.create``); returns True.
+
+        Without turn detection, audio appended since the last response is
+        committed first (``input_audio_buffer.commit``) and becomes the next
+        user item's audio.  ``response`` (optional, beyond the reference) sets
+        per-response options in reference or GA shape (``instructions``,
+        ``modalities``/``output_modalities``, ``conversation``, ...).
+        """
+        if self.get_turn_detection_type() is None and len(self.input_audio_buffer):
+            self.realtime.send("input_audio_buffer.commit")
+            self.conversation.queue_input_audio(self.input_audio_buffer.slice(0))
+            self._discard_input(len(self.input_audio_buffer))
+        data = {} if response is None else {"response": self.realtime.dialect.response_payload(response)}
+        self.realtime.send("response.create", data)
+        return True
+
+    def cancel_response(self, id: Optional[str] = None, sample_count: int = 0) -> Dict[str, Any]:
+        """Cancel the response in progress; with ``id``, also truncate that assistant item's audio.
+
+        ``sample_count`` is how many samples of the item's audio were played;
+        the truncation point (``audio_end_ms``) is clamped to the audio
+        actually received for the item, since the server rejects larger values.
+        Everything is checked before anything is sent.  ``response.cancel`` is
+        not sent when the item's response is known to have finished already.
+        Returns ``{"item": item_or_None}``.
+        """
+        if id is None:
+            self.realtime.send("response.cancel")
+            return {"item": None}
+        item = self.conversation.get_item(id)
+        if not item:
+            raise ValueError(f'Could not find item "{id}"')
+        if item.get("type") != "message":
+            raise ValueError('Can only cancelResponse messages with type "message"')
+        if item.get("role") != "assistant":
+            raise ValueError('Can only cancelResponse messages with role "assistant"')
+        content = item.get("content") or []
+        audio_index = next(
+            (i for i, part in enumerate(content) if isinstance(part, dict) and part.get("type") in AUDIO_PART_TYPES), -1
+        )
+        if audio_index == -1:
+            raise ValueError("Could not find audio on item to cancel")
+        if isinstance(sample_count, bool) or not isinstance(sample_count, int):
+            raise TypeError(f"sample_count must be an integer number of samples, not {type(sample_count).__name__}.")
+        if sample_count < 0:
+            raise ValueError(f"sample_count must be a non-negative number of samples, got {sample_count}.")
+        played = min(sample_count, len(item["formatted"]["audio"]))
+        audio_end_ms = played * 1000 // self.conversation.default_frequency
+        response = self.conversation.response_of_item(id)
+        if response is None or response.get("status") == "in_progress":
+            self.realtime.send("response.cancel")
+        self.realtime.send(
+            "conversation.item.truncate", {"item_id": id, "content_index": audio_index, "audio_end_ms": audio_end_ms}
+        )
+        return {"item": item}
+
+    async def wait_for_next_item(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
+        """Wait for the next ``conversation.item.appended``; returns ``{"item": item}`` (None after ``timeout`` s)."""
+        return await self.wait_for_next("conversation.item.appended", timeout)
+
+    async def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
+        """Wait for the next ``conversation.item.completed``; returns ``{"item": item}`` (None after ``timeout`` s)."""
+        return await self.wait_for_next("conversation.item.completed", timeout)
+
+    # -- errors -------------------------------------------------------------------------
+
+    def _report(self, payload: Dict[str, Any]) -> None:
+        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self.dispatch("error", payload)
+
+    def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
+        super()._handler_failed(event_name, event, exc)
+        if event_name != "error":
+            self.dispatch(
+                "error",
+                {
+                    "source": "handler",
+                    "message": f'Handler for "{event_name}" raised {type(exc).__name__}: {exc}',
+                    "exception": exc,
+                    "event": event,
+                },
+            )
+
+    # -- wiring called by RealtimeAPI -----------------------------------------------------
+
+    def _api_wants_raw(self) -> bool:
+        return self.has_listeners("realtime.event")
+
+    def _api_server_event(self, event: Dict[str, Any]) -> None:
+        route = self._server_routes.get(event["type"])
+        if route is not None:
+            try:
+                route(event)
+            except Exception as exc:
+                self._report(
+                    {
+                        "source": "protocol",
+                        "message": f'Could not process server event "{event["type"]}": {exc}',
+                        "exception": exc,
+                        "event": event,
+                    }
+                )
+        if self.has_listeners("realtime.event"):
+            self.dispatch("realtime.event", {"time": _now_iso(), "source": "server", "event": event})
+
+    def _api_server_audio(self, event: Dict[str, Any], buffer: AudioBuffer, start: int) -> None:
+        if self.has_listeners("conversation.updated"):
+            try:
+                item, delta = self.conversation.audio_appended(event["item_id"], buffer, start)
+            except Exception as exc:
+                self._report(
+                    {"source": "protocol", "message": f"Could not process audio delta: {exc}", "exception": exc, "event": event}
+                )
+            else:
+                self.dispatch("conversation.updated", {"item": item, "delta": delta})
+        if self.has_listeners("realtime.event"):
+            self.dispatch("realtime.event", {"time": _now_iso(), "source": "server", "event": event})
+
+    def _api_client_event(self, event: Dict[str, Any]) -> None:
+        if self.has_listeners("realtime.event"):
+            self.dispatch("realtime.event", {"time": _now_iso(), "source": "client", "event": event})
+
+    def _api_error(self, payload: Dict[str, Any]) -> None:
+        self.dispatch("error", payload)
+
+    def _api_closing(self, payload: Dict[str, Any]) -> None:
+        payload["reconnecting"] = bool(
+            self.reconnect
+            and not self._user_closed
+            and (payload["error"] or self._expired or payload["code"] in RECONNECT_CLOSE_CODES)
+        )
+
+    def _api_closed(self, payload: Dict[str, Any]) -> None:
+        self.session_created = False
+        waiter = self._session_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(ConnectionStateError("The connection closed before session.created arrived."))
+        self._session_waiter = None
+        self.dispatch("close", payload)
+        if payload.get("reconnecting"):
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    # -- server event processing ------------------------------------------------------------
+
+    def _process(self, event: Dict[str, Any], *args: Any) -> Any:
+        item, delta = self.conversation.process_event(event, *args)
+        if item is not None:
+            self.dispatch("conversation.updated", {"item": item, "delta": delta})
+        return item
+
+    def _on_updated(self, event: Dict[str, Any]) -> None:
+        self._process(event)
+
+    def _on_session_created(self, event: Dict[str, Any]) -> None:
+        self.session_created = True
+        waiter = self._session_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
+
+    def _on_server_error(self, event: Dict[str, Any]) -> None:
+        error = event.get("error")
+        error = error if isinstance(error, dict) else {}
+        if error.get("code") == "session_expired":
+            self._expired = True
+        message = error.get("message") or "The server reported an error without a message."
+        self._report({"source": "server", "message": message, "error": error, "event": event})
+
+    def _on_item_created(self, event: Dict[str, Any]) -> None:
+        raw = event.get("item")
+        known = isinstance(raw, dict) and raw.get("id") in self.conversation.item_lookup
+        item, delta = self.conversation.process_event(event)
+        if item is None or known:
+            return
+        self.dispatch("conversation.updated", {"item": item, "delta": delta})
+        self.dispatch("conversation.item.appended", {"item": item})
+        if item.get("status") == "completed":
+            self.dispatch("conversation.item.completed", {"item": item})
+
+    def _on_speech_started(self, event: Dict[str, Any]) -> None:
+        self._process(event)
+        start_ms = event.get("audio_start_ms")
+        if isinstance(start_ms, int):
+            self._discard_input_before(start_ms)  # no later segment can start earlier
+        self.dispatch("conversation.interrupted", event)
+
+    def _on_speech_stopped(self, event: Dict[str, Any]) -> None:
+        self._process(event, self.input_audio_buffer)
+        end_ms = event.get("audio_end_ms")
+        if isinstance(end_ms, int):
+            settings = turn_detection_of(self.session_config) or {}
+            padding = settings.get("prefix_padding_ms")
+            padding = padding if isinstance(padding, int) else DEFAULT_SERVER_VAD_CONFIG["prefix_padding_ms"]
+            # The next segment starts after this one ends, minus its prefix padding.
+            self._discard_input_before(end_ms - padding - VAD_KEEP_MARGIN_MS)
+
+    def _on_output_item_done(self, event: Dict[str, Any]) -> None:
+        item = self._process(event)
+        if item is None:
+            return
+        if item.get("status") == "completed":
+            self.dispatch("conversation.item.completed", {"item": item})
+            tool = item["formatted"].get("tool")
+            if tool is not None:
+                self._start_tool_call(dict(tool))
+
+    # -- input audio bookkeeping -------------------------------------------------------------
+
+    def _discard_input(self, n_samples: int) -> None:
+        try:
+            self.input_audio_buffer.discard(n_samples)
+        except BufferError:  # a view is held: continue in a copy (keeps the absolute offset)
+            self.input_audio_buffer = self.input_audio_buffer.slice(n_samples)
+
+    def _discard_input_before(self, position_ms: int) -> None:
+        """Drop local input audio before session-absolute ``position_ms``."""
+        if position_ms <= 0:
+            return
+        drop = position_ms * SAMPLE_RATE // 1000 - self.input_audio_buffer.offset
+        if drop > 0:
+            self._discard_input(drop)
+
+    # -- tools --------------------------------------------------------------------------------
+
+    def _start_tool_call(self, tool: Dict[str, Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - events arrive on the loop
+            return
+        task = loop.create_task(self._call_tool(tool))
+        self._handler_tasks.add(task)
+        task.add_done_callback(self._handler_tasks.discard)
+
+    async def _call_tool(self, tool: Dict[str, Any]) -> None:
+        """Run a tool call: parse the arguments, await the handler, send its output, ask for a response."""
+        name = tool.get("name")
+        try:
+            arguments = json.loads(tool.get("arguments") or "")
+            registration = self.tools.get(name)  # type: ignore[arg-type]
+            if registration is None:
+                raise LookupError(f'Tool "{name}" has not been added')
+            result = registration["handler"](arguments)
+            if inspect.isawaitable(result):
+                result = await result
+            output = json.dumps(result, allow_nan=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            message = str(exc)
+            output = json.dumps({"error": message})
+            self._report(
+                {
+                    "source": "tool",
+                    "message": f'Tool call "{name}" failed ({type(exc).__name__}: {message}); the model was told so.',
+                    "exception": exc,
+                    "event": tool,
+                }
+            )
+        try:
+            self.realtime.send(
+                "conversation.item.create",
+                {"item": {"type": "function_call_output", "call_id": tool.get("call_id"), "output": output}},
+            )
+            self.create_response()
+        except RealtimeError as exc:
+            self._report(
+                {
+                    "source": "transport",
+                    "message": f'Could not send the output of tool call "{name}": {exc}',
+                    "exception": exc,
+                    "event": tool,
+                }
+            )
+
+    # -- reconnecting ---------------------------------------------------------------------------
+
+    async def _reconnect_loop(self) -> None:
+        delay = self.reconnect_delay
+        for attempt in range(1, self.reconnect_attempts + 1):
+            self.dispatch("reconnecting", {"attempt": attempt, "delay": delay})
+            await asyncio.sleep(delay)
+            if self._user_closed or self.is_connected():
+                return
+            self._expired = False
+            self.input_audio_buffer = self._new_input_buffer()
+            try:
+                await self.realtime.connect()
+                self.update_session()
+            except (RealtimeError, OSError, ValueError) as exc:
+                self._report(
+                    {
+                        "source": "transport",
+                        "message": f"Reconnect attempt {attempt} of {self.reconnect_attempts} failed: {exc}",
+                        "exception": exc,
+                        "event": None,
+                    }
+                )
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                continue
+            self._reconnect_task = None
+            self.dispatch("reconnected", {"attempt": attempt, "url": self.realtime.connected_url})
+            return
+        self._reconnect_task = None
+        self._report(
+            {
+                "source": "transport",
+                "message": f"Gave up reconnecting after {self.reconnect_attempts} attempts; call connect() to try again.",
+                "exception": None,
+                "event": None,
+            }
+        )

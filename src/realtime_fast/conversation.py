@@ -1,0 +1,496 @@
+"""RealtimeConversation: folds server events into an ordered list of items.
+
+Every stored item is the server's item (a copy) plus ``item["formatted"]``:
+
+* ``audio``: an :class:`~realtime_fast.audio.AudioBuffer` with every PCM16
+  sample of the item (24 kHz); ``numpy.frombuffer(item["formatted"]["audio"],
+  numpy.int16)`` reads it without a copy.  While such a view is alive the
+  buffer cannot grow, so the conversation then puts a copy in its place and
+  appends there: audio is never lost, and the view keeps showing the samples
+  it was made from.
+* ``text`` (from ``text``/``input_text``/``output_text`` parts and text deltas),
+  ``transcript`` (audio transcript deltas or the input transcription),
+* ``tool`` (``{"type": "function", "name", "call_id", "arguments"}``) for
+  function calls, ``output`` for function call outputs.
+
+:meth:`RealtimeConversation.process_event` takes beta and GA server events
+alike (GA names are aliases of the beta ones, see
+:data:`realtime_fast.dialects.SERVER_EVENT_ALIASES`) and returns
+``(item, delta)``: the item the event changed (or None) and what changed
+(None, ``{"audio": bytes}``, ``{"text": str}``, ``{"transcript": str}`` or
+``{"arguments": str}``).  ``delta["audio"]`` is ``bytes`` holding only the new
+PCM16 samples.
+
+Departures from the reference, all deliberate: a queued input transcription is
+applied (the reference reads the wrong key); an event naming an unknown item
+raises :class:`ConversationError` (the client turns it into an ``error`` event),
+except for items of out-of-band responses (``conversation_id`` null), which are
+ignored; queued input audio goes to the next user item that has an
+``input_audio`` part (not to a text message created in between); a repeated
+``conversation.item.created`` for a known item changes nothing; ``response.done``
+is recorded on the stored response.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+
+from .audio import SAMPLE_RATE, AudioBuffer
+from .dialects import SERVER_EVENT_ALIASES, TEXT_PART_TYPES
+from .errors import RealtimeError
+
+__all__ = ["ConversationError", "RealtimeConversation"]
+
+Item = Dict[str, Any]
+Delta = Optional[Dict[str, Any]]
+Result = Tuple[Optional[Item], Delta]
+
+#: Largest number of speech segments / transcripts kept waiting for their item.
+MAX_QUEUED = 64
+
+
+class ConversationError(RealtimeError, ValueError):
+    """A server event could not be folded into the conversation (malformed, or naming an unknown item)."""
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts and lists are copied, everything else shared)."""
+    if type(value) is dict:
+        return {k: json_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [json_copy(v) for v in value]
+    return value
+
+
+def tail_bytes(buffer: AudioBuffer, start: int) -> bytes:
+    """A ``bytes`` copy of samples ``start:`` of ``buffer`` (2 bytes per sample); no view is left behind."""
+    with memoryview(buffer) as view:
+        if view.itemsize != 1 or view.ndim != 1:
+            with view.cast("B") as flat:
+                return flat[2 * start :].tobytes()
+        return view[2 * start :].tobytes()
+
+
+def as_audio_buffer(samples: Any) -> AudioBuffer:
+    """``samples`` as an AudioBuffer (PCM16 bytes-like or int16 array; an AudioBuffer is returned as is)."""
+    if isinstance(samples, AudioBuffer):
+        return samples
+    buffer = AudioBuffer()
+    buffer.append(samples)
+    return buffer
+
+
+class RealtimeConversation:
+    """The local copy of the conversation, built from server events.
+
+    ``max_history_items`` bounds ``items`` for long sessions: once more items
+    are stored, the oldest ones that are not ``in_progress`` are dropped (from
+    this local copy only; the server keeps its own history).  Later events
+    naming a dropped item are reported like any unknown item.
+    """
+
+    #: Sample rate (Hz) used to turn ``*_ms`` fields into sample indices.
+    default_frequency: int = SAMPLE_RATE
+
+    def __init__(self, *, max_history_items: Optional[int] = None) -> None:
+        if max_history_items is not None and (not isinstance(max_history_items, int) or max_history_items < 1):
+            raise ValueError(f"max_history_items must be a positive number of items or None, got {max_history_items!r}.")
+        self.max_history_items = max_history_items
+        #: item id -> the item's audio buffer (the same object as ``item["formatted"]["audio"]``);
+        #: the API decodes audio deltas straight into these.
+        self.audio_buffers: Dict[str, AudioBuffer] = {}
+        self.item_lookup: Dict[str, Item] = {}
+        self.items: List[Item] = []
+        self.response_lookup: Dict[str, Dict[str, Any]] = {}
+        self.responses: List[Dict[str, Any]] = []
+        self.queued_speech_items: Dict[str, Dict[str, Any]] = {}
+        self.queued_transcript_items: Dict[str, Dict[str, Any]] = {}
+        self.queued_input_audio: Optional[AudioBuffer] = None
+        self._out_of_band: Set[str] = set()
+        processors: Dict[str, Callable[..., Result]] = {
+            "conversation.item.created": self._item_created,
+            "conversation.item.truncated": self._item_truncated,
+            "conversation.item.deleted": self._item_deleted,
+            "conversation.item.input_audio_transcription.completed": self._transcription_completed,
+            "input_audio_buffer.speech_started": self._speech_started,
+            "input_audio_buffer.speech_stopped": self._speech_stopped,
+            "response.created": self._response_created,
+            "response.done": self._response_done,
+            "response.output_item.added": self._output_item_added,
+            "response.output_item.done": self._output_item_done,
+            "response.content_part.added": self._content_part_added,
+            "response.audio_transcript.delta": self._transcript_delta,
+            "response.audio.delta": self._audio_delta,
+            "response.text.delta": self._text_delta,
+            "response.function_call_arguments.delta": self._arguments_delta,
+        }
+        for alias, canonical in SERVER_EVENT_ALIASES.items():
+            if canonical in processors:
+                processors[alias] = processors[canonical]
+        self._processors = processors
+
+    # -- public API -----------------------------------------------------------------
+
+    def clear(self) -> bool:
+        """Forget every item, response and queued audio or transcript."""
+        self.audio_buffers.clear()  # the API holds this very dict
+        self.item_lookup = {}
+        self.items = []
+        self.response_lookup = {}
+        self.responses = []
+        self.queued_speech_items = {}
+        self.queued_transcript_items = {}
+        self.queued_input_audio = None
+        self._out_of_band = set()
+        return True
+
+    def queue_input_audio(self, input_audio: Any) -> AudioBuffer:
+        """Keep ``input_audio`` (PCM16) for the next user item with an ``input_audio`` part; returns it as an AudioBuffer."""
+        self.queued_input_audio = as_audio_buffer(input_audio)
+        return self.queued_input_audio
+
+    def process_event(self, event: Dict[str, Any], *args: Any) -> Result:
+        """Fold one server event into the conversation; returns ``(item, delta)`` (see the module docstring).
+
+        ``args`` are passed to the processor: ``input_audio_buffer.speech_stopped``
+        takes the client's input audio buffer, to cut the speech segment from.
+        Raises :class:`ConversationError` for an event without ``event_id`` or
+        ``type``, a type with no processor, or one naming an unknown item.
+        """
+        if not event.get("event_id"):
+            raise ConversationError('Missing "event_id" on event')
+        event_type = event.get("type")
+        if not event_type:
+            raise ConversationError('Missing "type" on event')
+        processor = self._processors.get(event_type)
+        if processor is None:
+            raise ConversationError(f'Missing conversation event processor for "{event_type}"')
+        return processor(event, *args)
+
+    def can_process(self, event_type: str) -> bool:
+        """True when :meth:`process_event` has a processor for ``event_type`` (beta or GA name)."""
+        return event_type in self._processors
+
+    def get_item(self, item_id: str) -> Optional[Item]:
+        """The item with id ``item_id``, or None."""
+        return self.item_lookup.get(item_id)
+
+    def get_items(self) -> List[Item]:
+        """A shallow copy of the item list, oldest first."""
+        return list(self.items)
+
+    def response_status(self, response_id: str) -> Optional[str]:
+        """The last known status of response ``response_id`` (``in_progress``, ``completed``, ...), or None."""
+        response = self.response_lookup.get(response_id)
+        return response.get("status") if response is not None else None
+
+    def response_of_item(self, item_id: str) -> Optional[Dict[str, Any]]:
+        """The stored response whose output holds item ``item_id``, or None."""
+        for response in reversed(self.responses):
+            if item_id in response.get("output", ()):
+                return response
+        return None
+
+    def audio_appended(self, item_id: str, buffer: AudioBuffer, start: int) -> Result:
+        """Report audio already decoded into ``buffer`` (the item's buffer) from sample ``start`` on.
+
+        The fast path of ``response.audio.delta``: the event codec appended the
+        samples itself; this returns ``(item, {"audio": bytes_of_new_samples})``.
+        """
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            raise ConversationError(f'Audio for unknown item "{item_id}"')
+        return item, {"audio": tail_bytes(buffer, start)}
+
+    # -- helpers --------------------------------------------------------------------
+
+    def _find(self, event: Dict[str, Any], item_id: Any) -> Optional[Item]:
+        """The item ``item_id``; None for items of out-of-band responses; raises for other unknown items."""
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            if event.get("response_id") in self._out_of_band:
+                return None
+            raise ConversationError(f'{event.get("type")}: Item "{item_id}" not found')
+        return item
+
+    def _part(self, event: Dict[str, Any], item: Item) -> Dict[str, Any]:
+        index = event.get("content_index", 0)
+        content = item.get("content")
+        if not isinstance(content, list) or not isinstance(index, int) or not 0 <= index < len(content):
+            raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" has no content part {index}')
+        return content[index]
+
+    def _set_audio(self, item: Item, buffer: AudioBuffer) -> None:
+        item["formatted"]["audio"] = buffer
+        self.audio_buffers[item["id"]] = buffer
+
+    def _unshare_audio(self, item: Item) -> AudioBuffer:
+        """Replace the item's audio buffer (which has live views) by a copy and return the copy."""
+        copy = item["formatted"]["audio"].slice(0)
+        self._set_audio(item, copy)
+        return copy
+
+    def _remember(self, queue: Dict[str, Dict[str, Any]], key: str, value: Dict[str, Any]) -> None:
+        queue[key] = value
+        while len(queue) > MAX_QUEUED:
+            del queue[next(iter(queue))]
+
+    def _prune(self) -> None:
+        limit = self.max_history_items
+        if limit is None:
+            return
+        excess = len(self.items) - limit
+        if excess > 0:
+            kept: List[Item] = []
+            for item in self.items:
+                if excess > 0 and item.get("status") != "in_progress":
+                    excess -= 1
+                    self.item_lookup.pop(item.get("id"), None)
+                    self.audio_buffers.pop(item.get("id"), None)
+                else:
+                    kept.append(item)
+            self.items = kept
+        extra = len(self.responses) - limit
+        if extra > 0:
+            for response in self.responses[:extra]:
+                self.response_lookup.pop(response.get("id"), None)
+            del self.responses[:extra]
+
+    # -- processors -----------------------------------------------------------------
+
+    def _item_created(self, event: Dict[str, Any]) -> Result:
+        item = event.get("item")
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise ConversationError(f'{event.get("type")}: Missing "item" with an "id"')
+        item_id = item["id"]
+        known = self.item_lookup.get(item_id)
+        if known is not None:
+            return known, None
+        new_item: Item = json_copy(item)
+        formatted: Dict[str, Any] = {"audio": AudioBuffer(), "text": "", "transcript": ""}
+        new_item["formatted"] = formatted
+        speech = self.queued_speech_items.pop(item_id, None)
+        if speech is not None and "audio" in speech:
+            formatted["audio"] = speech["audio"]
+        content = new_item.get("content")
+        if isinstance(content, list):
+            text = formatted["text"]
+            for part in content:
+                if isinstance(part, dict) and part.get("type") in TEXT_PART_TYPES:
+                    text += part.get("text") or ""
+            formatted["text"] = text
+        queued = self.queued_transcript_items.pop(item_id, None)
+        if queued is not None:
+            formatted["transcript"] = queued["transcript"]
+            index = queued.get("content_index", 0)
+            if isinstance(content, list) and isinstance(index, int) and 0 <= index < len(content):
+                content[index]["transcript"] = queued["raw"]
+        item_type = new_item.get("type")
+        if item_type == "message":
+            if new_item.get("role") == "user":
+                new_item["status"] = "completed"
+                if self.queued_input_audio is not None and isinstance(content, list):
+                    if any(isinstance(p, dict) and p.get("type") == "input_audio" for p in content):
+                        formatted["audio"] = self.queued_input_audio
+                        self.queued_input_audio = None
+            else:
+                new_item["status"] = "in_progress"
+        elif item_type == "function_call":
+            formatted["tool"] = {
+                "type": "function",
+                "name": new_item.get("name"),
+                "call_id": new_item.get("call_id"),
+                "arguments": new_item.get("arguments") or "",
+            }
+            new_item["status"] = "in_progress"
+        elif item_type == "function_call_output":
+            new_item["status"] = "completed"
+            formatted["output"] = new_item.get("output")
+        self.item_lookup[item_id] = new_item
+        self.items.append(new_item)
+        self.audio_buffers[item_id] = formatted["audio"]
+        self._prune()
+        return new_item, None
+
+    def _item_truncated(self, event: Dict[str, Any]) -> Result:
+        item_id = event.get("item_id")
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            raise ConversationError(f'item.truncated: Item "{item_id}" not found')
+        audio_end_ms = event.get("audio_end_ms")
+        if not isinstance(audio_end_ms, int) or audio_end_ms < 0:
+            raise ConversationError(f'item.truncated: "audio_end_ms" must be a non-negative integer, got {audio_end_ms!r}')
+        end_index = audio_end_ms * self.default_frequency // 1000
+        formatted = item["formatted"]
+        formatted["transcript"] = ""
+        buffer = formatted["audio"]
+        try:
+            buffer.truncate(end_index)
+        except BufferError:
+            self._set_audio(item, buffer.slice(0, end_index))
+        return item, None
+
+    def _item_deleted(self, event: Dict[str, Any]) -> Result:
+        item_id = event.get("item_id")
+        item = self.item_lookup.pop(item_id, None)
+        if item is None:
+            raise ConversationError(f'item.deleted: Item "{item_id}" not found')
+        self.audio_buffers.pop(item_id, None)
+        self.items = [i for i in self.items if i is not item]
+        return item, None
+
+    def _transcription_completed(self, event: Dict[str, Any]) -> Result:
+        item_id = event.get("item_id")
+        content_index = event.get("content_index", 0)
+        transcript = event.get("transcript")
+        formatted_transcript = transcript or " "
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            self._remember(
+                self.queued_transcript_items,
+                item_id,
+                {"transcript": formatted_transcript, "raw": transcript, "content_index": content_index},
+            )
+            return None, None
+        content = item.get("content")
+        if isinstance(content, list) and isinstance(content_index, int) and 0 <= content_index < len(content):
+            content[content_index]["transcript"] = transcript
+        item["formatted"]["transcript"] = formatted_transcript
+        return item, {"transcript": transcript}
+
+    def _speech_started(self, event: Dict[str, Any]) -> Result:
+        self._remember(self.queued_speech_items, event.get("item_id"), {"audio_start_ms": event.get("audio_start_ms")})
+        return None, None
+
+    def _speech_stopped(self, event: Dict[str, Any], input_audio_buffer: Any = None) -> Result:
+        item_id = event.get("item_id")
+        speech = self.queued_speech_items.get(item_id)
+        if speech is None:
+            raise ConversationError(f'input_audio_buffer.speech_stopped: no speech_started for item "{item_id}"')
+        audio_end_ms = event.get("audio_end_ms")
+        speech["audio_end_ms"] = audio_end_ms
+        start_ms = speech.get("audio_start_ms")
+        if input_audio_buffer is not None and isinstance(start_ms, int) and isinstance(audio_end_ms, int):
+            speech["audio"] = self._cut(as_audio_buffer(input_audio_buffer), start_ms, audio_end_ms)
+        return None, None
+
+    def _cut(self, buffer: AudioBuffer, start_ms: int, end_ms: int) -> AudioBuffer:
+        """Copy of the samples between session-absolute ``start_ms`` and ``end_ms`` still held by ``buffer``."""
+        rate = self.default_frequency
+        held = len(buffer)
+        start = min(max(start_ms * rate // 1000 - buffer.offset, 0), held)
+        end = min(max(end_ms * rate // 1000 - buffer.offset, start), held)
+        return buffer.slice(start, end)
+
+    def _response_created(self, event: Dict[str, Any]) -> Result:
+        response = event.get("response")
+        if not isinstance(response, dict) or not isinstance(response.get("id"), str):
+            raise ConversationError('response.created: Missing "response" with an "id"')
+        response_id = response["id"]
+        if response_id not in self.response_lookup:
+            stored = dict(response)
+            output = response.get("output")
+            stored["output"] = [o.get("id") if isinstance(o, dict) else o for o in output] if isinstance(output, list) else []
+            self.response_lookup[response_id] = stored
+            self.responses.append(stored)
+            if "conversation_id" in response and response["conversation_id"] is None:
+                self._out_of_band.add(response_id)
+            self._prune()
+        return None, None
+
+    def _response_done(self, event: Dict[str, Any]) -> Result:
+        response = event.get("response")
+        if isinstance(response, dict):
+            stored = self.response_lookup.get(response.get("id"))
+            if stored is not None:
+                stored["status"] = response.get("status")
+                stored["status_details"] = response.get("status_details")
+                stored["usage"] = response.get("usage")
+        return None, None
+
+    def _output_item_added(self, event: Dict[str, Any]) -> Result:
+        response_id = event.get("response_id")
+        response = self.response_lookup.get(response_id)
+        if response is None:
+            raise ConversationError(f'response.output_item.added: Response "{response_id}" not found')
+        item = event.get("item")
+        if not isinstance(item, dict):
+            raise ConversationError('response.output_item.added: Missing "item"')
+        response["output"].append(item.get("id"))
+        return None, None
+
+    def _output_item_done(self, event: Dict[str, Any]) -> Result:
+        item = event.get("item")
+        if not isinstance(item, dict):
+            raise ConversationError('response.output_item.done: Missing "item"')
+        found = self._find(event, item.get("id"))
+        if found is None:
+            return None, None
+        found["status"] = item.get("status")
+        tool = found["formatted"].get("tool")
+        if tool is not None and not tool["arguments"] and isinstance(item.get("arguments"), str):
+            # No argument deltas arrived (some servers only send the final item): use its arguments.
+            tool["arguments"] = item["arguments"]
+            found["arguments"] = item["arguments"]
+        return found, None
+
+    def _content_part_added(self, event: Dict[str, Any]) -> Result:
+        item = self._find(event, event.get("item_id"))
+        if item is None:
+            return None, None
+        part = event.get("part")
+        if not isinstance(part, dict):
+            raise ConversationError('response.content_part.added: Missing "part"')
+        content = item.get("content")
+        if not isinstance(content, list):
+            content = item["content"] = []
+        content.append(dict(part))
+        return item, None
+
+    def _transcript_delta(self, event: Dict[str, Any]) -> Result:
+        item = self._find(event, event.get("item_id"))
+        if item is None:
+            return None, None
+        delta = event.get("delta") or ""
+        part = self._part(event, item)
+        part["transcript"] = (part.get("transcript") or "") + delta
+        item["formatted"]["transcript"] += delta
+        return item, {"transcript": delta}
+
+    def _audio_delta(self, event: Dict[str, Any]) -> Result:
+        item = self._find(event, event.get("item_id"))
+        if item is None:
+            return None, None
+        delta = event.get("delta")
+        if not isinstance(delta, str):
+            raise ConversationError(f'{event.get("type")}: Missing "delta" on audio event for item "{item["id"]}"')
+        buffer = item["formatted"]["audio"]
+        start = len(buffer)
+        try:
+            buffer.append_base64(delta)
+        except BufferError:
+            buffer = self._unshare_audio(item)
+            buffer.append_base64(delta)
+        return item, {"audio": tail_bytes(buffer, start)}
+
+    def _text_delta(self, event: Dict[str, Any]) -> Result:
+        item = self._find(event, event.get("item_id"))
+        if item is None:
+            return None, None
+        delta = event.get("delta") or ""
+        part = self._part(event, item)
+        part["text"] = (part.get("text") or "") + delta
+        item["formatted"]["text"] += delta
+        return item, {"text": delta}
+
+    def _arguments_delta(self, event: Dict[str, Any]) -> Result:
+        item = self._find(event, event.get("item_id"))
+        if item is None:
+            return None, None
+        tool = item["formatted"].get("tool")
+        if tool is None:
+            raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
+        delta = event.get("delta") or ""
+        item["arguments"] = (item.get("arguments") or "") + delta
+        tool["arguments"] += delta
+        return item, {"arguments": delta}

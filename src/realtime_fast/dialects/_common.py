@@ -1,0 +1,87 @@
+"""Helpers shared by the dialect translators."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Dict, List, Mapping, Optional
+
+#: Reference (beta) audio format names and their GA format objects.
+FLAT_TO_GA_FORMAT: Dict[str, Dict[str, Any]] = {
+    "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
+GA_TO_FLAT_FORMAT: Dict[str, str] = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+
+
+def deep_merge(base: Dict[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
+    """Merge ``extra`` into ``base`` in place (nested mappings merged, other values replaced); return ``base``."""
+    for key, value in extra.items():
+        current = base.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            deep_merge(current, value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def ga_format(value: Any) -> Any:
+    """GA format object for a reference format name (``"pcm16"``...); objects pass as given."""
+    if isinstance(value, str):
+        known = FLAT_TO_GA_FORMAT.get(value)
+        if known is not None:
+            return dict(known)
+        if value == "audio/pcm":
+            return {"type": "audio/pcm", "rate": 24000}
+        return {"type": value}
+    return copy.deepcopy(value)
+
+
+def flat_format(value: Any) -> Any:
+    """Reference format name for a GA format object; strings pass as given."""
+    if isinstance(value, Mapping):
+        return GA_TO_FLAT_FORMAT.get(value.get("type"), value.get("type"))
+    return value
+
+
+def ga_modalities(value: Any) -> List[str]:
+    """GA ``output_modalities``: ``["audio"]`` when audio is asked for (its transcript carries the text), else ``["text"]``."""
+    if isinstance(value, (list, tuple)) and "audio" in value:
+        return ["audio"]
+    return ["text"]
+
+
+def flat_modalities(value: Any) -> List[str]:
+    """Beta ``modalities`` for GA ``output_modalities`` (beta audio responses are ``["text", "audio"]``)."""
+    if isinstance(value, (list, tuple)) and "audio" in value:
+        return ["text", "audio"]
+    return ["text"]
+
+
+def none_turn_detection(value: Any) -> Any:
+    """``{"type": "none"}`` (from the reference's README) means no turn detection: ``None``."""
+    if isinstance(value, Mapping) and value.get("type") == "none":
+        return None
+    return copy.deepcopy(value)
+
+
+class Dialect:
+    """Interface of a wire dialect (see :class:`GADialect` and :class:`BetaDialect`)."""
+
+    #: ``"ga"`` or ``"beta"``.
+    name: str = ""
+
+    def headers(self, api_key: Optional[str]) -> Dict[str, str]:
+        """HTTP headers of the WebSocket upgrade (``Authorization`` when a key is given)."""
+        headers: Dict[str, str] = {}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
+
+    def session_payload(self, config: Mapping[str, Any]) -> Dict[str, Any]:
+        """The ``session`` object of ``session.update`` for a reference-style (flat) config."""
+        raise NotImplementedError
+
+    def response_payload(self, params: Mapping[str, Any]) -> Dict[str, Any]:
+        """The ``response`` object of ``response.create`` for reference-style parameters."""
+        raise NotImplementedError

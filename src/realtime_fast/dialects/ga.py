@@ -1,0 +1,138 @@
+"""The GA dialect (``gpt-realtime``, Aug 2025 on): what the service speaks today.
+
+Outgoing: no ``OpenAI-Beta`` header; ``session.update`` carries
+``type: "realtime"``, ``output_modalities`` and nested ``audio.input`` /
+``audio.output`` objects.  The reference's flat keys are translated:
+
+==============================  ==========================================
+reference key                   GA location
+==============================  ==========================================
+``modalities``                  ``output_modalities`` (``["audio"]`` or ``["text"]``)
+``voice``                       ``audio.output.voice``
+``input_audio_format``          ``audio.input.format`` (``{"type": "audio/pcm", "rate": 24000}``...)
+``output_audio_format``         ``audio.output.format``
+``input_audio_transcription``   ``audio.input.transcription``
+``turn_detection``              ``audio.input.turn_detection``
+``input_audio_noise_reduction`` ``audio.input.noise_reduction``
+``speed``                       ``audio.output.speed``
+``max_response_output_tokens``  ``max_output_tokens``
+``temperature``                 dropped (GA has none; logged at debug level)
+==============================  ==========================================
+
+Other keys (``instructions``, ``tools``, ``tool_choice`` and the GA-native
+``type``, ``output_modalities``, ``audio``, ``max_output_tokens``, ``tracing``,
+``prompt``, ``include``, ``truncation``, ...) pass as given; a GA-native key
+wins over the flat key it replaces (``audio`` is merged key by key).
+
+Incoming: :data:`SERVER_EVENT_ALIASES` maps GA event names onto the beta names
+the conversation processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, Dict, Mapping
+
+from ._common import Dialect, deep_merge, ga_format, ga_modalities, none_turn_detection
+
+__all__ = ["GADialect", "SERVER_EVENT_ALIASES", "to_ga_response", "to_ga_session"]
+
+logger = logging.getLogger("realtime_fast")
+
+#: GA server event name -> the name the conversation processes.
+SERVER_EVENT_ALIASES: Dict[str, str] = {
+    "conversation.item.added": "conversation.item.created",
+    # item.done repeats an item already added; processed as "add it if it is new",
+    # so an item whose "added" was missed still appears, and a known one is left alone.
+    "conversation.item.done": "conversation.item.created",
+    "response.output_audio.delta": "response.audio.delta",
+    "response.output_audio.done": "response.audio.done",
+    "response.output_text.delta": "response.text.delta",
+    "response.output_text.done": "response.text.done",
+    "response.output_audio_transcript.delta": "response.audio_transcript.delta",
+    "response.output_audio_transcript.done": "response.audio_transcript.done",
+}
+
+#: Keys the GA session no longer has (left out of ``session.update``).
+DROPPED_KEYS = frozenset({"temperature"})
+
+_INPUT_KEYS = {
+    "input_audio_format": "format",
+    "input_audio_transcription": "transcription",
+    "turn_detection": "turn_detection",
+    "input_audio_noise_reduction": "noise_reduction",
+}
+_OUTPUT_KEYS = {"output_audio_format": "format", "voice": "voice", "speed": "speed"}
+_NATIVE_OVERRIDES = ("output_modalities", "max_output_tokens")
+
+
+def _translate(config: Mapping[str, Any], *, with_input: bool) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    audio_in: Dict[str, Any] = {}
+    audio_out: Dict[str, Any] = {}
+    native: Dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "modalities":
+            out["output_modalities"] = ga_modalities(value)
+        elif key == "max_response_output_tokens":
+            out["max_output_tokens"] = value
+        elif key in _OUTPUT_KEYS:
+            audio_out[_OUTPUT_KEYS[key]] = ga_format(value) if key == "output_audio_format" else copy.deepcopy(value)
+        elif key in _INPUT_KEYS and with_input:
+            if key == "input_audio_format":
+                value = ga_format(value)
+            elif key == "turn_detection":
+                value = none_turn_detection(value)
+            else:
+                value = copy.deepcopy(value)
+            audio_in[_INPUT_KEYS[key]] = value
+        elif key in DROPPED_KEYS:
+            logger.debug("GA protocol: session key %r has no GA equivalent and is not sent.", key)
+        elif key == "audio" or key in _NATIVE_OVERRIDES:
+            native[key] = value
+        else:
+            out[key] = copy.deepcopy(value)
+    audio: Dict[str, Any] = {}
+    if audio_in:
+        audio["input"] = audio_in
+    if audio_out:
+        audio["output"] = audio_out
+    if audio:
+        out["audio"] = audio
+    for key, value in native.items():
+        if key == "audio" and isinstance(value, Mapping):
+            deep_merge(out.setdefault("audio", {}), value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def to_ga_session(config: Mapping[str, Any]) -> Dict[str, Any]:
+    """The GA ``session`` object for a reference-style session config (see the module docstring)."""
+    session = {"type": "realtime"}
+    session.update(_translate(config, with_input=True))
+    return session
+
+
+def to_ga_response(params: Mapping[str, Any]) -> Dict[str, Any]:
+    """The GA ``response`` object of ``response.create`` for reference-style parameters."""
+    return _translate(params, with_input=False)
+
+
+class GADialect(Dialect):
+    """The GA wire dialect (default)."""
+
+    name = "ga"
+
+    def headers(self, api_key: str | None) -> Dict[str, str]:
+        """Upgrade headers: ``Authorization: Bearer <key>`` when a key is given, no beta header."""
+        return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def session_payload(self, config: Mapping[str, Any]) -> Dict[str, Any]:
+        """See :func:`to_ga_session`."""
+        return to_ga_session(config)
+
+    def response_payload(self, params: Mapping[str, Any]) -> Dict[str, Any]:
+        """See :func:`to_ga_response`."""
+        return to_ga_response(params)

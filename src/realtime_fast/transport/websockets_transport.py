@@ -1,0 +1,376 @@
+"""The ``websockets`` backend: pure Python, always available.
+
+Built on ``websockets.asyncio.client``, with one change to how messages come
+in: instead of queueing them for ``recv()`` (a task switch and a queue per
+message), a :class:`ClientConnection` subclass hands each complete data message
+to the transport's callbacks straight from the protocol's frame events.  Text
+messages reach ``on_message`` as ``bytes`` exactly as they arrived (no UTF-8
+decode here; the event parser reports invalid text like any other malformed
+frame, so one bad frame does not end the session).  Fragmented messages are
+joined and delivered once.
+
+Behaviour shared with the ``picows`` backend:
+
+* ``wss://`` uses the default SSL context (certificate and host name checks on).
+* Subprotocols are offered in ``Sec-WebSocket-Protocol``; a server that picks
+  one that was not offered fails the handshake.
+* No compression is negotiated (it costs more CPU than it saves on loopback and
+  LAN), no proxy is used, messages up to ``max_message_size`` bytes are accepted.
+* Keepalive: a ping every ``ping_interval`` seconds; no pong within another
+  ``ping_interval`` seconds ends the connection (``on_close`` gets an error).
+* Messages that arrive together with the handshake response are held back and
+  delivered just after :meth:`WebsocketsTransport.connect` returns.
+* Sends never block: :meth:`WebsocketsTransport.send_text` frames and masks
+  the message and hands it to the socket's write buffer at once, in order;
+  :meth:`WebsocketsTransport.drain` waits while that buffer is above the
+  high-water mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI, WebSocketException
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+
+from ..errors import ConnectTimeout, HandshakeRejected, TransportError
+from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
+
+__all__ = ["WebsocketsTransport"]
+
+#: Seconds :meth:`WebsocketsTransport.close` waits for the server's close frame before aborting.
+DEFAULT_CLOSE_TIMEOUT: float = 2.0
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_CONT = Opcode.CONT
+_SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+try:  # the version string is only for the User-Agent header
+    from importlib.metadata import version as _pkg_version
+
+    _USER_AGENT = f"realtime-fast websockets/{_pkg_version('websockets')}"
+except Exception:  # pragma: no cover
+    _USER_AGENT = "realtime-fast"
+
+
+class _Connection(ClientConnection):
+    """A ClientConnection that delivers data messages to callbacks instead of queueing them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rf_on_message: Optional[MessageHandler] = None
+        self.rf_on_binary: Optional[MessageHandler] = None
+        #: Messages received before the transport is ready for them: (is_text, data).
+        self.rf_early: Optional[List[Tuple[bool, bytes]]] = []
+        self.rf_parts: Optional[List[bytes]] = None
+        self.rf_parts_text = True
+        self.rf_abort_handle: Optional[asyncio.TimerHandle] = None
+
+    def process_event(self, event: Any) -> None:
+        if self.response is None or not isinstance(event, Frame):
+            super().process_event(event)
+            return
+        opcode = event.opcode
+        if opcode is _TEXT or opcode is _BINARY:
+            if event.fin:
+                self._rf_deliver(opcode is _TEXT, event.data)
+            else:
+                self.rf_parts = [bytes(event.data)]
+                self.rf_parts_text = opcode is _TEXT
+        elif opcode is _CONT:
+            parts = self.rf_parts
+            if parts is None:  # the protocol layer already rejects this; be safe
+                return
+            parts.append(bytes(event.data))
+            if event.fin:
+                self.rf_parts = None
+                self._rf_deliver(self.rf_parts_text, b"".join(parts))
+        else:
+            super().process_event(event)  # pong acknowledgement; pings and closes are handled by the protocol
+
+    def _rf_deliver(self, is_text: bool, data: Union[bytes, bytearray]) -> None:
+        if type(data) is not bytes:
+            data = bytes(data)
+        early = self.rf_early
+        if early is not None:
+            early.append((is_text, data))
+            return
+        handler = self.rf_on_message if is_text else self.rf_on_binary
+        if handler is not None:
+            try:
+                handler(data)
+            except Exception:  # the layer above reports its own failures; never break the protocol
+                self.logger.error("realtime_fast: message handler raised", exc_info=True)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # When the protocol layer fails the connection (a protocol error, an
+        # oversize message) it sends a close frame and sets close_deadline, but
+        # only close() enforces that deadline: a server that ignores the close
+        # frame would keep the connection half-open for ever.  RFC 6455 7.1.7
+        # says to drop it, so abort the TCP connection at the deadline.
+        if self.close_deadline is not None and self.rf_abort_handle is None:
+            self.rf_abort_handle = self.loop.call_at(self.close_deadline, self._rf_abort_if_open)
+
+    def _rf_abort_if_open(self) -> None:
+        if self.transport is not None and self.protocol.state is not State.CLOSED:
+            self.transport.abort()
+
+    def connection_lost(self, exc: Optional[Exception]) -> None:
+        if self.rf_abort_handle is not None:
+            self.rf_abort_handle.cancel()
+        super().connection_lost(exc)
+
+    def rf_flush_early(self) -> None:
+        early, self.rf_early = self.rf_early, None
+        for is_text, data in early or ():
+            self._rf_deliver(is_text, data)
+
+
+class WebsocketsTransport(Transport):
+    """One WebSocket client connection over the ``websockets`` library.
+
+    ``high_water`` (bytes) is the send-buffer level above which :meth:`drain`
+    waits; ``close_timeout`` (seconds) bounds :meth:`close`.  A transport can be
+    connected again after its connection ended.
+    """
+
+    name = "websockets"
+
+    def __init__(self, *, high_water: int = DEFAULT_HIGH_WATER, close_timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+        if high_water < 0:
+            raise ValueError(f"high_water must be >= 0 bytes, got {high_water}.")
+        self.high_water = high_water
+        self.close_timeout = close_timeout
+        self._conn: Optional[_Connection] = None
+        self._on_close: Optional[CloseHandler] = None
+        self._address = ""
+        self._close_requested = False
+        self._watcher: Optional[asyncio.Task] = None
+        self._ended: Optional[asyncio.Future] = None
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def is_open(self) -> bool:
+        """True while messages can be sent (connected, and no close frame sent or received)."""
+        conn = self._conn
+        return conn is not None and conn.protocol.state is State.OPEN and not self._close_requested
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes queued for sending that the socket has not taken yet."""
+        conn = self._conn
+        if conn is None or conn.transport is None or conn.transport.is_closing():
+            return 0
+        return conn.transport.get_write_buffer_size()
+
+    @property
+    def subprotocol(self) -> Optional[str]:
+        """The subprotocol the server selected, if any."""
+        conn = self._conn
+        return conn.subprotocol if conn is not None else None
+
+    # ---------------------------------------------------------------- connect
+
+    async def connect(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        subprotocols: Sequence[str],
+        on_message: MessageHandler,
+        on_binary: MessageHandler,
+        on_close: CloseHandler,
+        open_timeout: float = 10.0,
+        max_message_size: int = MAX_MESSAGE_SIZE,
+        ping_interval: Optional[float] = 20.0,
+    ) -> None:
+        """Open the connection; see :meth:`Transport.connect`.
+
+        ``open_timeout`` (seconds) covers name resolution, TCP connect, TLS and
+        the WebSocket handshake together.
+        """
+        if self._conn is not None and (self._ended is None or not self._ended.done()):
+            raise TransportError("This transport is already connected: close it first, or create a new transport.")
+        parts = urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError(f"{url!r} is not a WebSocket URL: use ws://host[:port]/path or wss://host[:port]/path.")
+        try:
+            port = parts.port or (443 if parts.scheme == "wss" else 80)
+        except ValueError as exc:
+            raise ValueError(f"{url!r} has an invalid port: {exc}.") from None
+        address = f"{parts.hostname}:{port}"
+        self._address = address
+        self._close_requested = False
+        self._conn = None
+        loop = asyncio.get_running_loop()
+        try:
+            conn = await connect(
+                url,
+                additional_headers=dict(headers),
+                subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
+                compression=None,
+                proxy=None,
+                open_timeout=open_timeout,
+                ping_interval=ping_interval,
+                ping_timeout=ping_interval,
+                close_timeout=self.close_timeout,
+                max_size=max_message_size,
+                write_limit=self.high_water,
+                user_agent_header=_USER_AGENT,
+                create_connection=_Connection,
+            )
+        except InvalidStatus as exc:
+            response = exc.response
+            status = int(response.status_code)
+            raise HandshakeRejected(
+                f"The server at {address} rejected the WebSocket upgrade with HTTP {status} {response.reason_phrase}: "
+                "check the URL, the API key and the headers.",
+                status=status,
+                body=bytes(response.body or b""),
+            ) from None
+        except InvalidURI as exc:
+            raise ValueError(f"{url!r} is not a valid WebSocket URL ({exc}).") from None
+        except asyncio.TimeoutError:
+            raise ConnectTimeout(
+                f"Connecting to {address} took longer than {open_timeout:g} s: check that the server is up and "
+                "answers WebSocket upgrades, or raise the timeout."
+            ) from None
+        except ssl.SSLError as exc:
+            raise TransportError(
+                f"The TLS handshake with {address} failed: {exc}; check the server's certificate "
+                "(SSL_CERT_FILE selects other trusted roots)."
+            ) from exc
+        except OSError as exc:
+            raise TransportError(
+                f"Cannot connect to {address}: {exc}; check that the server is running and the address is right."
+            ) from exc
+        except InvalidHandshake as exc:
+            raise TransportError(
+                f"The server at {address} sent an invalid WebSocket handshake response ({exc}): "
+                "check that the URL points at a WebSocket endpoint."
+            ) from exc
+        except WebSocketException as exc:  # pragma: no cover - any other library failure
+            raise TransportError(f"Connecting to {address} failed: {exc}.") from exc
+        assert isinstance(conn, _Connection)
+        self._conn = conn
+        self._on_close = on_close
+        conn.rf_on_message = on_message
+        conn.rf_on_binary = on_binary
+        self._ended = loop.create_future()
+        # Both run after the caller has resumed: first the messages that came
+        # with the handshake, then (if the connection is already gone) the close report.
+        loop.call_soon(conn.rf_flush_early)
+        self._watcher = loop.create_task(self._watch(conn))
+
+    # ------------------------------------------------------------------- send
+
+    def send_text(self, data: Union[bytes, str]) -> None:
+        """Queue one text message (UTF-8 JSON, bytes or str); it is masked and written in order, never blocking.
+
+        Raises :class:`~realtime_fast.errors.TransportError` when the connection is not open.
+        """
+        conn = self._conn
+        if conn is None or conn.protocol.state is not State.OPEN or self._close_requested:
+            raise TransportError("Cannot send: the WebSocket is not open (connect first, or reconnect after it closed).")
+        if isinstance(data, str):
+            data = data.encode()
+        elif not isinstance(data, bytes):
+            data = bytes(data)
+        try:
+            conn.protocol.send_text(data)
+            conn.send_data()
+        except Exception as exc:
+            raise TransportError(f"Cannot send to {self._address}: {exc}.") from exc
+
+    async def drain(self) -> None:
+        """Wait until the bytes queued for sending drop to ``high_water``; returns at once when they already have.
+
+        Raises :class:`~realtime_fast.errors.TransportError` if the connection is lost while waiting.
+        """
+        conn = self._conn
+        if conn is None or not conn.paused:
+            return
+        try:
+            await conn.drain()
+        except Exception as exc:
+            raise TransportError(f"The connection to {self._address} closed before the queued data was sent.") from exc
+
+    # ------------------------------------------------------------------ close
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame with ``code`` and ``reason``, wait up to ``close_timeout`` s for the answer, end the connection.
+
+        Safe to call more than once and after the server closed.  ``on_close``
+        has been called when this returns.
+        """
+        if code not in _SENDABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+            raise ValueError(f"Close code {code} cannot be sent: use 1000, another code from RFC 6455 section 7.4.1, or 3000-4999.")
+        if len(reason.encode()) > 123:
+            raise ValueError(f"The close reason is {len(reason.encode())} bytes of UTF-8; shorten it to at most 123.")
+        conn, ended = self._conn, self._ended
+        if conn is None or ended is None:
+            return
+        if conn.protocol.state is State.OPEN:
+            self._close_requested = True
+        try:
+            await conn.close(code, reason)
+        except Exception:  # already closing or closed: the watcher reports the outcome
+            pass
+        await asyncio.shield(ended)
+
+    # -------------------------------------------------------------- lifecycle
+
+    async def _watch(self, conn: _Connection) -> None:
+        """Wait for the end of the connection and report it to ``on_close`` exactly once."""
+        try:
+            await conn.wait_closed()
+        except BaseException:  # pragma: no cover - wait_closed does not fail; keep reporting anyway
+            pass
+        conn.rf_flush_early()
+        code, reason, error = self._outcome(conn)
+        try:
+            if self._on_close is not None:
+                self._on_close(code, reason, error)
+        except Exception:
+            conn.logger.error("realtime_fast: close handler raised", exc_info=True)
+        finally:
+            if self._ended is not None and not self._ended.done():
+                self._ended.set_result(None)
+
+    def _outcome(self, conn: _Connection) -> Tuple[Optional[int], str, Optional[BaseException]]:
+        """``(code, reason, error)`` for ``on_close``: the server's close frame if any, and the error for abnormal ends."""
+        protocol = conn.protocol
+        received = protocol.close_rcvd
+        sent = protocol.close_sent
+        code: Optional[int] = int(received.code) if received is not None else None
+        reason = received.reason if received is not None else ""
+        failure = protocol.parser_exc
+        if isinstance(failure, EOFError):  # the TCP stream ended: reported below as a lost connection
+            failure = None
+        if failure is not None:
+            error = TransportError(
+                f"The connection to {self._address} failed: {failure}.", code=code, reason=reason
+            )
+            error.__cause__ = failure
+            return code, reason, error
+        if received is not None:
+            return code, reason, None
+        if sent is not None and not self._close_requested:
+            detail = sent.reason or "no reason given"
+            return None, "", TransportError(f"The connection to {self._address} was closed with {int(sent.code)}: {detail}.")
+        if self._close_requested:
+            return None, "", TransportError(
+                f"The server at {self._address} did not answer the close frame within {self.close_timeout:g} s; "
+                "the connection was aborted."
+            )
+        exc = conn.connection_exc
+        detail = f": {exc}" if exc is not None else ""
+        return None, "", TransportError(f"The connection to {self._address} was lost without a close frame{detail}.")

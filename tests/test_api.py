@@ -1,0 +1,289 @@
+"""RealtimeAPI: one socket, client and server events, malformed frames, closes, large messages.
+
+Runs on every available transport, against the mock and against small servers
+written here to misbehave on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import numpy as np
+import pytest
+from _realtime_helpers import KEY, EventLog, protocol, received, server, transport_name  # noqa: F401
+from websockets.asyncio.server import serve
+
+from realtime_fast import ConnectionStateError, RealtimeAPI
+from realtime_fast.api import DEFAULT_URL, redact_key, url_with_model
+from realtime_fast.transport import Transport, create_transport
+
+pytestmark = pytest.mark.timeout(60)
+
+
+# -- plain functions -----------------------------------------------------------------------------
+
+
+def test_url_with_model():
+    assert url_with_model("wss://api.openai.com/v1/realtime", "gpt-realtime") == "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    assert url_with_model("ws://h/v1/realtime?a=1&b=", "m") == "ws://h/v1/realtime?a=1&b=&model=m"
+    assert url_with_model("ws://h/?model=x", "m") == "ws://h/?model=x"
+    assert url_with_model("ws://h/", None) == "ws://h/"
+
+
+def test_redact_key():
+    assert redact_key("sk-proj-abcdefghijklmnop") == "sk-...mnop"
+    assert redact_key("short") == "***"
+    assert redact_key(None) is None
+
+
+def test_constructor_defaults_and_validation():
+    api = RealtimeAPI()
+    assert api.url == DEFAULT_URL and api.model == "gpt-realtime" and api.protocol == "ga" and not api.is_connected()
+    with pytest.raises(ValueError, match="Unknown transport 'tcp'"):
+        RealtimeAPI(transport="tcp")
+    with pytest.raises(TypeError, match="transport must be"):
+        RealtimeAPI(transport=42)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Unknown protocol"):
+        RealtimeAPI(protocol="v3")
+
+
+def test_send_requires_a_connection():
+    with pytest.raises(ConnectionStateError, match=r"^RealtimeAPI is not connected$"):
+        RealtimeAPI().send("response.create")
+
+
+# -- against the mock --------------------------------------------------------------------------------
+
+
+async def test_server_events_are_dispatched_by_name_then_wildcard(server, transport_name, protocol):
+    api = RealtimeAPI(server.url, KEY, transport=transport_name, protocol=protocol)
+    order = []
+    api.on("server.session.created", lambda e: order.append(("named", e["type"])))
+    api.on("server.*", lambda e: order.append(("any", e["type"])))
+    await api.connect()
+    created = await api.wait_for_next("server.session.created", timeout=10)
+    assert created["session"]["id"].startswith("sess_")
+    assert order[:2] == [("named", "session.created"), ("any", "session.created")]
+    await api.disconnect()
+    assert not api.is_connected()
+
+
+async def test_send_dispatches_client_events_and_returns_the_event(server, transport_name, protocol):
+    api = RealtimeAPI(server.url, KEY, transport=transport_name, protocol=protocol)
+    await api.connect()
+    seen = []
+    api.on("client.conversation.item.create", lambda e: seen.append(("named", e)))
+    api.on("client.*", lambda e: seen.append(("any", e)))
+    item = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}
+    event = api.send("conversation.item.create", {"item": item})
+    assert list(event)[:2] == ["event_id", "type"] and event["event_id"].startswith("evt_") and len(event["event_id"]) == 21
+    assert seen == [("named", event), ("any", event)]
+    own = api.send("response.create", {"event_id": "evt_mine"})
+    assert own["event_id"] == "evt_mine"  # an event_id in data wins, as in the reference (relays rely on it)
+    [got] = await received(server, "conversation.item.create")
+    assert got == event
+    await api.disconnect()
+
+
+async def test_standalone_api_passes_audio_deltas_through_untouched(server, transport_name, protocol):
+    api = RealtimeAPI(server.url, KEY, transport=transport_name, protocol=protocol)
+    deltas = []
+    name = "server.response.output_audio.delta" if protocol == "ga" else "server.response.audio.delta"
+    api.on(name, lambda e: deltas.append(e["delta"]))
+    await api.connect()
+    api.send("conversation.item.create", {"item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}})
+    api.send("response.create")
+    await api.wait_for_next("server.response.done", timeout=10)
+    sent = [e["delta"] for e in server.events(name[len("server."):])]
+    assert deltas == sent and deltas
+    await api.disconnect()
+
+
+async def test_send_input_audio_writes_a_normal_append_event(server, transport_name):
+    api = RealtimeAPI(server.url, KEY, transport=transport_name)
+    await api.connect()
+    pcm = np.arange(-500, 500, dtype=np.int16)
+    event_id = api.send_input_audio(pcm)
+    listened = []
+    api.on("client.input_audio_buffer.append", listened.append)
+    second = api.send_input_audio(pcm.tobytes())
+    appends = await received(server, "input_audio_buffer.append", 2)
+    assert [a["event_id"] for a in appends] == [event_id, second]
+    assert all(base64.b64decode(a["audio"]) == pcm.tobytes() for a in appends)
+    assert listened == [appends[1]]  # with a listener the event dict is built (and dispatched)
+    await api.disconnect()
+
+
+async def test_debug_logs_events_without_the_key(server, transport_name, caplog):
+    api = RealtimeAPI(server.url, KEY, transport=transport_name, debug=True)
+    with caplog.at_level("DEBUG", logger="realtime_fast"):
+        await api.connect()
+        await api.wait_for_next("server.session.created", timeout=10)
+        api.send("response.cancel")
+        await api.disconnect()
+    text = "\n".join(r.getMessage() for r in caplog.records if r.name == "realtime_fast")
+    assert "sent " in text and "received " in text and "session.created" in text and "response.cancel" in text
+    assert KEY not in text
+
+
+async def test_transport_instance_and_factory_are_accepted(server, transport_name):
+    instance = create_transport(transport_name)
+    api = RealtimeAPI(server.url, KEY, transport=instance)
+    await api.connect()
+    assert api.transport is instance
+    await api.disconnect()
+    await api.connect()  # the next connection uses a fresh transport of the same class
+    assert api.transport is not instance and type(api.transport) is type(instance)
+    await api.disconnect()
+    made = []
+
+    def factory() -> Transport:
+        made.append(create_transport(transport_name))
+        return made[-1]
+
+    api = RealtimeAPI(server.url, KEY, transport=factory)
+    await api.connect()
+    assert api.transport is made[0]
+    await api.disconnect()
+
+
+# -- misbehaving servers -----------------------------------------------------------------------------
+
+
+class Scripted:
+    """A WebSocket server that plays ``script(ws)`` for each connection and records what it receives."""
+
+    def __init__(self, script):
+        self.script = script
+        self.received: list = []
+        self.server = None
+
+    async def __aenter__(self):
+        async def handler(ws):
+            await self.script(ws, self)
+
+        self.server = await serve(handler, "127.0.0.1", 0, max_size=None, compression=None)
+        port = self.server.sockets[0].getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}/v1/realtime"
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+        await self.server.wait_closed()
+
+    async def read_all(self, ws):
+        async for message in ws:
+            self.received.append(message)
+
+
+def session_created():
+    return json.dumps({"type": "session.created", "event_id": "event_1", "session": {"id": "sess_1"}})
+
+
+async def test_malformed_frames_are_reported_and_the_session_continues(transport_name):
+    async def script(ws, me):
+        await ws.send("this is not json")
+        await ws.send("[1, 2]")
+        await ws.send('{"event_id": "e"}')
+        await ws.send(b"\x00\x01binary")
+        await ws.send(b'{"type": "bad utf8 \xff"}', text=True)
+        await ws.send(session_created())
+        await me.read_all(ws)
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["error", "server.session.created"])
+        await api.connect()
+        await log.wait_for("server.session.created")
+        errors = log.of("error")
+        assert [e["source"] for e in errors] == ["protocol"] * 5
+        assert "not valid JSON" in errors[0]["message"]
+        assert "an array, not a JSON object" in errors[1]["message"]
+        assert "no 'type' field" in errors[2]["message"]
+        assert "binary frame of 8 bytes" in errors[3]["message"]
+        assert "not valid JSON" in errors[4]["message"]
+        assert api.is_connected()
+        await api.disconnect()
+
+
+async def test_a_20_mib_message_both_ways(transport_name):
+    big_text = "x" * (20 * 1024 * 1024)
+
+    async def script(ws, me):
+        await ws.send(json.dumps({"type": "big.event", "event_id": "e", "data": big_text}))
+        await me.read_all(ws)
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        await api.connect()
+        event = await api.wait_for_next("server.big.event", timeout=30)
+        assert len(event["data"]) == len(big_text)
+        api.send("conversation.item.create", {"item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": big_text}]}})
+        await api.drain()
+        await api.disconnect()
+    assert len(srv.received) == 1 and len(srv.received[0]) > len(big_text)
+
+
+async def test_server_close_with_code_and_reason(transport_name):
+    async def script(ws, me):
+        await ws.send(session_created())
+        await ws.close(4000, "goodbye")
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["close", "error"])
+        await api.connect()
+        close = await log.wait_for("close")
+        assert (close["code"], close["reason"], close["error"]) == (4000, "goodbye", False)
+        assert log.of("error") == [] and not api.is_connected()
+
+
+async def test_abrupt_connection_loss_is_an_abnormal_close_and_an_error(transport_name):
+    async def script(ws, me):
+        await ws.send(session_created())
+        await asyncio.sleep(0.05)
+        ws.transport.abort()
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["close", "error"])
+        await api.connect()
+        close = await log.wait_for("close")
+        assert close["error"] is True and close["code"] is None and close["exception"] is not None
+        error = await log.wait_for("error")
+        assert error["source"] == "transport" and "without a close frame" in error["message"]
+        with pytest.raises(ConnectionStateError):
+            api.send("response.create")
+
+
+async def test_client_disconnect_is_a_clean_close(transport_name):
+    async def script(ws, me):
+        await ws.send(session_created())
+        await me.read_all(ws)
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["close", "error"])
+        await api.connect()
+        await api.disconnect()
+        [close] = log.of("close")
+        assert (close["code"], close["error"]) == (1000, False)
+        assert await api.disconnect() is True  # idempotent
+
+
+async def test_fragmented_messages_are_joined(transport_name):
+    text = json.dumps({"type": "session.created", "event_id": "e", "session": {"id": "sess_" + "y" * 5000}})
+
+    async def script(ws, me):
+        await ws.send([text[:10], text[10:4000], text[4000:]])  # one message in three frames
+        await me.read_all(ws)
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["server.session.created", "error"])
+        await api.connect()
+        event = await log.wait_for("server.session.created")
+        assert event["session"]["id"] == "sess_" + "y" * 5000 and log.of("error") == []
+        await api.disconnect()
