@@ -17,6 +17,8 @@ from .. import __version__
 
 #: (name, module, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("demo", "realtime_fast.cli.demo", "run a scripted voice conversation that shows every capability"),
+    ("chat", "realtime_fast.cli.chat", "chat with the model (or the mock) by text"),
     ("mock-server", "realtime_fast.mock.cli", "run the mock Realtime server on loopback"),
 ]
 
