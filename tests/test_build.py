@@ -20,3 +20,9 @@ def test_no_extensions_env_gives_pure_import():
     env = dict(os.environ, REALTIME_FAST_NO_EXTENSIONS="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]
+
+
+def test_library_logger_does_not_print_by_itself():
+    code = "import logging, realtime_fast; logging.getLogger('realtime_fast').warning('should not be printed')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "should not be printed" not in out.stderr

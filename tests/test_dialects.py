@@ -213,3 +213,10 @@ def test_turn_detection_of_reads_either_shape():
     assert turn_detection_of({"turn_detection": {"type": "server_vad"}}) == {"type": "server_vad"}
     native = {"turn_detection": None, "audio": {"input": {"turn_detection": {"type": "semantic_vad"}}}}
     assert turn_detection_of(native) == {"type": "semantic_vad"}
+
+
+def test_ga_response_leaves_out_input_audio_settings():
+    from realtime_fast.dialects.ga import to_ga_response
+
+    out = to_ga_response({"input_audio_format": "pcm16", "turn_detection": None, "voice": "alloy", "instructions": "x"})
+    assert out == {"audio": {"output": {"voice": "alloy"}}, "instructions": "x"}

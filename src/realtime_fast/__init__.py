@@ -8,9 +8,15 @@ the hot paths are compiled with Cython when a compiler was available.
 
 from __future__ import annotations
 
+import logging as _logging
+
 from . import audio as _audio_sel
 from . import events as _events_sel
 from ._impl import LOAD_ERRORS
+
+# A library logs, the application decides where to: without this, warnings
+# would reach stderr through logging's last-resort handler.
+_logging.getLogger("realtime_fast").addHandler(_logging.NullHandler())
 from .api import ConnectionStateError, RealtimeAPI
 from .audio import AudioBuffer
 from .client import RealtimeClient

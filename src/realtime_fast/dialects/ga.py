@@ -79,7 +79,10 @@ def _translate(config: Mapping[str, Any], *, with_input: bool) -> Dict[str, Any]
             out["max_output_tokens"] = value
         elif key in _OUTPUT_KEYS:
             audio_out[_OUTPUT_KEYS[key]] = ga_format(value) if key == "output_audio_format" else copy.deepcopy(value)
-        elif key in _INPUT_KEYS and with_input:
+        elif key in _INPUT_KEYS:
+            if not with_input:  # a response has no input audio settings
+                logger.debug("GA protocol: %r does not apply to a response and is not sent.", key)
+                continue
             if key == "input_audio_format":
                 value = ga_format(value)
             elif key == "turn_detection":
