@@ -29,11 +29,13 @@ from typing import Any, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from .._redact import redacting_logger
 from ._ids import IdFactory
 from .dialects import BETA, GA, Dialect
 from .pacing import Pacing
@@ -50,7 +52,7 @@ __all__ = [
     "spawn_mock_server",
 ]
 
-log = logging.getLogger("realtime_fast.mock")
+log = redacting_logger("realtime_fast.mock")  # websockets logs handshake headers, keys included
 
 #: Models the mock accepts unless told otherwise (``models=``).
 DEFAULT_MODELS: frozenset[str] = frozenset(

@@ -38,6 +38,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI, W
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from .._redact import redacting_logger
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
@@ -57,6 +58,10 @@ try:  # the version string is only for the User-Agent header
     _USER_AGENT = f"realtime-fast websockets/{_pkg_version('websockets')}"
 except Exception:  # pragma: no cover
     _USER_AGENT = "realtime-fast"
+
+
+#: websockets logs every handshake header at DEBUG, the API key included: redact it.
+_LOGGER = redacting_logger("realtime_fast.websockets")
 
 
 class _Connection(ClientConnection):
@@ -226,6 +231,7 @@ class WebsocketsTransport(Transport):
                 write_limit=self.high_water,
                 user_agent_header=_USER_AGENT,
                 create_connection=_Connection,
+                logger=_LOGGER,
             )
         except InvalidStatus as exc:
             response = exc.response
