@@ -1,0 +1,66 @@
+"""``realtime-fast bench load`` and ``bench soak``: they run, write their JSON, and lose nothing (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from realtime_fast.bench.soak import SoakConfig, run_soak
+from realtime_fast.cli import main
+
+pytestmark = pytest.mark.timeout(90)
+
+LOAD_FIELDS = {
+    "sessions": int,
+    "p99_lag_ms": float,
+    "p50_lag_ms": float,
+    "lost_events": int,
+    "client_cpu_per_session_second": float,
+    "rss_mb": float,
+    "transport": str,
+    "loop": str,
+    "duration": float,
+    "events": int,
+    "server_cpu_percent": float,
+}
+
+
+def test_bench_load_writes_its_json_and_loses_nothing(tmp_path, capsys):
+    out = tmp_path / "load.json"
+    code = main(
+        [
+            "bench", "load", "--sessions", "5", "--duration", "3", "--warmup", "1",
+            "--client-cpu", "-1", "--server-cpu", "-1", "--json", str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    for name, kind in LOAD_FIELDS.items():
+        assert isinstance(result[name], kind), name
+    assert result["sessions"] == result["connected"] == 5
+    assert result["transport"] == "picows" and result["loop"] == "asyncio"
+    assert result["events"] > 0 and result["appends"] > 5 * 3 * 40
+    assert result["lost_events"] == 0 and result["sessions_unmatched"] == 0
+    assert result["server_responses_done"] >= 1
+    assert result["server_events_sent"] >= result["events"]
+    assert code == (0 if result["ok"] else 1)
+    printed = capsys.readouterr().out
+    assert "sessions" in printed and "events/s" in printed  # progress lines
+
+
+def test_bench_load_rejects_bad_options(capsys):
+    assert main(["bench", "load", "--sessions", "0"]) == 2
+    assert "sessions must be at least 1" in capsys.readouterr().err
+
+
+def test_soak_keeps_history_and_input_audio_bounded_and_loses_nothing():
+    # 3 minutes of session audio (30 turns) fed 90 times faster than real time.
+    result = run_soak(SoakConfig(minutes=3, speed=90, history=6, max_input_seconds=5, client_cpu=None, server_cpu=None, quiet=True))
+    assert result["lost_events"] == 0 and result["errors"] == 0
+    assert result["events_sent"] == result["events_handled"] > 30 * 40
+    assert result["responses_done"] == result["expected_turns"] == 30
+    assert result["max_items"] <= 6
+    assert result["max_audio_buffers"] <= 6
+    assert result["max_input_audio_seconds_held"] <= 5
+    assert result["assistant_audio_seconds"] == pytest.approx(30 * 3.0, abs=0.2)
+    assert len(result["samples"]) == 3
