@@ -1,7 +1,8 @@
 """Benchmarks of the wire-event codec: compiled vs pure vs the stdlib way.
 
 Run with ``pytest bench/test_bench_events.py --benchmark-only``; compare rows
-within a group (one group per operation).  Inputs are built outside the timed
+within a group (one group per operation; ``receive one frame`` compares
+``parse_frame`` with the two-step path it replaced in the API).  Inputs are built outside the timed
 bodies.  The bar: the fused audio-delta path (parse + decode + append) of the
 compiled core is at least 5x faster than ``json.loads`` + ``base64.b64decode``
 + ``bytearray +=``.
@@ -177,6 +178,39 @@ def test_fused_path_on_non_audio_event(benchmark, impl):
     events, audio_mod = _modules(impl)
     buffers = {ITEM: audio_mod.AudioBuffer()}
     assert benchmark(events.parse_audio_delta, TEXT_DELTA, buffers) is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(AUDIO_DELTA, id="audio-delta-4.8KB"),
+        pytest.param(TEXT_DELTA, id="text-delta"),
+        pytest.param(SESSION_UPDATED, id="session-updated"),
+    ],
+)
+@pytest.mark.parametrize("way", ["parse_frame", "two-step"])
+@pytest.mark.parametrize("impl", ["compiled", "pure"])
+def test_parse_frame(benchmark, impl, way, frame):
+    """One server frame as the API reads it: parse_frame, or the former parse_audio_delta then parse_event."""
+    event_type = json.loads(frame)["type"]
+    benchmark.group = f"receive one frame: {event_type} ({len(frame)} B)"
+    events, audio_mod = _modules(impl)
+    buffers = {ITEM: audio_mod.AudioBuffer(max_samples=CAP_SAMPLES)}
+    if way == "parse_frame":
+        parse_frame = events.parse_frame
+
+        def run(data):
+            return parse_frame(data, buffers)[0]
+
+    else:
+        parse_audio_delta, parse_event = events.parse_audio_delta, events.parse_event
+
+        def run(data):
+            fast = parse_audio_delta(data, buffers)
+            return parse_event(data) if fast is None else fast[0]
+
+    event = benchmark(run, frame)
+    assert event["type"] == event_type
 
 
 # ---------------------------------------------------------------------------

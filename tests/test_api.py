@@ -70,6 +70,22 @@ async def test_server_events_are_dispatched_by_name_then_wildcard(server, transp
     assert not api.is_connected()
 
 
+async def test_a_subclass_overriding_receive_gets_every_server_event(server, transport_name):
+    seen = []
+
+    class Recording(RealtimeAPI):
+        def receive(self, event_name, event):
+            seen.append(event_name)
+            return super().receive(event_name, event)
+
+    api = Recording(server.url, KEY, transport=transport_name)
+    await api.connect()
+    api.send("session.update", {"session": {"type": "realtime", "instructions": "Be brief."}})
+    await api.wait_for_next("server.session.updated", timeout=10)
+    assert seen[:2] == ["session.created", "session.updated"]
+    await api.disconnect()
+
+
 async def test_send_dispatches_client_events_and_returns_the_event(server, transport_name, protocol):
     api = RealtimeAPI(server.url, KEY, transport=transport_name, protocol=protocol)
     await api.connect()

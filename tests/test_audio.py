@@ -433,6 +433,27 @@ def test_buffer_append_base64_rejects_like_decode_and_stays_unchanged(audio_impl
     assert buf.to_bytes() == pcm(1, 2, 3) and buf.offset == 0
 
 
+def test_buffer_to_bytes_of_a_range(audio_impl):
+    buf = audio_impl.AudioBuffer()
+    buf.append(pcm(*range(10)))
+    assert buf.to_bytes() == pcm(*range(10))
+    assert buf.to_bytes(7) == pcm(7, 8, 9)
+    assert buf.to_bytes(10) == b"" and buf.to_bytes(50) == b""
+    assert buf.to_bytes(2, 5) == pcm(2, 3, 4)
+    assert buf.to_bytes(-3) == pcm(7, 8, 9)
+    assert buf.to_bytes(5, 2) == b"" and buf.to_bytes(8, 100) == pcm(8, 9)
+    assert buf.to_bytes(True) == pcm(*range(1, 10))
+    for start, stop in [(0, None), (3, None), (-4, -1), (None, 4), (2, 2)]:
+        assert buf.to_bytes(start, stop) == buf.slice(start, stop).to_bytes()
+    with pytest.raises(TypeError):
+        buf.to_bytes("1")
+    buf.discard(4)  # indices are relative to the first held sample
+    assert buf.to_bytes(1) == pcm(5, 6, 7, 8, 9)
+    tail = buf.to_bytes(3)
+    buf.append(pcm(10))  # no view is left behind: the buffer still grows
+    assert tail == pcm(7, 8, 9) and buf.to_bytes(-1) == pcm(10)
+
+
 def test_buffer_truncate_slice_discard_clear(audio_impl):
     buf = audio_impl.AudioBuffer()
     buf.append(pcm(*range(10)))

@@ -104,6 +104,31 @@ def test_text_response_builds_formatted_text(ev):
     assert item["formatted"]["text"] == "abc" and item["content"][0]["text"] == "abc"
 
 
+def test_long_streamed_text_never_changes_a_string_someone_holds(ev):
+    conv = RealtimeConversation()
+    item = start_response(conv, ev)
+    words = [f" w{i}" for i in range(3000)]
+    held = []
+    for i, word in enumerate(words):
+        conv.process_event(ev("response.audio_transcript.delta", response_id="resp_1", item_id="item_a", output_index=0, content_index=0, delta=word))
+        if i % 700 == 0:
+            held.append((item["formatted"]["transcript"], item["content"][0]["transcript"], "".join(words[: i + 1])))
+    assert item["formatted"]["transcript"] == item["content"][0]["transcript"] == "".join(words)
+    for formatted, part, expected in held:  # strings handed out earlier are immutable snapshots
+        assert formatted == part == expected
+
+
+def test_streamed_text_onto_a_null_or_missing_value(ev):
+    conv = RealtimeConversation()
+    item = start_response(conv, ev, part_type="text")
+    item["content"][0]["text"] = None
+    conv.process_event(ev("response.text.delta", response_id="resp_1", item_id="item_a", output_index=0, content_index=0, delta="Hi"))
+    assert item["content"][0]["text"] == "Hi" and item["formatted"]["text"] == "Hi"
+    del item["content"][0]["text"]
+    conv.process_event(ev("response.text.delta", response_id="resp_1", item_id="item_a", output_index=0, content_index=0, delta="!"))
+    assert item["content"][0]["text"] == "!" and item["formatted"]["text"] == "Hi!"
+
+
 def test_function_call_arguments_accumulate(ev):
     conv = RealtimeConversation()
     conv.process_event(ev("response.created", response={"id": "resp_1", "output": []}))

@@ -831,8 +831,189 @@ def test_property_mutated_frames_agree(data, pcm, order):
         except (ValueError, TypeError) as exc:
             outcome = (type(exc), str(exc))
         outcomes.append((outcome, buffer.to_bytes()))
-    assert outcomes[0] == outcomes[1], frame
+        whole = _audio.AudioBuffer()
+        whole.append(b"\x01\x00")
+        outcomes.append((_frame_outcome(lambda: mod.parse_frame(frame, {"it": whole})), whole.to_bytes()))
+    assert outcomes[0] == outcomes[2], frame
+    assert outcomes[1] == outcomes[3], frame
 
 
 def _compact_frame(event: dict) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------------------
+# parse_frame: parse_audio_delta and parse_event in one call, one parse
+# ---------------------------------------------------------------------------
+
+
+def _frame_outcome(call):
+    """(result or exception) of ``call()``, in a form both twins can be compared on."""
+    try:
+        event, buffer, start = call()
+    except (ValueError, TypeError, BufferError) as exc:
+        return type(exc), str(exc)
+    return event, list(event), buffer is not None, start
+
+
+def _two_step(events_impl, frame, buffers):
+    """What parse_frame must equal: parse_audio_delta, else parse_event."""
+    result = events_impl.parse_audio_delta(frame, buffers)
+    if result is None:
+        return events_impl.parse_event(frame), None, 0
+    return result
+
+
+def _known_items(audio_impl):
+    return {
+        "item_AH9u…": audio_impl.AudioBuffer(),
+        "item_CAb6": audio_impl.AudioBuffer(),
+        ITEM: audio_impl.AudioBuffer(),
+        "fc_001": audio_impl.AudioBuffer(),
+    }
+
+
+@pytest.mark.parametrize("text", SERVER_FRAMES, ids=lambda t: json.loads(t)["type"])
+def test_parse_frame_equals_the_two_step_path(events_impl, audio_impl, text):
+    for frame in frame_types(text):
+        for buffers_of in (_known_items, lambda impl: {}):
+            ours, theirs = buffers_of(audio_impl), buffers_of(audio_impl)
+            got = _frame_outcome(lambda: events_impl.parse_frame(frame, ours))
+            want = _frame_outcome(lambda: _two_step(events_impl, frame, theirs))
+            assert got == want
+            assert {k: b.to_bytes() for k, b in ours.items()} == {k: b.to_bytes() for k, b in theirs.items()}
+
+
+def test_parse_frame_audio_delta_returns_the_buffer_and_start(events_impl, audio_impl):
+    pcm = pcm_bytes(2400)
+    for make in (ga_audio_frame, beta_audio_frame):
+        for frame in frame_types(make(pcm)):
+            buffer = audio_impl.AudioBuffer()
+            buffer.append(b"\x05\x00" * 7)
+            event, got, start = events_impl.parse_frame(frame, {ITEM: buffer, "other": audio_impl.AudioBuffer()})
+            assert got is buffer and start == 7
+            assert event == expected_delta(make(pcm)) and list(event) == list(expected_delta(make(pcm)))
+            assert buffer.to_bytes() == b"\x05\x00" * 7 + pcm
+
+
+def test_parse_frame_other_events_and_unknown_items_keep_every_field(events_impl, audio_impl):
+    buffer = audio_impl.AudioBuffer()
+    audio_text = ga_audio_frame(pcm_bytes(10))
+    for text, buffers in (
+        (audio_text, {}),
+        (audio_text, {"item_other": buffer}),
+        ('{"type":"response.output_text.delta","item_id":"%s","delta":"Hi"}' % ITEM, {ITEM: buffer}),
+        ('{"event_id":"e","type":"response.output_text.delta","item_id":"%s","delta":"Hi"}' % ITEM, {ITEM: buffer}),
+        ('{"type":"rate_limits.updated","rate_limits":[{"name":"requests","limit":1}]}', {ITEM: buffer}),
+    ):
+        for frame in frame_types(text):
+            assert events_impl.parse_frame(frame, buffers) == (json.loads(text), None, 0)
+    assert len(buffer) == 0
+
+
+def test_parse_frame_does_not_trust_the_leading_type_alone(events_impl, audio_impl):
+    """An escaped or repeated "type" can still name an audio delta: the parsed event decides."""
+    pcm = pcm_bytes(12)
+    escaped = ga_audio_frame(pcm).replace(GA_AUDIO, "response\\u002eoutput_audio.delta")
+    repeated = '{"type":"response.output_text.delta",' + ga_audio_frame(pcm)[1:]
+    moved = json.dumps({"event_id": "e", "type": BETA_AUDIO, "item_id": ITEM, "delta": b64(pcm)})
+    for text in (escaped, repeated, moved):
+        for frame in frame_types(text):
+            buffer = audio_impl.AudioBuffer()
+            event, got, start = events_impl.parse_frame(frame, {ITEM: buffer})
+            assert got is buffer and start == 0 and buffer.to_bytes() == pcm
+            assert event == expected_delta(text)
+
+
+def test_parse_frame_errors_match_parse_audio_delta(events_impl, audio_impl):
+    message = f"Audio delta event for item '{ITEM}' has no string 'delta' field."
+    with pytest.raises(EventParseError, match=f"^{re.escape(message)}$"):
+        events_impl.parse_frame(ga_audio_frame(b"", delta=5), {ITEM: audio_impl.AudioBuffer()})
+    for frame in (b"[1]", b'{"type":5}', b'{"type":"x"', b'{"type":"response.output_text.delta","delta":"a\x01"}', b""):
+        with pytest.raises(EventParseError) as got:
+            events_impl.parse_frame(frame, {ITEM: audio_impl.AudioBuffer()})
+        with pytest.raises(EventParseError) as want:
+            events_impl.parse_event(frame)
+        assert str(got.value) == str(want.value)
+    with pytest.raises(TypeError, match="must be bytes, bytearray, memoryview or str"):
+        events_impl.parse_frame(12, {})
+    buffer = audio_impl.AudioBuffer()
+    buffer.append(b"\x07\x00")
+    bad = ga_audio_frame(b"").replace('"delta":""', '"delta":"AA!A"')
+    with pytest.raises(ValueError) as info:
+        events_impl.parse_frame(bad, {ITEM: buffer})
+    assert not isinstance(info.value, EventParseError)
+    with memoryview(buffer) as view:
+        with pytest.raises(BufferError):
+            events_impl.parse_frame(ga_audio_frame(pcm_bytes(10)), {ITEM: buffer})
+        assert view.tobytes() == b"\x07\x00"
+    assert buffer.to_bytes() == b"\x07\x00"
+
+
+def test_parse_frame_borrowed_memoryview_is_not_kept(events_impl, audio_impl):
+    for text in (ga_audio_frame(pcm_bytes(2400)), SERVER_FRAMES[1], ga_audio_frame(pcm_bytes(10)).replace("/", "\\/")):
+        storage = bytearray(text.encode())
+        view = memoryview(storage)
+        buffer = audio_impl.AudioBuffer()
+        event, got, _ = events_impl.parse_frame(view, {ITEM: buffer})
+        _overwrite_and_free(storage, view)
+        if got is None:
+            assert event == json.loads(text)
+        else:
+            assert event == expected_delta(text)
+            assert buffer.to_bytes() == base64.b64decode(json.loads(text)["delta"])
+
+
+def test_pure_parse_frame_parses_each_frame_once(monkeypatch):
+    from realtime_fast import _audio_py, _events_py
+
+    calls = []
+    real = _events_py._loads
+
+    def counting(frame):
+        calls.append(1)
+        return real(frame)
+
+    monkeypatch.setattr(_events_py, "_loads", counting)
+    buffers = {ITEM: _audio_py.AudioBuffer()}
+    for text in [ga_audio_frame(pcm_bytes(100)), *SERVER_FRAMES]:
+        calls.clear()
+        _events_py.parse_frame(text.encode(), buffers)
+        assert len(calls) == 1
+
+
+@SETTINGS
+@given(case=audio_delta_frames(), extra_type=st.sampled_from([None, "response.output_text.delta", GA_AUDIO]))
+def test_property_parse_frame_implementations_agree(case, extra_type):
+    pure, compiled = _both("_events")
+    from realtime_fast import _audio
+
+    text, _, item_id, _, known = case
+    if extra_type is not None:  # a second, leading "type" (the parser keeps the last one)
+        text = '{"type":%s,%s' % (json.dumps(extra_type), text.lstrip()[1:].lstrip())
+    outcomes = []
+    for mod in (pure, compiled):
+        buffer = _audio.AudioBuffer()
+        outcome = _frame_outcome(lambda: mod.parse_frame(text.encode(), {item_id: buffer} if known else {}))
+        outcomes.append((outcome, buffer.to_bytes()))
+    assert outcomes[0] == outcomes[1]
+
+
+@st.composite
+def flat_event_frames(draw):
+    """Flat events of any type (what the compiled scanner builds without orjson), in varied JSON spellings."""
+    fields = {"type": draw(st.sampled_from(["response.output_audio_transcript.delta", "response.output_text.delta", GA_AUDIO, "x"]))}
+    fields.update(draw(st.dictionaries(st.sampled_from(["event_id", "item_id", "delta", "call_id", "k", "é"]) | ids.filter(lambda k: k != "type"), json_scalars, max_size=6)))
+    order = draw(st.permutations(list(fields)))
+    event = {k: fields[k] for k in order}
+    text = json.dumps(event, ensure_ascii=draw(st.booleans()), separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])))
+    return text
+
+
+@SETTINGS
+@given(text=flat_event_frames(), kind=st.sampled_from(["bytes", "str", "memoryview"]))
+def test_property_parse_frame_builds_flat_events_like_json(events_impl, audio_impl, text, kind):
+    frame = {"bytes": text.encode(), "str": text}.get(kind) or memoryview(text.encode())
+    outcome = _frame_outcome(lambda: events_impl.parse_frame(frame, {"unknown item": audio_impl.AudioBuffer()}))
+    expected = json.loads(text)
+    assert outcome == (expected, list(expected), False, 0)

@@ -103,5 +103,14 @@ def test_generate_id(rtu):
         rtu.generate_id("long_prefix_", 5)
 
 
+def test_generate_id_characters_are_equally_likely(rtu):
+    from collections import Counter
+
+    counts = Counter("".join(rtu.generate_id("", 17) for _ in range(20000)))
+    expected = 20000 * 17 / len(BASE58_ALPHABET)  # about 5,862 each; one standard deviation is about 77
+    assert set(counts) == set(BASE58_ALPHABET)
+    assert all(abs(n - expected) < 0.1 * expected for n in counts.values()), counts.most_common(3)
+
+
 def test_base58_alphabet_has_no_look_alikes():
     assert len(BASE58_ALPHABET) == 58 and not set("0OIl") & set(BASE58_ALPHABET)

@@ -555,11 +555,22 @@ cdef class AudioBuffer:
         out._offset = self._offset + first
         return out
 
-    def to_bytes(self):
-        """A copy of the held samples as PCM16 little-endian bytes."""
-        if self._nbytes == 0:
+    def to_bytes(self, start=0, stop=None):
+        """A copy of samples ``[start:stop]`` (all of them by default) as PCM16 little-endian bytes.
+
+        Indices are in samples and follow :meth:`slice` (negative counts from
+        the end, out of range is clipped).  Nothing refers to the buffer
+        afterwards, so it can keep growing.
+        """
+        cdef Py_ssize_t first, last, n = self._nbytes >> 1
+        if stop is None and type(start) is int and 0 <= start <= n:
+            first = start  # the hot path: the samples a delta just added
+            last = n
+        else:
+            first, last, _ = slice(start, stop).indices(n)
+        if last <= first:
             return b""
-        return PyBytes_FromStringAndSize(<const char*>(self._data + self._start), self._nbytes)
+        return PyBytes_FromStringAndSize(<const char*>(self._data + self._start + 2 * first), 2 * (last - first))
 
     def __eq__(self, other):
         """True when ``other`` is bytes-like with the same PCM16 bytes."""

@@ -409,9 +409,20 @@ class AudioBuffer(bytearray):
         out._offset = self._offset + first
         return out
 
-    def to_bytes(self) -> bytes:
-        """A copy of the held samples as PCM16 little-endian bytes."""
-        return bytes(self)
+    def to_bytes(self, start: int = 0, stop: int | None = None) -> bytes:
+        """A copy of samples ``[start:stop]`` (all of them by default) as PCM16 little-endian bytes.
+
+        Indices are in samples and follow :meth:`slice` (negative counts from
+        the end, out of range is clipped).  Nothing refers to the buffer
+        afterwards, so it can keep growing.
+        """
+        if start == 0 and stop is None and type(start) is int:
+            return bytes(self)
+        first, last, _ = slice(start, stop).indices(bytearray.__len__(self) >> 1)
+        if last <= first:
+            return b""
+        with memoryview(self) as view, view[2 * first : 2 * last] as part:
+            return part.tobytes()
 
     def __eq__(self, other: object) -> bool:
         """True when ``other`` is bytes-like with the same PCM16 bytes."""

@@ -1,11 +1,14 @@
 """Compiled wire-event codec: the fast translation of ``_events_py`` (same API and messages).
 
-``parse_audio_delta`` reads the canonical flat audio-delta frame straight from
-its UTF-8 bytes and decodes the base64 ``delta`` onto the item's
-:class:`~realtime_fast._audio.AudioBuffer` without creating the base64 text as
-a Python object.  Anything the flat scanner does not take (escapes, nested
-values, floats, duplicate keys, non-ASCII text, other buffer types) goes to the
-pure twin, which is the specification, so the results are the same.  Error
+``parse_frame`` and ``parse_audio_delta`` read the canonical flat audio-delta
+frame straight from its UTF-8 bytes and decode the base64 ``delta`` onto the
+item's :class:`~realtime_fast._audio.AudioBuffer` without creating the base64
+text as a Python object.  ``parse_frame`` reads every frame once: other flat
+events (text, transcript and argument deltas ...) are built from the same
+scan, everything else is parsed by orjson.  Anything the flat scanner does not
+take (escapes, nested values, floats, duplicate keys, non-ASCII text, other
+buffer types) goes to the general path (orjson, then the pure twin's rules,
+which are the specification), so the results are the same.  Error
 messages come from ``_events_py``.  Import the public names from
 :mod:`realtime_fast.events`.
 """
@@ -34,7 +37,7 @@ import orjson
 from realtime_fast import _audio_py
 from realtime_fast import _events_py as _py
 
-__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event"]
+__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]
 
 AUDIO_DELTA_TYPES = _py.AUDIO_DELTA_TYPES
 
@@ -62,12 +65,17 @@ cdef object _event_not_mapping_error = _py._event_not_mapping_error
 cdef object _json_default = _py._json_default
 cdef object _encode_error = _py._encode_error
 cdef object _general_audio_delta = _py.parse_audio_delta
+cdef object _general_frame = _py.parse_frame
+cdef object _audio_of = _py._audio_of
 cdef object _pcm_view = _audio_py._pcm_view
 cdef object _ODD_PCM = _audio_py.ODD_PCM_MESSAGE
 
 cdef str _GA_AUDIO_DELTA = "response.output_audio.delta"
 cdef str _BETA_AUDIO_DELTA = "response.audio.delta"
 cdef object _MISSING = object()
+# What the fast path says when it does not return (event, buffer, start):
+cdef object _NOT_AUDIO = object()  # a valid flat event, not an audio delta of a known item
+cdef object _GENERAL = object()    # undecided: the general path (a full parse) must answer
 
 # Keys of audio delta events, reused instead of allocating a new str per event.
 cdef str _K_TYPE = "type"
@@ -77,6 +85,8 @@ cdef str _K_ITEM_ID = "item_id"
 cdef str _K_OUTPUT_INDEX = "output_index"
 cdef str _K_CONTENT_INDEX = "content_index"
 cdef str _K_OBFUSCATION = "obfuscation"
+cdef str _K_DELTA = "delta"
+cdef str _K_CALL_ID = "call_id"
 
 # The input_audio_buffer.append frame, around the quoted event_id and the base64 audio.
 cdef bytes _APPEND_HEAD = b'{"event_id":'
@@ -97,6 +107,11 @@ def parse_event(frame):
     """
     if not (PyBytes_CheckExact(frame) or PyUnicode_CheckExact(frame) or PyByteArray_CheckExact(frame)):
         _check_frame(frame)
+    return _loads_event(frame)
+
+
+cdef object _loads_event(object frame):
+    """parse_event on a frame whose type the caller checked."""
     try:
         event = _loads(frame)
     except _JSONDecodeError as exc:
@@ -287,6 +302,10 @@ cdef str _key(const unsigned char* s, Py_ssize_t n):
         return _K_CONTENT_INDEX
     if n == 11 and memcmp(s, b"obfuscation", 11) == 0:
         return _K_OBFUSCATION
+    if n == 5 and memcmp(s, b"delta", 5) == 0:
+        return _K_DELTA
+    if n == 7 and memcmp(s, b"call_id", 7) == 0:
+        return _K_CALL_ID
     return _ascii(s, n)
 
 
@@ -302,23 +321,23 @@ cdef object _value(const unsigned char* p, const Field* f):
     return None
 
 
-cdef inline object _not_audio(const unsigned char* p, const FlatObject* flat, object frame, object buffers):
-    """None for a flat event that is not an audio delta of a known item.
-
-    The "delta" value was not checked by the scanner; until it is, the frame is
-    not known to be valid JSON, so an unusual one goes to the general path.
-    """
+cdef inline bint _delta_unchecked(const unsigned char* p, const FlatObject* flat) noexcept nogil:
+    """True when the scanner's unchecked "delta" string is not plain: the frame may not be valid JSON."""
     cdef const Field* d
     if flat.delta_at >= 0:
         d = &flat.fields[flat.delta_at]
         if d.kind == KIND_STRING and not _plain(p + d.value, d.value_len):
-            return _general_audio_delta(frame, buffers)
-    return None
+            return True
+    return False
 
 
-cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
-    """parse_audio_delta on the UTF-8 text p[0:n] of ``frame`` (kept readable by the caller)."""
-    cdef FlatObject flat
+cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object buffers):
+    """The fast path on a scanned flat frame p (kept readable by the caller).
+
+    Returns ``(event, buffer, start)`` for an audio delta of a known item,
+    _NOT_AUDIO for any other flat event (its "delta" not checked yet), or
+    _GENERAL when only a full parse can answer.
+    """
     cdef const Field* f
     cdef const Field* d
     cdef Py_ssize_t i, before, dropped, start
@@ -326,32 +345,32 @@ cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object frame, 
     cdef AudioBuffer audio
     cdef dict event
     cdef str type_name
-    if not _scan_flat(p, n, &flat) or flat.type_at < 0:
-        return _general_audio_delta(frame, buffers)
+    if flat.type_at < 0:
+        return _GENERAL
     f = &flat.fields[flat.type_at]
     if f.kind != KIND_STRING:
-        return _general_audio_delta(frame, buffers)
+        return _GENERAL
     if f.value_len == 27 and memcmp(p + f.value, b"response.output_audio.delta", 27) == 0:
         type_name = _GA_AUDIO_DELTA
     elif f.value_len == 20 and memcmp(p + f.value, b"response.audio.delta", 20) == 0:
         type_name = _BETA_AUDIO_DELTA
     else:
-        return _not_audio(p, &flat, frame, buffers)
+        return _NOT_AUDIO
     if flat.item_id_at < 0 or flat.fields[flat.item_id_at].kind != KIND_STRING:
-        return _not_audio(p, &flat, frame, buffers)
+        return _NOT_AUDIO
     f = &flat.fields[flat.item_id_at]
     item_id = _ascii(p + f.value, f.value_len)
     if type(buffers) is dict:
         buffer = (<dict>buffers).get(item_id, _MISSING)
         if buffer is _MISSING:
-            return _not_audio(p, &flat, frame, buffers)
+            return _NOT_AUDIO
     elif item_id in buffers:
         buffer = buffers[item_id]
     else:
-        return _not_audio(p, &flat, frame, buffers)
+        return _NOT_AUDIO
     if (flat.delta_at < 0 or flat.fields[flat.delta_at].kind != KIND_STRING
             or type(buffer) is not AudioBuffer):
-        return _general_audio_delta(frame, buffers)  # the error for a missing delta; pure buffers
+        return _GENERAL  # the error for a missing delta; pure buffers
 
     event = {}
     for i in range(flat.count):
@@ -366,7 +385,7 @@ cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object frame, 
             value = _value(p, f)
         PyDict_SetItem(event, _key(p + f.key, f.key_len), value)
     if len(event) != flat.count - 1:
-        return _general_audio_delta(frame, buffers)  # duplicate keys: the general parser's rule
+        return _GENERAL  # duplicate keys: the general parser's rule
 
     d = &flat.fields[flat.delta_at]
     audio = <AudioBuffer>buffer
@@ -377,10 +396,100 @@ cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object frame, 
     except ValueError:
         # Escapes (JSON allows "\/"), or bad base64: the general path decodes the
         # escapes, or raises the exact error for the delta text.  The buffer is unchanged.
-        return _general_audio_delta(frame, buffers)
+        return _GENERAL
     dropped = <Py_ssize_t>(audio._offset - offset)
     start = before - dropped
     return event, audio, (start if start > 0 else 0)
+
+
+cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object buffers):
+    """parse_audio_delta's fast path: a result tuple, _NOT_AUDIO (a valid flat event), or _GENERAL."""
+    cdef FlatObject flat
+    if not _scan_flat(p, n, &flat):
+        return _GENERAL
+    result = _audio_from_flat(p, &flat, buffers)
+    if result is _NOT_AUDIO and _delta_unchecked(p, &flat):
+        return _GENERAL
+    return result
+
+
+cdef object _flat_event(const unsigned char* p, const FlatObject* flat):
+    """The event dict of a scanned flat frame, exactly as orjson would build it; None when unsure."""
+    cdef Py_ssize_t i
+    cdef const Field* f
+    cdef dict event = {}
+    if _delta_unchecked(p, flat):
+        return None
+    for i in range(flat.count):
+        f = &flat.fields[i]
+        PyDict_SetItem(event, _key(p + f.key, f.key_len), _value(p, f))
+    if len(event) != flat.count:
+        return None  # duplicate keys: the general parser's rule
+    return event
+
+
+cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
+    """parse_frame on the UTF-8 text p[0:n] of ``frame`` (kept readable by the caller).
+
+    One pass of the flat scanner; a frame it does not take (nested values,
+    escapes, floats, non-ASCII text ...) is parsed once by orjson.  The scanner
+    gives up at the first nested value, so large nested events cost little more
+    than orjson alone.
+    """
+    cdef FlatObject flat
+    if _scan_flat(p, n, &flat):
+        result = _audio_from_flat(p, &flat, buffers)
+        if result is _NOT_AUDIO:
+            event = _flat_event(p, &flat)
+            if event is not None:
+                return event, None, 0
+        elif result is not _GENERAL:
+            return result
+    event = _loads_event(frame)
+    type_name = (<dict>event)[_K_TYPE]
+    if type_name == _GA_AUDIO_DELTA or type_name == _BETA_AUDIO_DELTA:
+        return _audio_of(event, buffers)
+    return event, None, 0
+
+
+cdef object _fused(object frame, object buffers, bint whole):
+    """parse_frame (``whole``) or parse_audio_delta on ``frame`` of any type."""
+    cdef Py_buffer view
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef bint held = False
+    if PyBytes_CheckExact(frame):
+        p = <const unsigned char*>PyBytes_AS_STRING(frame)
+        n = PyBytes_GET_SIZE(frame)
+    elif PyUnicode_CheckExact(frame) and PyUnicode_IS_COMPACT_ASCII(frame):  # its characters are its UTF-8 bytes
+        p = <const unsigned char*>PyUnicode_DATA(frame)
+        n = PyUnicode_GET_LENGTH(frame)
+    elif PyByteArray_CheckExact(frame) or type(frame) is memoryview:
+        # Holding a view keeps a bytearray from being resized under p while Python code runs.
+        try:
+            PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
+        except (BufferError, ValueError):
+            _check_frame(frame)  # a strided or released memoryview: the pure twin's error
+            raise
+        p = <const unsigned char*>view.buf
+        n = view.len
+        held = True
+    else:
+        # Non-ASCII text is beyond the flat scanner anyway (this also spares the str a
+        # cached UTF-8 copy); other types get the pure twin's checks and messages.
+        return _general_frame(frame, buffers) if whole else _general_audio_delta(frame, buffers)
+    try:
+        if whole:
+            return _frame_at(p, n, frame, buffers)
+        result = _audio_delta_at(p, n, buffers)
+        if result is _GENERAL:
+            return _general_audio_delta(frame, buffers)
+        if result is _NOT_AUDIO:
+            return None
+        return result
+    finally:
+        if held:
+            PyBuffer_Release(&view)
 
 
 def parse_audio_delta(frame, buffers):
@@ -400,26 +509,22 @@ def parse_audio_delta(frame, buffers):
     buffer is unchanged); ``BufferError`` from a buffer that has live views (the
     buffer is unchanged: swap in a copy and retry).
     """
-    cdef Py_buffer view
-    if PyBytes_CheckExact(frame):
-        return _audio_delta_at(<const unsigned char*>PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), frame, buffers)
-    if PyUnicode_CheckExact(frame):
-        if PyUnicode_IS_COMPACT_ASCII(frame):  # its characters are its UTF-8 bytes
-            return _audio_delta_at(<const unsigned char*>PyUnicode_DATA(frame), PyUnicode_GET_LENGTH(frame), frame, buffers)
-        # Non-ASCII text is beyond the flat scanner anyway; this also spares the str a cached UTF-8 copy.
-        return _general_audio_delta(frame, buffers)
-    if PyByteArray_CheckExact(frame) or type(frame) is memoryview:
-        # Holding a view keeps a bytearray from being resized under p while Python code runs.
-        try:
-            PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
-        except (BufferError, ValueError):
-            _check_frame(frame)  # a strided or released memoryview: the pure twin's error
-            raise
-        try:
-            return _audio_delta_at(<const unsigned char*>view.buf, view.len, frame, buffers)
-        finally:
-            PyBuffer_Release(&view)
-    return _general_audio_delta(frame, buffers)
+    return _fused(frame, buffers, False)
+
+
+def parse_frame(frame, buffers):
+    """Parse one server frame, decoding an audio delta straight onto its item's buffer.
+
+    The one-call form of :func:`parse_audio_delta` and :func:`parse_event`
+    (the frame is parsed once).  For a ``response.output_audio.delta`` (GA) or
+    ``response.audio.delta`` (beta) event whose ``item_id`` is a key of
+    ``buffers``, returns ``(event, buffer, start)`` exactly as
+    :func:`parse_audio_delta` does (``event`` without ``delta``, the new samples
+    are ``buffer[start:]``, ``start`` in samples).  For every other event,
+    returns ``(event, None, 0)`` with ``event`` exactly as :func:`parse_event`
+    gives it.  Raises what :func:`parse_audio_delta` raises.
+    """
+    return _fused(frame, buffers, True)
 
 
 # ---------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from .errors import EventParseError
 if TYPE_CHECKING:
     from .audio import AudioBuffer
 
-__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event"]
+__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]
 
 Frame = Union[bytes, bytearray, memoryview, str]
 
@@ -152,7 +152,8 @@ def parse_audio_delta(
     ``buffers[item_id]`` and ``(event, buffer, start)`` is returned: ``event``
     holds every field except ``delta``, and the new samples are
     ``buffer[start:len(buffer)]`` (``start`` in samples).  Returns ``None`` for
-    any other valid event (then call :func:`parse_event`).
+    any other valid event (then call :func:`parse_event`, or use
+    :func:`parse_frame`, which never parses a frame twice).
 
     Raises :class:`EventParseError` like :func:`parse_event` for a frame that is
     not an event, and for an audio delta of a known item without a string
@@ -160,12 +161,36 @@ def parse_audio_delta(
     buffer is unchanged); ``BufferError`` from a buffer that has live views (the
     buffer is unchanged: swap in a copy and retry).
     """
-    event = parse_event(frame)
+    result = _audio_of(parse_event(frame), buffers)
+    return None if result[1] is None else result
+
+
+def parse_frame(
+    frame: Frame, buffers: Mapping[str, AudioBuffer]
+) -> tuple[dict[str, Any], AudioBuffer | None, int]:
+    """Parse one server frame, decoding an audio delta straight onto its item's buffer.
+
+    The one-call form of :func:`parse_audio_delta` and :func:`parse_event`
+    (the frame is parsed once).  For a ``response.output_audio.delta`` (GA) or
+    ``response.audio.delta`` (beta) event whose ``item_id`` is a key of
+    ``buffers``, returns ``(event, buffer, start)`` exactly as
+    :func:`parse_audio_delta` does (``event`` without ``delta``, the new samples
+    are ``buffer[start:]``, ``start`` in samples).  For every other event,
+    returns ``(event, None, 0)`` with ``event`` exactly as :func:`parse_event`
+    gives it.  Raises what :func:`parse_audio_delta` raises.
+    """
+    return _audio_of(parse_event(frame), buffers)
+
+
+def _audio_of(
+    event: dict[str, Any], buffers: Mapping[str, AudioBuffer]
+) -> tuple[dict[str, Any], AudioBuffer | None, int]:
+    """:func:`parse_frame` on an event already parsed (the compiled twin's general path too)."""
     if event["type"] not in AUDIO_DELTA_TYPES:
-        return None
+        return event, None, 0
     item_id = event.get("item_id")
     if type(item_id) is not str or item_id not in buffers:
-        return None
+        return event, None, 0
     buffer = buffers[item_id]
     delta = event.get("delta")
     if type(delta) is not str:

@@ -23,7 +23,9 @@ def load(name: str) -> tuple[ModuleType, bool]:
     """Return ``(module, compiled)`` for core module ``name`` (``"_audio"``, ``"_events"``)."""
     if not NO_EXTENSIONS:
         try:
-            return importlib.import_module(f"realtime_fast.{name}"), True
+            return importlib.import_module(f"{__package__}.{name}"), True
         except ImportError as exc:
             LOAD_ERRORS[name] = str(exc)
-    return importlib.import_module(f"realtime_fast.{name}_py"), False
+    # Relative to this package (not "realtime_fast" spelled out), so that a second copy
+    # of the package loaded under another name (the benchmarks' pure build) is self-contained.
+    return importlib.import_module(f"{__package__}.{name}_py"), False

@@ -13,9 +13,11 @@ listeners still see the ``delta`` field: it is re-encoded from the decoded
 samples, only when something listens (``server.<type>``, ``server.*``, or the
 client's ``realtime.event``), and never when ``raw_audio_deltas=False`` (then
 the event has no ``delta``; read the audio from the item or from
-``conversation.updated``).  Without the compiled codec (a pure-Python install)
-every frame is parsed in full (the same result, more slowly).  A standalone ``RealtimeAPI`` registers no buffers, so it dispatches audio deltas
-exactly as received.
+``conversation.updated``).  Every frame is parsed once (see
+:func:`realtime_fast.events.parse_frame`); without the compiled codec (a
+pure-Python install) the same happens in Python, with the same result, more
+slowly.  A standalone ``RealtimeAPI`` registers no buffers, so it dispatches
+audio deltas exactly as received.
 
 Problems the API itself sees (a frame that is not an event, a binary frame,
 a handler that raised, a connection lost) are dispatched as ``error`` with a
@@ -33,10 +35,10 @@ import orjson
 
 from .audio import b64encode_pcm16
 from .dialects import AUDIO_DELTA_TYPES, get_dialect
+from ._redact import redact_key
 from .errors import EventParseError, RealtimeError
 from .event_handler import RealtimeEventHandler
-from .events import COMPILED as _EVENTS_COMPILED
-from .events import dumps_append_audio, dumps_event, parse_audio_delta, parse_event
+from .events import dumps_append_audio, dumps_event, parse_event, parse_frame
 from .transport import MAX_MESSAGE_SIZE, Transport, create_transport
 from .utils import RealtimeUtils
 
@@ -57,15 +59,6 @@ TransportSpec = Union[str, Transport, Callable[[], Transport]]
 
 class ConnectionStateError(RealtimeError, RuntimeError):
     """A method needs a connection and there is none (or connects twice)."""
-
-
-def redact_key(api_key: Optional[str]) -> Optional[str]:
-    """A form of ``api_key`` safe to log: its first 3 and last 4 characters (or ``***`` for short keys)."""
-    if not api_key:
-        return api_key
-    if len(api_key) <= 12:
-        return "***"
-    return f"{api_key[:3]}...{api_key[-4:]}"
 
 
 def url_with_model(url: str, model: Optional[str]) -> str:
@@ -162,6 +155,8 @@ class RealtimeAPI(RealtimeEventHandler):
         self._observer: Any = None
         #: The URL of the current (or last) connection, with the model in its query.
         self.connected_url: Optional[str] = None
+        #: Whether a subclass replaced receive() (then _on_message calls it instead of its inline copy).
+        self._receive_overridden = type(self).receive is not RealtimeAPI.receive
 
     # -- state ------------------------------------------------------------------
 
@@ -300,27 +295,75 @@ class RealtimeAPI(RealtimeEventHandler):
     # -- receiving ------------------------------------------------------------------
 
     def _on_message(self, frame: Union[bytes, memoryview]) -> None:
+        # The hot path: one call per server frame, parsed once (audio deltas of a
+        # registered item are decoded straight into its buffer by parse_frame).
         try:
-            if _EVENTS_COMPILED and self._audio_sinks:
-                # The compiled codec recognises audio deltas without a full parse; the pure
-                # one would parse every other frame twice, so it takes the general path.
-                try:
-                    fast = parse_audio_delta(frame, self._audio_sinks)
-                except (BufferError, ValueError):
-                    fast = None  # a viewed buffer or a bad frame: the general path handles and reports it
-                if fast is not None:
-                    self._receive_audio(*fast)
-                    return
-            event = parse_event(frame)
+            event, buffer, start = parse_frame(frame, self._audio_sinks)
         except EventParseError as exc:
             self._report_error(
                 {"source": "protocol", "message": f"Could not parse a server frame: {exc}", "exception": exc, "event": None}
             )
             return
+        except (BufferError, ValueError):
+            # A buffer with live views, or a delta that is not base64 PCM16: the general
+            # path (the conversation) copies the buffer, or reports the delta.
+            buffer = None
+            try:
+                event = parse_event(frame)
+            except EventParseError as exc:  # pragma: no cover - the frame parsed a moment ago
+                self._report_error(
+                    {"source": "protocol", "message": f"Could not parse a server frame: {exc}", "exception": exc, "event": None}
+                )
+                return
+            except Exception as exc:
+                self._report_error({"source": "protocol", "message": f"Could not read a server frame: {exc}", "exception": exc, "event": None})
+                return
         except Exception as exc:  # pragma: no cover - defensive: never break the transport
             self._report_error({"source": "protocol", "message": f"Could not read a server frame: {exc}", "exception": exc, "event": None})
             return
-        self.receive(event["type"], event)
+        if buffer is None:
+            if self._receive_overridden:
+                self.receive(event["type"], event)
+                return
+            # receive() inlined (one call less per event; a subclass overriding receive gets it called).
+            kind = event["type"]
+            if self.debug:
+                logger.debug("received %s", _preview(event))
+            observer = self._observer
+            if observer is not None:
+                observer._api_server_event(event)
+                if not self.raw_audio_deltas and kind in AUDIO_DELTA_TYPES:
+                    event.pop("delta", None)  # as on the fast path: the audio is in the item
+            if self._handlers or self._next_handlers or self._waiters:  # else nobody listens to raw events
+                self.dispatch("server." + kind, event)
+                self.dispatch("server.*", event)
+            return
+        # An audio delta, already in the item's buffer (listener checks inlined: this
+        # runs for every delta).  With raw listeners the event gets its delta back.
+        handlers, nexts, waiters = self._handlers, self._next_handlers, self._waiters
+        if handlers or nexts or waiters:
+            named = "server." + event["type"]
+            raw_listeners = (
+                named in handlers
+                or "server.*" in handlers
+                or named in nexts
+                or "server.*" in nexts
+                or named in waiters
+                or "server.*" in waiters
+            )
+        else:
+            raw_listeners = False
+        debug = self.debug
+        if (raw_listeners or debug) and self.raw_audio_deltas:
+            event["delta"] = _b64_tail(buffer, start)
+        if debug:
+            logger.debug("received %s", _preview(event))
+        observer = self._observer
+        if observer is not None:
+            observer._api_server_audio(event, buffer, start)  # it adds the delta too when it needs it
+        if raw_listeners:
+            self.dispatch(named, event)
+            self.dispatch("server.*", event)
 
     def _on_binary(self, data: Union[bytes, memoryview]) -> None:
         size = len(data)
@@ -342,34 +385,10 @@ class RealtimeAPI(RealtimeEventHandler):
             observer._api_server_event(event)
             if not self.raw_audio_deltas and event_name in AUDIO_DELTA_TYPES:
                 event.pop("delta", None)  # as on the fast path: the audio is in the item
-        self.dispatch("server." + event_name, event)
-        self.dispatch("server.*", event)
-        return True
-
-    def _receive_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
-        # The hot path (one call per audio delta): listener checks are inlined.
-        named = "server." + event["type"]
-        handlers, nexts, waiters = self._handlers, self._next_handlers, self._waiters
-        raw_listeners = (
-            named in handlers
-            or "server.*" in handlers
-            or named in nexts
-            or "server.*" in nexts
-            or named in waiters
-            or "server.*" in waiters
-        )
-        observer = self._observer
-        if self.raw_audio_deltas and (
-            raw_listeners or self.debug or (observer is not None and observer._api_wants_raw())
-        ):
-            event["delta"] = _b64_tail(buffer, start)
-        if self.debug:
-            logger.debug("received %s", _preview(event))
-        if observer is not None:
-            observer._api_server_audio(event, buffer, start)
-        if raw_listeners:
-            self.dispatch(named, event)
+        if self._handlers or self._next_handlers or self._waiters:  # else nobody listens to raw events
+            self.dispatch("server." + event_name, event)
             self.dispatch("server.*", event)
+        return True
 
     # -- sending --------------------------------------------------------------------
 

@@ -56,7 +56,7 @@ from array import array
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from .api import DEFAULT_MODEL, ConnectionStateError, RealtimeAPI, TransportSpec, redact_key
+from .api import DEFAULT_MODEL, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
 from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
@@ -99,6 +99,21 @@ MAX_RECONNECT_DELAY = 10.0
 #: prefix padding, beyond the session's ``prefix_padding_ms`` (ms).
 VAD_KEEP_MARGIN_MS = 500
 
+_UPDATED = "conversation.updated"
+_REALTIME_EVENT = "realtime.event"
+#: Streamed delta events (beta and GA names): routed to _on_updated, processed inline
+#: by _api_server_event (audio deltas decoded by the API take _api_server_audio).
+_STREAMED_DELTAS = frozenset(
+    {
+        "response.audio_transcript.delta",
+        "response.output_audio_transcript.delta",
+        "response.text.delta",
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+        "response.audio.delta",
+        "response.output_audio.delta",
+    }
+)
 _FLOAT_CODES = frozenset("fd")
 _FLOAT_FORMATS = frozenset({"f", "d", "e", "<f", "<d", "=f", "=d", "@f", "@d"})
 _INT16_FORMATS = frozenset({"h", "<h", "=h", "@h"})
@@ -281,6 +296,7 @@ class RealtimeClient(RealtimeEventHandler):
         for alias, canonical in SERVER_EVENT_ALIASES.items():
             if canonical in routes:
                 routes[alias] = routes[canonical]
+        assert all(routes[kind] == self._on_updated for kind in _STREAMED_DELTAS)  # what the inline path replaces
         return routes
 
     def __repr__(self) -> str:
@@ -560,11 +576,35 @@ class RealtimeClient(RealtimeEventHandler):
 
     # -- wiring called by RealtimeAPI -----------------------------------------------------
 
+    # The three methods below run for every server event: listener checks are inlined
+    # (``has_listeners`` spelled out).
+
     def _api_wants_raw(self) -> bool:
-        return self.has_listeners("realtime.event")
+        return _REALTIME_EVENT in self._handlers or _REALTIME_EVENT in self._next_handlers or _REALTIME_EVENT in self._waiters
 
     def _api_server_event(self, event: Dict[str, Any]) -> None:
-        route = self._server_routes.get(event["type"])
+        kind = event["type"]
+        if kind in _STREAMED_DELTAS and event.get("event_id"):
+            # The hot path of text, transcript and argument deltas: what _on_updated and
+            # conversation.process_event do, without their two calls (process_event's
+            # checks are the event_id test above and the type, known here).
+            try:
+                item, delta = self.conversation._processors[kind](event)
+            except Exception as exc:
+                self._report(
+                    {
+                        "source": "protocol",
+                        "message": f'Could not process server event "{kind}": {exc}',
+                        "exception": exc,
+                        "event": event,
+                    }
+                )
+            else:
+                if item is not None:
+                    self.dispatch(_UPDATED, {"item": item, "delta": delta})
+            route = None
+        else:
+            route = self._server_routes.get(kind)
         if route is not None:
             try:
                 route(event)
@@ -577,21 +617,37 @@ class RealtimeClient(RealtimeEventHandler):
                         "event": event,
                     }
                 )
-        if self.has_listeners("realtime.event"):
-            self.dispatch("realtime.event", {"time": _now_iso(), "source": "server", "event": event})
+        if (
+            _REALTIME_EVENT in self._handlers
+            or _REALTIME_EVENT in self._next_handlers
+            or _REALTIME_EVENT in self._waiters
+        ):
+            self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "server", "event": event})
 
     def _api_server_audio(self, event: Dict[str, Any], buffer: AudioBuffer, start: int) -> None:
-        if self.has_listeners("conversation.updated"):
-            try:
-                item, delta = self.conversation.audio_appended(event["item_id"], buffer, start)
-            except Exception as exc:
-                self._report(
-                    {"source": "protocol", "message": f"Could not process audio delta: {exc}", "exception": exc, "event": event}
-                )
+        # The audio delta hot path (see RealtimeAPI._on_message): the samples are in
+        # ``buffer`` from ``start`` on; ``conversation.audio_appended`` inlined.
+        handlers = self._handlers
+        raw = _REALTIME_EVENT in handlers or _REALTIME_EVENT in self._next_handlers or _REALTIME_EVENT in self._waiters
+        if raw and "delta" not in event and self.realtime.raw_audio_deltas:
+            event["delta"] = _b64_tail(buffer, start)
+        if _UPDATED in handlers or _UPDATED in self._next_handlers or _UPDATED in self._waiters:
+            item = self.conversation.item_lookup.get(event["item_id"])
+            if item is not None:
+                self.dispatch(_UPDATED, {"item": item, "delta": {"audio": buffer.to_bytes(start)}})
             else:
-                self.dispatch("conversation.updated", {"item": item, "delta": delta})
-        if self.has_listeners("realtime.event"):
-            self.dispatch("realtime.event", {"time": _now_iso(), "source": "server", "event": event})
+                try:
+                    self.conversation.audio_appended(event["item_id"], buffer, start)  # raises: unknown item
+                except Exception as exc:
+                    self._report(
+                        {"source": "protocol", "message": f"Could not process audio delta: {exc}", "exception": exc, "event": event}
+                    )
+        if (
+            _REALTIME_EVENT in self._handlers
+            or _REALTIME_EVENT in self._next_handlers
+            or _REALTIME_EVENT in self._waiters
+        ):
+            self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "server", "event": event})
 
     def _api_client_event(self, event: Dict[str, Any]) -> None:
         if self.has_listeners("realtime.event"):
@@ -622,11 +678,14 @@ class RealtimeClient(RealtimeEventHandler):
     def _process(self, event: Dict[str, Any], *args: Any) -> Any:
         item, delta = self.conversation.process_event(event, *args)
         if item is not None:
-            self.dispatch("conversation.updated", {"item": item, "delta": delta})
+            self.dispatch(_UPDATED, {"item": item, "delta": delta})
         return item
 
     def _on_updated(self, event: Dict[str, Any]) -> None:
-        self._process(event)
+        # _process without the extra call: deltas of text, transcripts and arguments come here.
+        item, delta = self.conversation.process_event(event)
+        if item is not None:
+            self.dispatch(_UPDATED, {"item": item, "delta": delta})
 
     def _on_session_created(self, event: Dict[str, Any]) -> None:
         self.session_created = True

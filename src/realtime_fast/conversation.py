@@ -64,11 +64,25 @@ def json_copy(value: Any) -> Any:
 
 def tail_bytes(buffer: AudioBuffer, start: int) -> bytes:
     """A ``bytes`` copy of samples ``start:`` of ``buffer`` (2 bytes per sample); no view is left behind."""
-    with memoryview(buffer) as view:
-        if view.itemsize != 1 or view.ndim != 1:
-            with view.cast("B") as flat:
-                return flat[2 * start :].tobytes()
-        return view[2 * start :].tobytes()
+    return buffer.to_bytes(start)
+
+
+def _append(holder: Dict[str, Any], key: str, delta: str) -> None:
+    """``holder[key] += delta`` for streamed text, in amortised O(len(delta)).
+
+    A missing or empty value counts as "".  The string is taken out of the dict
+    while it grows: when nothing else refers to it, CPython then extends it in
+    place instead of copying the whole text for every delta (a long response's
+    transcript would cost O(n^2)).  A string someone else holds is copied, as
+    ``+`` always does, so nobody sees it change.
+    """
+    text = holder.get(key)
+    if type(text) is not str:
+        holder[key] = (text or "") + delta  # None, or what the server sent: the plain rule (and its error)
+        return
+    holder[key] = None
+    text += delta
+    holder[key] = text
 
 
 def as_audio_buffer(samples: Any) -> AudioBuffer:
@@ -165,7 +179,7 @@ class RealtimeConversation:
         processor = self._processors.get(event_type)
         if processor is None:
             raise ConversationError(f'Missing conversation event processor for "{event_type}"')
-        return processor(event, *args)
+        return processor(event, *args) if args else processor(event)
 
     def can_process(self, event_type: str) -> bool:
         """True when :meth:`process_event` has a processor for ``event_type`` (beta or GA name)."""
@@ -200,7 +214,7 @@ class RealtimeConversation:
         item = self.item_lookup.get(item_id)
         if item is None:
             raise ConversationError(f'Audio for unknown item "{item_id}"')
-        return item, {"audio": tail_bytes(buffer, start)}
+        return item, {"audio": buffer.to_bytes(start)}
 
     # -- helpers --------------------------------------------------------------------
 
@@ -447,14 +461,24 @@ class RealtimeConversation:
         content.append(dict(part))
         return item, None
 
+    # The delta processors run once per streamed delta: the common case (a known
+    # item, a valid content index) is inlined, anything else takes _find / _part.
+
     def _transcript_delta(self, event: Dict[str, Any]) -> Result:
-        item = self._find(event, event.get("item_id"))
+        item = self.item_lookup.get(event.get("item_id"))
         if item is None:
-            return None, None
+            item = self._find(event, event.get("item_id"))
+            if item is None:
+                return None, None
         delta = event.get("delta") or ""
-        part = self._part(event, item)
-        part["transcript"] = (part.get("transcript") or "") + delta
-        item["formatted"]["transcript"] += delta
+        content = item.get("content")
+        index = event.get("content_index", 0)
+        if type(content) is list and type(index) is int and 0 <= index < len(content):
+            part = content[index]
+        else:
+            part = self._part(event, item)
+        _append(part, "transcript", delta)
+        _append(item["formatted"], "transcript", delta)
         return item, {"transcript": delta}
 
     def _audio_delta(self, event: Dict[str, Any]) -> Result:
@@ -474,23 +498,32 @@ class RealtimeConversation:
         return item, {"audio": tail_bytes(buffer, start)}
 
     def _text_delta(self, event: Dict[str, Any]) -> Result:
-        item = self._find(event, event.get("item_id"))
+        item = self.item_lookup.get(event.get("item_id"))
         if item is None:
-            return None, None
+            item = self._find(event, event.get("item_id"))
+            if item is None:
+                return None, None
         delta = event.get("delta") or ""
-        part = self._part(event, item)
-        part["text"] = (part.get("text") or "") + delta
-        item["formatted"]["text"] += delta
+        content = item.get("content")
+        index = event.get("content_index", 0)
+        if type(content) is list and type(index) is int and 0 <= index < len(content):
+            part = content[index]
+        else:
+            part = self._part(event, item)
+        _append(part, "text", delta)
+        _append(item["formatted"], "text", delta)
         return item, {"text": delta}
 
     def _arguments_delta(self, event: Dict[str, Any]) -> Result:
-        item = self._find(event, event.get("item_id"))
+        item = self.item_lookup.get(event.get("item_id"))
         if item is None:
-            return None, None
+            item = self._find(event, event.get("item_id"))
+            if item is None:
+                return None, None
         tool = item["formatted"].get("tool")
         if tool is None:
             raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
         delta = event.get("delta") or ""
-        item["arguments"] = (item.get("arguments") or "") + delta
-        tool["arguments"] += delta
+        _append(item, "arguments", delta)
+        _append(tool, "arguments", delta)
         return item, {"arguments": delta}

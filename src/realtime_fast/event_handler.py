@@ -24,6 +24,8 @@ __all__ = ["Handler", "RealtimeEventHandler"]
 
 logger = logging.getLogger("realtime_fast")
 
+_isawaitable = inspect.isawaitable
+
 #: An event handler: called with one argument, the event payload; may return a coroutine.
 Handler = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
@@ -148,28 +150,40 @@ class RealtimeEventHandler:
         are forgotten; one-shot handlers added while it runs wait for the next
         dispatch).  Returns True.
         """
+        # The hot path (every event the client dispatches): one handler, no one-shot
+        # handlers and no waiters costs one dict lookup and the handler call.
         handlers = self._handlers.get(event_name)
-        if handlers is None and event_name not in self._next_handlers and event_name not in self._waiters:
-            return True
         if handlers is not None:
-            for handler in tuple(handlers):
-                self._call(handler, event_name, event)
-        next_handlers = self._next_handlers.get(event_name)
-        if next_handlers is not None:
-            fired = tuple(next_handlers)
-            for handler in fired:
+            if len(handlers) == 1:
+                handler = handlers[0]
                 try:
-                    next_handlers.remove(handler)
-                except ValueError:  # removed by an earlier handler of this dispatch
-                    continue
-                self._call(handler, event_name, event)
-            if not next_handlers and self._next_handlers.get(event_name) is next_handlers:
-                del self._next_handlers[event_name]
-        waiters = self._waiters.pop(event_name, None)
-        if waiters is not None:
-            for future in waiters:
-                if not future.done():
-                    future.set_result(event)
+                    result = handler(event)
+                except Exception as exc:  # a user's handler must not break the caller
+                    self._handler_failed(event_name, event, exc)
+                else:
+                    if result is not None and _isawaitable(result):
+                        self._schedule(result, event_name, event)
+            else:
+                for handler in tuple(handlers):
+                    self._call(handler, event_name, event)
+        if self._next_handlers:
+            next_handlers = self._next_handlers.get(event_name)
+            if next_handlers is not None:
+                fired = tuple(next_handlers)
+                for handler in fired:
+                    try:
+                        next_handlers.remove(handler)
+                    except ValueError:  # removed by an earlier handler of this dispatch
+                        continue
+                    self._call(handler, event_name, event)
+                if not next_handlers and self._next_handlers.get(event_name) is next_handlers:
+                    del self._next_handlers[event_name]
+        if self._waiters:
+            waiters = self._waiters.pop(event_name, None)
+            if waiters is not None:
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(event)
         return True
 
     def _call(self, handler: Handler, event_name: str, event: Any) -> None:
@@ -178,7 +192,7 @@ class RealtimeEventHandler:
         except Exception as exc:  # a user's handler must not break the caller
             self._handler_failed(event_name, event, exc)
             return
-        if result is not None and inspect.isawaitable(result):
+        if result is not None and _isawaitable(result):
             self._schedule(result, event_name, event)
 
     def _schedule(self, awaitable: Any, event_name: str, event: Any) -> None:

@@ -13,7 +13,8 @@ _mod, COMPILED = load("_events")
 from .errors import EventParseError
 parse_event = _mod.parse_event
 parse_audio_delta = _mod.parse_audio_delta
+parse_frame = _mod.parse_frame
 dumps_event = _mod.dumps_event
 dumps_append_audio = _mod.dumps_append_audio
 
-__all__ = ["COMPILED", "EventParseError", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event"]
+__all__ = ["COMPILED", "EventParseError", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]

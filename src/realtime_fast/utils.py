@@ -24,6 +24,10 @@ __all__ = ["BASE58_ALPHABET", "RealtimeUtils"]
 
 #: Characters of generated ids (base58: no 0, O, I or l).
 BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+# generate_id: byte values 0..231 map evenly onto the 58 characters; 232..255 are dropped.
+_ID_TABLE = bytes(BASE58_ALPHABET.encode("ascii")[i % 58] for i in range(232)) + bytes(24)
+_ID_DROP = bytes(range(232, 256))
+_getrandbits = random.getrandbits
 
 _FLOAT_FORMATS = frozenset(("f", "d", "e"))
 
@@ -124,4 +128,11 @@ class RealtimeUtils:
             raise ValueError(
                 f"generate_id length {length} is shorter than the prefix {prefix!r}; pass a larger length."
             )
-        return prefix + "".join(random.choices(BASE58_ALPHABET, k=count))
+        # Random bytes mapped onto the alphabet in one translate() (every audio append and
+        # every event sent needs an id): bytes 232..255 are dropped so that each of the 58
+        # characters stays equally likely (232 = 4 x 58), and more are drawn if needed.
+        chars = b""
+        while len(chars) < count:
+            need = count - len(chars) + 8
+            chars += _getrandbits(8 * need).to_bytes(need, "little").translate(_ID_TABLE, _ID_DROP)
+        return prefix + chars[:count].decode("ascii")
