@@ -33,6 +33,7 @@ is recorded on the stored response.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .audio import SAMPLE_RATE, AudioBuffer
@@ -133,9 +134,9 @@ class RealtimeConversation:
             "response.output_item.added": self._output_item_added,
             "response.output_item.done": self._output_item_done,
             "response.content_part.added": self._content_part_added,
-            "response.audio_transcript.delta": self._transcript_delta,
+            "response.audio_transcript.delta": partial(self._content_delta, "transcript"),
             "response.audio.delta": self._audio_delta,
-            "response.text.delta": self._text_delta,
+            "response.text.delta": partial(self._content_delta, "text"),
             "response.function_call_arguments.delta": self._arguments_delta,
         }
         for alias, canonical in SERVER_EVENT_ALIASES.items():
@@ -464,7 +465,8 @@ class RealtimeConversation:
     # The delta processors run once per streamed delta: the common case (a known
     # item, a valid content index) is inlined, anything else takes _find / _part.
 
-    def _transcript_delta(self, event: Dict[str, Any]) -> Result:
+    def _content_delta(self, field: str, event: Dict[str, Any]) -> Result:
+        """Append a text or transcript delta (``field``) to its content part and to ``formatted``."""
         item = self.item_lookup.get(event.get("item_id"))
         if item is None:
             item = self._find(event, event.get("item_id"))
@@ -477,9 +479,9 @@ class RealtimeConversation:
             part = content[index]
         else:
             part = self._part(event, item)
-        _append(part, "transcript", delta)
-        _append(item["formatted"], "transcript", delta)
-        return item, {"transcript": delta}
+        _append(part, field, delta)
+        _append(item["formatted"], field, delta)
+        return item, {field: delta}
 
     def _audio_delta(self, event: Dict[str, Any]) -> Result:
         item = self._find(event, event.get("item_id"))
@@ -496,23 +498,6 @@ class RealtimeConversation:
             buffer = self._unshare_audio(item)
             buffer.append_base64(delta)
         return item, {"audio": tail_bytes(buffer, start)}
-
-    def _text_delta(self, event: Dict[str, Any]) -> Result:
-        item = self.item_lookup.get(event.get("item_id"))
-        if item is None:
-            item = self._find(event, event.get("item_id"))
-            if item is None:
-                return None, None
-        delta = event.get("delta") or ""
-        content = item.get("content")
-        index = event.get("content_index", 0)
-        if type(content) is list and type(index) is int and 0 <= index < len(content):
-            part = content[index]
-        else:
-            part = self._part(event, item)
-        _append(part, "text", delta)
-        _append(item["formatted"], "text", delta)
-        return item, {"text": delta}
 
     def _arguments_delta(self, event: Dict[str, Any]) -> Result:
         item = self.item_lookup.get(event.get("item_id"))
