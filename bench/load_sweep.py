@@ -3,11 +3,19 @@
 Usage::
 
     python bench/load_sweep.py --sessions 250 500 1000 --configs picows:asyncio picows:uvloop websockets:asyncio \
-        [--clients realtime_fast] [--duration 20] [--repeat 1] [--stop-after-fail]
+        [--clients realtime_fast picows-bare] [--duration 20] [--repeat 1] [--stop-after-fail] [--tag _x]
+        [--send-only] [--append-ms 20] [--idle-below 0.5]
 
 A configuration is ``transport:loop`` for this package's client; the other
-clients (``websockets-plain``, ``openai``) ignore the transport.  Each run is a
-separate process (a fresh interpreter per point).  With ``--stop-after-fail``
+clients ignore the transport (``picows-bare`` is picows, ``websockets-plain``
+and ``openai`` are websockets).  Each run is a separate process (a fresh
+interpreter per point).  Before each run the sweep waits until the machine is
+idle: the CPU busy time over 3 s (from /proc/stat, in cores) below
+``--idle-below`` (default 0.5, the "load average < 0.5" rule measured now
+rather than as a 1-minute average, which a previous run keeps high for a
+minute); the value is stored in the result as ``pre_run_busy_cores``.
+``--send-only`` runs write ``sendonly_*.json`` instead of ``load_*.json`` (so
+the plot and the table of full runs leave them out).  With ``--stop-after-fail``
 a configuration stops at its first N that misses the bar (p99 >= 50 ms or
 anything lost).
 """
@@ -19,9 +27,39 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
+
+
+def busy_cores(seconds: float = 3.0) -> float:
+    """CPU busy time of the whole machine over ``seconds``, in cores (Linux /proc/stat; NaN elsewhere)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except OSError:
+        return float("nan")
+    cores = os.cpu_count() or 1
+    return cores * (busy1 - busy0) / max(1, total1 - total0)
+
+
+def wait_idle(limit: float, give_up: float = 120.0) -> float:
+    """Wait until :func:`busy_cores` is below ``limit`` (at most ``give_up`` seconds); returns the last reading."""
+    deadline = time.monotonic() + give_up
+    while True:
+        busy = busy_cores()
+        if not busy >= limit or time.monotonic() > deadline:
+            return busy
+        print(f"  waiting: machine busy ({busy:.2f} cores)", flush=True)
 
 
 def main() -> int:
@@ -33,6 +71,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--stop-after-fail", action="store_true")
     parser.add_argument("--tag", default="", help="suffix of the result file names")
+    parser.add_argument("--send-only", action="store_true", help="append silence only (the send path alone)")
+    parser.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20)")
+    parser.add_argument("--idle-below", type=float, default=0.5, help="wait before each run until the machine's busy cores are below this")
     args = parser.parse_args()
     os.makedirs(RESULTS, exist_ok=True)
     env = dict(os.environ)
@@ -44,13 +85,17 @@ def main() -> int:
             for n in args.sessions:
                 failed = 0
                 for rep in range(args.repeat):
-                    name = f"load_{client}_{transport if client == 'realtime_fast' else 'ws'}_{loop}_{n:05d}_r{rep}{args.tag}.json"
+                    wire = transport if client == "realtime_fast" else ("picows" if client == "picows-bare" else "ws")
+                    kind = "sendonly" if args.send_only else "load"
+                    chunk = "" if args.append_ms == 20 else f"_{args.append_ms}ms"
+                    name = f"{kind}_{client}_{wire}_{loop}_{n:05d}{chunk}_r{rep}{args.tag}.json"
                     path = os.path.join(RESULTS, name)
                     cmd = [
                         sys.executable, "-m", "realtime_fast", "bench", "load", "--sessions", str(n),
                         "--duration", str(args.duration), "--transport", transport, "--loop", loop,
-                        "--client", client, "--json", path, "--quiet",
-                    ]
+                        "--client", client, "--json", path, "--quiet", "--append-ms", str(args.append_ms),
+                    ] + (["--send-only"] if args.send_only else [])
+                    busy = wait_idle(args.idle_below)
                     print("$", " ".join(cmd[1:]), flush=True)
                     subprocess.run(cmd, env=env, check=False)
                     try:
@@ -60,6 +105,16 @@ def main() -> int:
                         print("  (no result)", flush=True)
                         failed += 1
                         continue
+                    result["pre_run_busy_cores"] = round(busy, 3)
+                    with open(path, "w") as f:
+                        json.dump(result, f, indent=1)
+                        f.write("\n")
+                    print(
+                        f"  p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
+                        f"client CPU {result['client_cpu_percent']}% ({1e6 * result['client_cpu_per_session_second']:.0f} us/session-s), "
+                        f"server CPU {result['server_cpu_percent']}% -> {'OK' if result['ok'] else 'FAILED'} (idle check {busy:.2f} cores)",
+                        flush=True,
+                    )
                     failed += not result["ok"]
                 if args.stop_after_fail and failed > args.repeat // 2:
                     break

@@ -5,7 +5,8 @@ Usage::
     python bench/plot_load.py [bench/results/load_*.json ...] [--out docs/load_sessions.png] [--table]
 
 Runs of the same client/transport/loop and session count are combined by
-their median (the table also shows min..max).  Needs matplotlib (the
+their median (the table also shows min..max).  Runs of another workload
+(``--send-only``, or ``--append-ms`` other than 20) are left out.  Needs matplotlib (the
 ``bench`` extra: ``pip install realtime-fast[bench]``); ``--table`` alone
 prints the Markdown table without it.
 """
@@ -27,6 +28,8 @@ BAR_MS = 50.0
 LABELS = {
     ("realtime_fast", "picows", "asyncio"): "realtime_fast, picows, asyncio loop",
     ("realtime_fast", "picows", "uvloop"): "realtime_fast, picows, uvloop",
+    ("picows-bare", "picows", "asyncio"): "bare picows + orjson client (transport ceiling), asyncio",
+    ("picows-bare", "picows", "uvloop"): "bare picows + orjson client (transport ceiling), uvloop",
     ("realtime_fast", "websockets", "asyncio"): "realtime_fast, websockets, asyncio loop",
     ("realtime_fast", "websockets", "uvloop"): "realtime_fast, websockets, uvloop",
     ("websockets-plain", "websockets", "asyncio"): "plain websockets + json + base64",
@@ -40,6 +43,8 @@ def load(paths: List[str]) -> Dict[Tuple[str, str, str], Dict[int, List[Dict[str
     for path in paths:
         with open(path) as f:
             result = json.load(f)
+        if result.get("send_only") or result.get("append_ms", 20) != 20:
+            continue  # not the standard workload (send-only, or other append sizes): reported separately
         key = (result.get("client", "realtime_fast"), result["transport"], result["loop"])
         groups[key][result["sessions"]].append(result)
     return groups
@@ -85,17 +90,18 @@ def plot(groups: Dict[Tuple[str, str, str], Dict[int, List[Dict[str, Any]]]], ou
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_cpu, ax_lag) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (ax_cpu, ax_lag) = plt.subplots(1, 2, figsize=(12, 5.6))
     for key in sorted(groups, key=lambda k: list(LABELS).index(k) if k in LABELS else 99):
         points = sorted(groups[key].items())
         xs = [n for n, _ in points]
         label = LABELS.get(key, " / ".join(key))
         cpu = [_median(runs, "client_cpu_percent") for _, runs in points]
         lag = [max(0.1, _median(runs, "p99_lag_ms")) for _, runs in points]
-        (line,) = ax_cpu.plot(xs, cpu, marker="o", label=label)
+        marker = "s" if key[0] == "picows-bare" else "o"
+        (line,) = ax_cpu.plot(xs, cpu, marker=marker, label=label)
         server = [_median(runs, "server_cpu_percent") for _, runs in points]
         ax_cpu.plot(xs, server, linestyle="--", marker=".", color=line.get_color(), alpha=0.5)
-        ax_lag.plot(xs, lag, marker="o", label=label)
+        ax_lag.plot(xs, lag, marker=marker, label=label, color=line.get_color())
     ax_cpu.axhline(100, color="grey", linestyle=":", linewidth=1)
     ax_cpu.set_xlabel("concurrent real-time voice sessions")
     ax_cpu.set_ylabel("CPU, % of one core")
@@ -108,9 +114,10 @@ def plot(groups: Dict[Tuple[str, str, str], Dict[int, List[Dict[str, Any]]]], ou
     ax_lag.set_title("p99 lag: server send -> client handler")
     for ax in (ax_cpu, ax_lag):
         ax.grid(True, alpha=0.3)
-    ax_lag.legend(fontsize=8, loc="lower right")
+    handles, labels = ax_lag.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=3, frameon=False)
     fig.suptitle("realtime_fast load test: 20 ms appends + 100 ms audio deltas per session, real time, 2-core machine", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
     fig.savefig(out, dpi=110)
 
 

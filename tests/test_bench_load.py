@@ -48,9 +48,46 @@ def test_bench_load_writes_its_json_and_loses_nothing(tmp_path, capsys):
     assert "sessions" in printed and "events/s" in printed  # progress lines
 
 
+def test_bench_load_picows_bare_client_runs_the_same_workload_and_loses_nothing(tmp_path):
+    out = tmp_path / "bare.json"
+    code = main(
+        [
+            "bench", "load", "--client", "picows-bare", "--sessions", "4", "--duration", "3", "--warmup", "1",
+            "--client-cpu", "-1", "--server-cpu", "-1", "--quiet", "--json", str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    for name, kind in LOAD_FIELDS.items():
+        assert isinstance(result[name], kind), name
+    assert result["client"] == "picows-bare" and result["transport"] == "picows"
+    assert result["sessions"] == result["connected"] == 4
+    assert result["appends"] > 4 * 3 * 40 and result["send_only"] is False and result["append_ms"] == 20
+    assert result["events"] > 0 and result["server_responses_done"] >= 1  # VAD turns were answered
+    assert result["lost_events"] == 0 and result["sessions_unmatched"] == 0 and result["sessions_disconnected"] == 0
+    assert code == (0 if result["ok"] else 1)
+
+
+def test_bench_load_send_only_appends_without_turns(tmp_path):
+    out = tmp_path / "send.json"
+    code = main(
+        [
+            "bench", "load", "--send-only", "--append-ms", "100", "--sessions", "3", "--duration", "1", "--warmup", "0.5",
+            "--client-cpu", "-1", "--server-cpu", "-1", "--quiet", "--json", str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    assert result["send_only"] is True and result["append_ms"] == 100
+    assert result["appends"] >= 3 * 10  # one 100 ms append per session per 100 ms, at least over the measured second
+    assert result["events"] == 0 and result["server_responses_done"] == 0  # silence: no turn, nothing but session events back
+    assert result["server_events_sent"] == 2 * 3  # session.created + session.updated per session
+    assert result["lost_events"] == 0 and result["ok"] and code == 0
+
+
 def test_bench_load_rejects_bad_options(capsys):
     assert main(["bench", "load", "--sessions", "0"]) == 2
     assert "sessions must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "load", "--append-ms", "30"]) == 2
+    assert "append_ms must be one of" in capsys.readouterr().err
 
 
 def test_soak_keeps_history_and_input_audio_bounded_and_loses_nothing():

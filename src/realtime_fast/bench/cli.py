@@ -1,7 +1,8 @@
 """Load-test the client: N real-time voice sessions on one core (``load``), or a long accelerated session (``soak``).
 
 ``realtime-fast bench load --sessions N --duration S [--transport picows|websockets]
-[--loop asyncio|uvloop] [--client realtime_fast|websockets-plain|openai] [--json FILE]``
+[--loop asyncio|uvloop] [--client realtime_fast|picows-bare|websockets-plain|openai]
+[--send-only] [--append-ms MS] [--json FILE]``
 
 ``realtime-fast bench soak --minutes 60 --speed 20 [--json FILE]``
 """
@@ -27,10 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="client event loop (default asyncio)")
     load.add_argument(
         "--client",
-        choices=("realtime_fast", "websockets-plain", "openai"),
+        choices=("realtime_fast", "picows-bare", "websockets-plain", "openai"),
         default="realtime_fast",
-        help="the client under test: this package (default), a plain websockets+json+base64 client, or the openai package",
+        help="the client under test: this package (default), the bare picows+orjson client (the transport's ceiling), "
+        "a plain websockets+json+base64 client, or the openai package",
     )
+    load.add_argument("--send-only", action="store_true", help="append silence only: no turns, nothing received (the send path alone)")
+    load.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20; 10, 20, 40, 50, 100 or 200)")
     load.add_argument("--connect-rate", type=float, default=100.0, help="new sessions per second during the ramp (default 100)")
     load.add_argument("--client-cpu", type=int, default=0, help="CPU to pin this process to (default 0; -1: no pinning)")
     load.add_argument("--server-cpu", type=int, default=1, help="CPU to pin the load server to (default 1; -1: no pinning)")
@@ -74,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
                 history=args.history or None,
                 quiet=args.quiet,
                 warmup=args.warmup,
+                send_only=args.send_only,
+                append_ms=args.append_ms,
             )
         except ValueError as exc:
             print(f"realtime-fast bench load: {exc}", file=sys.stderr)

@@ -28,7 +28,16 @@ Method (what one run does):
    and compare, session by session, the events the server sent with the
    events the client handled (``lost_events``, must be 0).
 
-Other clients, for comparison (``--client``): ``websockets-plain`` is a
+``--send-only`` appends silence only, so the server's VAD never starts a
+turn and nothing but ``session.created``/``session.updated`` comes back: the
+run measures the send path alone (client CPU per session-second of appending
+in real time).  ``--append-ms`` changes the audio per append (default 20 ms;
+fewer, larger frames for the same audio).
+
+Other clients, for comparison (``--client``): ``picows-bare`` is the thinnest
+client of this workload (a picows listener, orjson, the compiled base64 and
+``dumps_append_audio``; no conversation, no handler layer): the transport's
+own ceiling.  ``websockets-plain`` is a
 minimal client written for this comparison (the ``websockets`` library, stdlib
 ``json`` and ``base64``, a dict of items updated per event, one handler call);
 ``openai`` is the official ``openai`` package's realtime client
@@ -61,17 +70,17 @@ CYCLE_S = 6.0
 RESPONSE_S = 3.0
 TS_FIELD = "mock_sent_at_us"
 API_KEY = "sk-load-test-0123456789abcdef"
-CLIENTS = ("realtime_fast", "websockets-plain", "openai")
+CLIENTS = ("realtime_fast", "picows-bare", "websockets-plain", "openai")
 
 
-def _speech_chunks() -> List[bytes]:
-    """One second of a voiced test signal (220 Hz with two harmonics, peak about -12 dBFS) as 20 ms PCM16 chunks."""
+def _speech_chunks(chunk_ms: int = CHUNK_MS) -> List[bytes]:
+    """One second of a voiced test signal (220 Hz with two harmonics, peak about -12 dBFS) as ``chunk_ms`` PCM16 chunks."""
     import numpy as np
 
     t = np.arange(RATE) / RATE
     signal = 0.16 * np.sin(2 * np.pi * 220 * t) + 0.06 * np.sin(2 * np.pi * 440 * t) + 0.03 * np.sin(2 * np.pi * 660 * t)
     pcm = (signal * 32767).astype("<i2").tobytes()
-    step = CHUNK_SAMPLES * 2
+    step = RATE * chunk_ms // 1000 * 2
     return [pcm[i : i + step] for i in range(0, len(pcm), step)]
 
 
@@ -299,6 +308,117 @@ class PlainWebsocketsSession:
             await asyncio.gather(self.reader, return_exceptions=True)
 
 
+class PicowsBareSession:
+    """The thinnest client of this workload: the transport's own ceiling (``--client picows-bare``).
+
+    A picows ``WSListener`` per session; ``orjson`` parses each frame; audio
+    deltas are decoded by :func:`realtime_fast.audio.b64decode_pcm16` (compiled
+    base64) into one ``bytearray`` per item; appends are built by
+    :func:`realtime_fast.events.dumps_append_audio` with event ids from a
+    counter and written with one ``WSTransport.send`` each.  No conversation,
+    no event handler layer, no input-audio copy: what is left is picows, the
+    kernel and the few calls any client of this protocol must make.
+    """
+
+    sync_append = True
+
+    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
+        import itertools
+
+        import orjson
+        from picows import WSListener, WSMsgType
+
+        from realtime_fast.audio import b64decode_pcm16
+        from realtime_fast.events import dumps_append_audio
+
+        self.url = url + "?model=gpt-realtime"
+        self.recorder = recorder
+        self.received = 0
+        self.audio_bytes = 0
+        self.transcript_chars = 0
+        self.sid: Optional[str] = None
+        self.items: Dict[str, bytearray] = {}
+        self.ws: Any = None
+        self._dumps_append = dumps_append_audio
+        ids = itertools.count(1)
+        prefix = f"evt_{id(self):x}_"
+        self._next_id = lambda: prefix + str(next(ids))
+        session = self
+        text, close = WSMsgType.TEXT, WSMsgType.CLOSE
+        loads = orjson.loads
+        window_of = recorder  # the recorder's window list is swapped each second: look it up per event
+        time_ns = time.time_ns
+        items = self.items
+
+        class Listener(WSListener):  # one per session
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                kind = frame.msg_type
+                if kind == text:
+                    event = loads(frame.get_payload_as_memoryview())
+                    etype = event["type"]
+                    if etype == "response.output_audio.delta":
+                        buf = items.get(event["item_id"])
+                        if buf is not None:
+                            pcm = b64decode_pcm16(event["delta"])
+                            buf += pcm
+                            session.audio_bytes += len(pcm)
+                    elif etype == "response.output_audio_transcript.delta":
+                        session.transcript_chars += len(event["delta"])
+                    elif etype == "conversation.item.added":
+                        items[event["item"]["id"]] = bytearray()
+                        if len(items) > 20:
+                            del items[next(iter(items))]
+                    elif etype == "session.created":
+                        session.sid = event["session"]["id"]
+                    session.received += 1
+                    sent = event.get(TS_FIELD)
+                    if sent is not None:
+                        window_of.window.append(time_ns() // 1000 - sent)
+                elif kind == close:
+                    transport.send_close(frame.get_close_code(), frame.get_close_message())
+                    transport.disconnect()
+
+        self._listener = Listener
+
+    async def connect(self) -> None:
+        import orjson
+        from picows import WSMsgType, ws_connect
+
+        self.ws, _ = await ws_connect(
+            self._listener,
+            self.url,
+            extra_headers=[("Authorization", f"Bearer {API_KEY}")],
+            websocket_handshake_timeout=60,
+            enable_auto_pong=True,
+        )
+        self._send = self.ws.send
+        self._text = WSMsgType.TEXT
+        update = {
+            "event_id": self._next_id(),
+            "type": "session.update",
+            "session": {"type": "realtime", "output_modalities": ["audio"], "audio": {"input": {"turn_detection": {"type": "server_vad"}}}},
+        }
+        self._send(self._text, orjson.dumps(update))
+
+    def append(self, pcm: bytes) -> None:
+        self._send(self._text, self._dumps_append(pcm, self._next_id()))
+
+    @property
+    def is_open(self) -> bool:
+        return self.ws is not None and not self.ws.is_disconnected
+
+    async def close(self) -> None:
+        ws = self.ws
+        if ws is None or ws.is_disconnected:
+            return
+        ws.send_close()
+        try:
+            await asyncio.wait_for(ws.wait_disconnected(), 5.0)
+        except asyncio.TimeoutError:
+            ws.disconnect()
+            await ws.wait_disconnected()
+
+
 class OpenAISession:
     """The official ``openai`` package's realtime client, pointed at the load server."""
 
@@ -381,6 +501,7 @@ SESSION_TYPES: Dict[str, Callable[..., Any]] = {
     "realtime_fast": RealtimeFastSession,
     "websockets-plain": PlainWebsocketsSession,
     "openai": OpenAISession,
+    "picows-bare": PicowsBareSession,
 }
 
 
@@ -403,6 +524,8 @@ class LoadConfig:
         history: Optional[int] = 20,
         quiet: bool = False,
         warmup: float = CYCLE_S,
+        send_only: bool = False,
+        append_ms: int = CHUNK_MS,
     ) -> None:
         if sessions < 1:
             raise ValueError(f"sessions must be at least 1, got {sessions}.")
@@ -410,6 +533,8 @@ class LoadConfig:
             raise ValueError(f"duration must be a positive number of seconds, got {duration}.")
         if connect_rate <= 0:
             raise ValueError(f"connect_rate must be a positive number of sessions per second, got {connect_rate}.")
+        if append_ms not in (10, 20, 40, 50, 100, 200):
+            raise ValueError(f"append_ms must be one of 10, 20, 40, 50, 100 or 200 ms, got {append_ms}.")
         if client not in SESSION_TYPES:
             raise ValueError(f"Unknown client {client!r}: use one of {', '.join(CLIENTS)}.")
         self.sessions = sessions
@@ -423,6 +548,10 @@ class LoadConfig:
         self.history = history
         self.quiet = quiet
         self.warmup = warmup
+        #: Only silence is appended: the server's VAD never starts a turn, so nothing is received (the send path alone).
+        self.send_only = send_only
+        #: Milliseconds of audio per append (one append per session every ``append_ms``).
+        self.append_ms = append_ms
 
 
 class _Server:
@@ -458,9 +587,13 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     live: List[Any] = []  # connected, in the ticker
     phases: List[int] = []
     failures: List[str] = []
-    cycle_ticks = int(CYCLE_S * 1000 / CHUNK_MS)
-    speech_ticks = int(SPEECH_S * 1000 / CHUNK_MS)
-    period = CHUNK_MS / 1000.0
+    append_ms = config.append_ms
+    cycle_ticks = int(CYCLE_S * 1000 / append_ms)
+    speech_ticks = 0 if config.send_only else int(SPEECH_S * 1000 / append_ms)
+    period = append_ms / 1000.0
+    speech = SPEECH if append_ms == CHUNK_MS else _speech_chunks(append_ms)
+    silence = bytes(RATE * append_ms // 1000 * 2)
+    max_owed = max(1, 100 // append_ms)  # catch up at most 100 ms
     stop_audio = asyncio.Event()
     counters = {"appends": 0, "ticker_late_max": 0.0, "ticks": 0, "tick_busy_max": 0.0}
 
@@ -495,12 +628,12 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
             now = loop.time()
             if recorder.measuring:
                 counters["ticker_late_max"] = max(counters["ticker_late_max"], now - target)
-            owed = min(5, int((now - t0) / period) - done_ticks)  # catch up at most 100 ms
+            owed = min(max_owed, int((now - t0) / period) - done_ticks)
             for _ in range(max(1, owed)):
                 done_ticks += 1
                 for session, phase in zip(live, phases):
                     position = (done_ticks + phase) % cycle_ticks
-                    pcm = SPEECH[position % len(SPEECH)] if position < speech_ticks else SILENCE
+                    pcm = speech[position % len(speech)] if position < speech_ticks else silence
                     if session.sync_append:
                         try:
                             session.append(pcm)
@@ -512,7 +645,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
                         except Exception:
                             continue
                     counters["appends"] += 1
-            done_ticks = max(done_ticks, int((loop.time() - t0) / period) - 5)  # give up what is too late
+            done_ticks = max(done_ticks, int((loop.time() - t0) / period) - max_owed)  # give up what is too late
             counters["ticks"] += 1
             if recorder.measuring:
                 counters["tick_busy_max"] = max(counters["tick_busy_max"], loop.time() - now)
@@ -564,9 +697,13 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     recorder.measuring = True
     server_before = await loop.run_in_executor(None, server.stats)
     cpu0, wall0 = time.process_time(), time.monotonic()
+    times0 = os.times()
+    faults0 = _minor_faults()
     history_start = len(history)
     await asyncio.sleep(config.duration)
     cpu1, wall1 = time.process_time(), time.monotonic()
+    times1 = os.times()
+    faults1 = _minor_faults()
     recorder.take_window()
     recorder.measuring = False
     server_after = await loop.run_in_executor(None, server.stats)
@@ -613,12 +750,14 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "connect_failures": len(failures),
         "connect_failure_examples": failures[:3],
         "client": config.client,
-        "transport": config.transport if config.client == "realtime_fast" else "websockets",
+        "transport": config.transport if config.client == "realtime_fast" else ("picows" if config.client == "picows-bare" else "websockets"),
         "loop": config.loop,
         "duration": round(duration, 3),
         "events": recorder.events_measured,
         "events_per_second": round(recorder.events_measured / duration, 1),
         "appends": counters["appends"],
+        "send_only": config.send_only,
+        "append_ms": append_ms,
         "p50_lag_ms": round(percentile(lags, 0.5) / 1000, 3),
         "p90_lag_ms": round(percentile(lags, 0.9) / 1000, 3),
         "p99_lag_ms": round(p99_lag, 3),
@@ -628,6 +767,12 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "sessions_disconnected": disconnected,
         "client_cpu_percent": round(100 * cpu / duration, 1),
         "client_cpu_per_session_second": cpu / (duration * max(1, len(live))),
+        # User vs kernel (system) time of the client process over the window: the kernel share is
+        # mostly the send()/recv() system calls, including loopback TCP delivery run in the sender's context.
+        "client_user_cpu_percent": round(100 * (times1.user - times0.user) / duration, 1),
+        "client_sys_cpu_percent": round(100 * (times1.system - times0.system) / duration, 1),
+        "client_minor_page_faults_per_s": round((faults1 - faults0) / duration),
+        "audio_bytes_decoded": sum(getattr(s, "audio_bytes", 0) for s in live),
         "client_ticker_late_max_ms": round(1000 * counters["ticker_late_max"], 2),
         "client_tick_busy_max_ms": round(1000 * counters["tick_busy_max"], 2),
         "rss_mb": round(memory["rss"], 1),
@@ -636,10 +781,21 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "server_send_lag_p99_ms": round(max((line["server_send_lag_p99_ms"] for line in window_lines), default=float("nan")), 3),
         "server_events_sent": final["sent"],
         "server_responses_done": final["responses_done"],
-        "ok": bool(p99_lag < 50 and lost == 0 and not failures and unmatched == 0 and disconnected == 0),
+        "ok": bool(
+            (config.send_only or p99_lag < 50) and lost == 0 and not failures and unmatched == 0 and disconnected == 0
+        ),
         "progress": window_lines,
     }
     return result
+
+
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (0 where ``resource`` is unavailable)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
@@ -670,7 +826,7 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
             "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
             "implementation": _implementation(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "cycle": {"speech_s": SPEECH_S, "cycle_s": CYCLE_S, "response_s": RESPONSE_S, "append_ms": CHUNK_MS},
+            "cycle": {"speech_s": 0.0 if config.send_only else SPEECH_S, "cycle_s": CYCLE_S, "response_s": RESPONSE_S, "append_ms": config.append_ms},
         }
     )
     return result
