@@ -53,6 +53,7 @@ DEFAULT_MODEL = "gpt-realtime"
 
 _generate_id = RealtimeUtils.generate_id
 _APPEND = "input_audio_buffer.append"
+_CLIENT_APPEND = "client." + _APPEND
 
 TransportSpec = Union[str, Transport, Callable[[], Transport]]
 
@@ -440,7 +441,7 @@ class RealtimeAPI(RealtimeEventHandler):
         observer = self._observer
         if (
             self.debug
-            or self.has_listeners("client." + _APPEND)
+            or self.has_listeners(_CLIENT_APPEND)
             or self.has_listeners("client.*")
             or (observer is not None and observer._api_wants_raw())
         ):

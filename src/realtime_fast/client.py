@@ -132,6 +132,10 @@ def to_pcm16(samples: Any, where: str = "append_input_audio") -> Any:
     float memoryviews), which are converted as the reference does.  Raises
     TypeError for anything else and ValueError for an odd number of bytes.
     """
+    if type(samples) is bytes:  # the common case, checked first: it is on the per-chunk path
+        if len(samples) & 1:
+            raise ValueError(f"{where} got {len(samples)} bytes, an odd count: PCM16 audio is made of whole 2-byte samples.")
+        return samples
     if isinstance(samples, (bytes, bytearray, AudioBuffer)):
         data = samples
     elif isinstance(samples, array):
@@ -479,9 +483,13 @@ class RealtimeClient(RealtimeEventHandler):
         ``max_input_audio_seconds``) to become the audio of the user item.
         """
         pcm = to_pcm16(samples)
-        with memoryview(pcm) as view:
-            if not view.nbytes:
+        if type(pcm) is bytes:
+            if not pcm:
                 return True
+        else:
+            with memoryview(pcm) as view:
+                if not view.nbytes:
+                    return True
         self.realtime.send_input_audio(pcm)
         try:
             self.input_audio_buffer.append(pcm)
