@@ -156,8 +156,6 @@ class RealtimeAPI(RealtimeEventHandler):
         self._observer: Any = None
         #: The URL of the current (or last) connection, with the model in its query.
         self.connected_url: Optional[str] = None
-        #: Whether a subclass replaced receive() (then _on_message calls it instead of its inline copy).
-        self._receive_overridden = type(self).receive is not RealtimeAPI.receive
 
     # -- state ------------------------------------------------------------------
 
@@ -323,21 +321,7 @@ class RealtimeAPI(RealtimeEventHandler):
             self._report_error({"source": "protocol", "message": f"Could not read a server frame: {exc}", "exception": exc, "event": None})
             return
         if buffer is None:
-            if self._receive_overridden:
-                self.receive(event["type"], event)
-                return
-            # receive() inlined (one call less per event; a subclass overriding receive gets it called).
-            kind = event["type"]
-            if self.debug:
-                logger.debug("received %s", _preview(event))
-            observer = self._observer
-            if observer is not None:
-                observer._api_server_event(event)
-                if not self.raw_audio_deltas and kind in AUDIO_DELTA_TYPES:
-                    event.pop("delta", None)  # as on the fast path: the audio is in the item
-            if self._handlers or self._next_handlers or self._waiters:  # else nobody listens to raw events
-                self.dispatch("server." + kind, event)
-                self.dispatch("server.*", event)
+            self.receive(event["type"], event)
             return
         # An audio delta, already in the item's buffer (listener checks inlined: this
         # runs for every delta).  With raw listeners the event gets its delta back.
