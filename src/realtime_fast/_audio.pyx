@@ -208,6 +208,18 @@ cdef Py_ssize_t encode_b64_into(const unsigned char* src, Py_ssize_t n, unsigned
     return rtf_b64_encode(src, n, dst)
 
 
+cdef str _encode_to_str(const unsigned char* src, Py_ssize_t n):
+    """Base64 of n bytes at src as a new ASCII str (one allocation, filled in place)."""
+    cdef str out = PyUnicode_New(rtf_b64_encoded_size(n), 127)
+    cdef unsigned char* dst = <unsigned char*>PyUnicode_DATA(out)
+    if n >= _NOGIL_BYTES:
+        with nogil:
+            rtf_b64_encode(src, n, dst)
+    else:
+        rtf_b64_encode(src, n, dst)
+    return out
+
+
 def b64encode_pcm16(data) -> str:
     """Encode PCM16 audio as standard base64 (RFC 4648, ``'='`` padded) text.
 
@@ -216,36 +228,17 @@ def b64encode_pcm16(data) -> str:
     ValueError for an odd byte count and TypeError for anything else.
     """
     cdef Py_buffer view
-    cdef const unsigned char* src
     cdef Py_ssize_t n
-    cdef unsigned char* dst
     if PyBytes_CheckExact(data):
         n = PyBytes_GET_SIZE(data)
         if n & 1:
             raise ValueError(_ODD_PCM.format(where="b64encode_pcm16", n=n))
-        src = <const unsigned char*>PyBytes_AS_STRING(data)
-        out = PyUnicode_New(rtf_b64_encoded_size(n), 127)
-        dst = <unsigned char*>PyUnicode_DATA(out)
-        if n >= _NOGIL_BYTES:
-            with nogil:
-                rtf_b64_encode(src, n, dst)
-        else:
-            rtf_b64_encode(src, n, dst)
-        return out
+        return _encode_to_str(<const unsigned char*>PyBytes_AS_STRING(data), n)
     _get_pcm(data, &view, "b64encode_pcm16")
     try:
-        src = <const unsigned char*>view.buf
-        n = view.len
-        out = PyUnicode_New(rtf_b64_encoded_size(n), 127)
-        dst = <unsigned char*>PyUnicode_DATA(out)
-        if n >= _NOGIL_BYTES:
-            with nogil:
-                rtf_b64_encode(src, n, dst)
-        else:
-            rtf_b64_encode(src, n, dst)
+        return _encode_to_str(<const unsigned char*>view.buf, view.len)
     finally:
         PyBuffer_Release(&view)
-    return out
 
 
 def b64decode_pcm16(text) -> bytes:
