@@ -88,17 +88,6 @@ SPEECH = _speech_chunks()
 SILENCE = bytes(CHUNK_SAMPLES * 2)
 
 
-def pin_to_cpu(cpu: int) -> Optional[List[int]]:
-    """Pin this process to CPU ``cpu``; returns the CPUs it may run on, or None where pinning is unavailable."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    try:
-        os.sched_setaffinity(0, {cpu})
-    except (OSError, ValueError):
-        return None
-    return sorted(os.sched_getaffinity(0))
-
-
 def rss_mb() -> Dict[str, float]:
     """Resident memory of this process, MB: ``{"rss": current, "peak": high-water mark}`` (Linux /proc; else peak only)."""
     out = {"rss": float("nan"), "peak": float("nan")}
@@ -800,11 +789,12 @@ def _minor_faults() -> int:
 
 def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Run one load test (see the module docstring) and return its result (the JSON written by the CLI)."""
+    from realtime_fast.mock.load import pin_to_cpu
     from realtime_fast.transport.loops import run as run_loop
 
     if log is None:
         log = (lambda line: None) if config.quiet else (lambda line: print(line, flush=True))
-    pinned = pin_to_cpu(config.client_cpu) if config.client_cpu is not None else None
+    pinned = pin_to_cpu(config.client_cpu)
     server = _Server(config)
     try:
         log(f"load server: {server.proc.banner}")

@@ -20,7 +20,7 @@ import asyncio
 import time
 from typing import Any, Callable, Dict, List, Optional
 
-from .load import API_KEY, CHUNK_MS, CYCLE_S, RESPONSE_S, SILENCE, SPEECH, SPEECH_S, pin_to_cpu, rss_mb
+from .load import API_KEY, CHUNK_MS, CYCLE_S, RESPONSE_S, SILENCE, SPEECH, SPEECH_S, rss_mb
 
 __all__ = ["SoakConfig", "run_soak"]
 
@@ -190,13 +190,12 @@ async def _soak(config: SoakConfig, server: Any, log: Callable[[str], None]) -> 
 
 def run_soak(config: SoakConfig, log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
     """Run one soak (see the module docstring) and return its result (the JSON written by the CLI)."""
-    from realtime_fast.mock.load import spawn_load_server
+    from realtime_fast.mock.load import pin_to_cpu, spawn_load_server
     from realtime_fast.transport.loops import run as run_loop
 
     if log is None:
         log = (lambda line: None) if config.quiet else (lambda line: print(line, flush=True))
-    if config.client_cpu is not None:
-        pin_to_cpu(config.client_cpu)
+    pin_to_cpu(config.client_cpu)
     server = spawn_load_server(cpu=config.server_cpu, speed=config.speed, response_seconds=RESPONSE_S)
     try:
         return run_loop(_soak(config, server, log), loop="asyncio")

@@ -594,7 +594,8 @@ class LoadServer:
 # --------------------------------------------------------------------------- process
 
 
-def _pin(cpu: Optional[int]) -> Optional[list[int]]:
+def pin_to_cpu(cpu: Optional[int]) -> Optional[list[int]]:
+    """Pin this process to CPU ``cpu``; returns the CPUs it may run on, or None (``cpu`` None, or pinning unavailable)."""
     if cpu is None or not hasattr(os, "sched_setaffinity"):
         return None
     try:
@@ -614,7 +615,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--response-seconds", type=float, default=3.0)
     parser.add_argument("--audio-chunk-ms", type=int, default=100)
     args = parser.parse_args(argv)
-    pinned = _pin(args.cpu)
+    pinned = pin_to_cpu(args.cpu)
     from ..transport.loops import new_event_loop
 
     loop = new_event_loop(args.loop)
