@@ -26,3 +26,10 @@ def test_library_logger_does_not_print_by_itself():
     code = "import logging, realtime_fast; logging.getLogger('realtime_fast').warning('should not be printed')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "should not be printed" not in out.stderr
+
+
+def test_import_does_not_load_numpy():
+    # numpy costs ~40 ms of import time; it loads where float or array conversion needs it.
+    code = "import sys, realtime_fast, realtime_fast.mock; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

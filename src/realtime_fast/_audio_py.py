@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import binascii
 import re
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where floats are converted, not on import
+    import numpy as np
+
 
 __all__ = ["AudioBuffer", "b64decode_pcm16", "b64encode_pcm16", "float_to_pcm16"]
 
@@ -234,6 +236,8 @@ def _float_samples(samples: Any) -> np.ndarray:
         view.release()
         if fmt.lstrip("@=<>!") not in _FLOAT_FORMATS:
             raise TypeError(NOT_FLOAT_MESSAGE.format(what=f"a buffer of format {fmt!r}"))
+    import numpy as np
+
     return np.asarray(samples, dtype=np.float64).ravel()
 
 
@@ -245,6 +249,8 @@ def float_to_pcm16(samples: Any) -> bytes:
     clamped to [-1, 1], multiplied by 32768 when negative and 32767 otherwise, and
     truncated toward zero; NaN becomes 0, +inf 32767 and -inf -32768.
     """
+    import numpy as np
+
     values = _float_samples(samples)
     with np.errstate(invalid="ignore", over="ignore"):
         values = np.clip(values, -1.0, 1.0).astype(np.float32).astype(np.float64)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import binascii
 import random
+import sys
 from array import array
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are built, not on import
+    import numpy as np
 
 from . import _audio_py
 from . import audio as _audio
@@ -32,8 +34,14 @@ _getrandbits = random.getrandbits
 _FLOAT_FORMATS = frozenset(("f", "d", "e"))
 
 
+def _ndarray_type() -> Any:
+    """numpy.ndarray once numpy is loaded, else a type nothing is an instance of."""
+    numpy = sys.modules.get("numpy")
+    return numpy.ndarray if numpy is not None else ()
+
+
 def _is_float_array(data: Any) -> bool:
-    if isinstance(data, np.ndarray):
+    if isinstance(data, _ndarray_type()):
         return data.dtype.kind == "f"
     if isinstance(data, (bytes, bytearray, str)) or data is None:
         return False
@@ -45,14 +53,16 @@ def _is_float_array(data: Any) -> bool:
 
 
 def _is_int16_array(item: Any) -> bool:
-    if isinstance(item, np.ndarray):
-        return item.dtype == np.int16
+    if isinstance(item, _ndarray_type()):
+        return item.dtype == "int16"
     if isinstance(item, array):
         return item.typecode == "h"
     return isinstance(item, (_audio.AudioBuffer, _audio_py.AudioBuffer))
 
 
 def _as_int16(item: Any) -> np.ndarray:
+    import numpy as np
+
     if isinstance(item, np.ndarray):
         return item.ravel()
     if isinstance(item, array):
@@ -115,6 +125,8 @@ class RealtimeUtils:
                 "Both items must be Int16Array: pass numpy int16 arrays, array('h') or AudioBuffer objects "
                 f"(got {type(left).__name__} and {type(right).__name__})."
             )
+        import numpy as np
+
         return np.concatenate((_as_int16(left), _as_int16(right))).astype(np.int16, copy=False)
 
     @staticmethod
