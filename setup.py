@@ -12,6 +12,10 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 MODULES = ["_audio", "_events"]
+#: Built only where picows (and its .pxd) is installed at build time: pyproject's
+#: build-requires asks for it on CPython.  It compiles in picows' C layout, so it is
+#: tied to that release (it checks at import and the transport falls back).
+PICOWS_MODULE = "transport._picows_listener"
 NO_EXTENSIONS = os.environ.get("REALTIME_FAST_NO_EXTENSIONS") == "1"
 REQUIRED = os.environ.get("CIBUILDWHEEL") == "1" or os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") == "1"
 
@@ -29,6 +33,16 @@ class ReportingBuildExt(build_ext):
             print("realtime_fast: ACCELERATED build (compiled core)", file=sys.stderr)
 
 
+def picows_version():
+    """The version of the picows whose .pxd this build can cimport, or None."""
+    try:
+        import picows
+    except ImportError:
+        return None
+    pxd = os.path.join(os.path.dirname(picows.__file__), "picows.pxd")
+    return picows.__version__ if os.path.exists(pxd) else None
+
+
 def extensions():
     if NO_EXTENSIONS or sys.implementation.name != "cpython":
         print("realtime_fast: PURE build (REALTIME_FAST_NO_EXTENSIONS=1 or not CPython)", file=sys.stderr)
@@ -37,16 +51,32 @@ def extensions():
 
     # -g0: no debug info, it would triple the size of the wheels
     extra = ["/O2"] if sys.platform == "win32" else ["-O3", "-g0"]
-    exts = cythonize(
-        [
+    sources = [
+        Extension(
+            f"realtime_fast.{m}",
+            [f"src/realtime_fast/{m}.pyx"],
+            include_dirs=["src/realtime_fast"],
+            extra_compile_args=extra,
+        )
+        for m in MODULES
+    ]
+    version = picows_version()
+    if version is not None:
+        sources.append(
             Extension(
-                f"realtime_fast.{m}",
-                [f"src/realtime_fast/{m}.pyx"],
+                f"realtime_fast.{PICOWS_MODULE}",
+                [f"src/realtime_fast/{PICOWS_MODULE.replace('.', '/')}.pyx"],
                 include_dirs=["src/realtime_fast"],
+                define_macros=[("RF_PICOWS_BUILD_VERSION", f'"{version}"')],
                 extra_compile_args=extra,
             )
-            for m in MODULES
-        ],
+        )
+    elif REQUIRED:
+        raise RuntimeError("picows (with its picows.pxd) must be installed to build the compiled picows listener.")
+    else:
+        print("realtime_fast: picows not installed at build time: the picows transport will use its pure listener", file=sys.stderr)
+    exts = cythonize(
+        sources,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -32,6 +32,8 @@ Clients:
   <t> transport             realtime_fast transport ``t``, on_message counts
   <t> transport+core        transport ``t`` + the event core (parse_frame into an AudioBuffer)
   RealtimeClient <t>        RealtimeClient on transport ``t`` with a conversation.updated handler  (b, d)
+  RealtimeClient picows (pure listener)   the same with picows' frame listener in Python (the A/B of the
+                            compiled listener; listed when that is built)
 
 After every round the RealtimeClient and naive clients check that the
 assistant item holds exactly pairs x 2,400 samples and the whole transcript.
@@ -456,14 +458,22 @@ class RealtimeClientSession:
     transcript delta) and keeps the transcript deltas, as a UI would.
     """
 
-    def __init__(self, transport: str) -> None:
+    def __init__(self, transport: str, pure_listener: bool = False) -> None:
         self.transport = transport
+        self.pure_listener = pure_listener
 
     async def open(self, url: str) -> None:
         from realtime_fast import RealtimeClient
 
+        transport: Any = self.transport
+        if self.pure_listener:
+            # The A/B of the compiled listener: this connection gets the pure one.
+            from realtime_fast.transport import _picows_listener_py
+            from realtime_fast.transport.picows_transport import PicowsTransport
+
+            transport = type("PurePicows", (PicowsTransport,), {"listener_class": _picows_listener_py.Listener})
         base, _, query = url.partition("?")
-        self.client = RealtimeClient(base, api_key=API_KEY, model=query.partition("=")[2], transport=self.transport, ping_interval=None)
+        self.client = RealtimeClient(base, api_key=API_KEY, model=query.partition("=")[2], transport=transport, ping_interval=None)
         self.updates = 0
         self.expected = -1
         self.done: asyncio.Future | None = None
@@ -520,7 +530,7 @@ def clients() -> dict[str, Callable[[], Any]]:
 
     table: dict[str, Callable[[], Any]] = {}
     try:
-        import picows  # noqa: F401
+        import picows  # noqa: F401  (only probes that picows is installed)
 
         table["picows bare"] = PicowsBare
     except ImportError:
@@ -532,6 +542,11 @@ def clients() -> dict[str, Callable[[], Any]]:
         table[f"{name} transport+core"] = lambda name=name: TransportClient(name, True)
     for name in available_transports():
         table[f"RealtimeClient {name}"] = lambda name=name: RealtimeClientSession(name)
+    if "picows" in available_transports():
+        from realtime_fast.transport.picows_transport import COMPILED_LISTENER
+
+        if COMPILED_LISTENER:
+            table["RealtimeClient picows (pure listener)"] = lambda: RealtimeClientSession("picows", pure_listener=True)
     return table
 
 

@@ -1017,3 +1017,83 @@ def test_property_parse_frame_builds_flat_events_like_json(events_impl, audio_im
     outcome = _frame_outcome(lambda: events_impl.parse_frame(frame, {"unknown item": audio_impl.AudioBuffer()}))
     expected = json.loads(text)
     assert outcome == (expected, list(expected), False, 0)
+
+
+# -- FrameReceiver -----------------------------------------------------------------------------
+
+
+class _Calls:
+    """The three FrameReceiver callbacks, recording what they got (audio copied out of the buffer)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def on_event(self, event):
+        self.calls.append(("event", event))
+
+    def on_audio(self, event, buffer, start):
+        self.calls.append(("audio", event, bytes(buffer.to_bytes(start))))
+
+    def on_error(self, message, exc):
+        self.calls.append(("error", message, exc))
+
+
+def _receiver(events_impl, buffers):
+    calls = _Calls()
+    return events_impl.FrameReceiver(buffers, calls.on_event, calls.on_audio, calls.on_error), calls
+
+
+@pytest.mark.parametrize("kind", [bytes, str, bytearray, memoryview])
+def test_frame_receiver_routes_audio_events_and_errors(events_impl, audio_impl, kind):
+    buffer = audio_impl.AudioBuffer()
+    receiver, calls = _receiver(events_impl, {ITEM: buffer})
+    pcm = pcm_bytes(2400)
+    audio = ga_audio_frame(pcm)
+    other = ga_audio_frame(pcm, item_id="item_unknown")
+    text = '{"type":"response.output_audio_transcript.delta","item_id":"%s","delta":"Hi"}' % ITEM
+    for frame in (audio, other, text, "not json", '{"no_type":1}'):
+        receiver(frame.encode() if kind is bytes else frame if kind is str else kind(frame.encode()))
+    assert [c[0] for c in calls.calls] == ["audio", "event", "event", "error", "error"]
+    assert calls.calls[0][1] == expected_delta(audio) and calls.calls[0][2] == pcm
+    assert calls.calls[1][1] == json.loads(other)  # an item nobody registered: delta kept, nothing decoded
+    assert calls.calls[2][1] == json.loads(text)
+    for _, message, exc in calls.calls[3:]:
+        assert isinstance(exc, EventParseError)
+        assert message == f"Could not parse a server frame: {exc}"
+    assert bytes(buffer.to_bytes()) == pcm
+
+
+def test_frame_receiver_reads_buffers_at_every_frame(events_impl, audio_impl):
+    buffers: dict = {}
+    receiver, calls = _receiver(events_impl, buffers)
+    pcm = pcm_bytes(10)
+    receiver(ga_audio_frame(pcm))
+    buffers[ITEM] = audio_impl.AudioBuffer()
+    receiver(ga_audio_frame(pcm))
+    del buffers[ITEM]
+    receiver(ga_audio_frame(pcm))
+    assert [c[0] for c in calls.calls] == ["event", "audio", "event"]
+    receiver.buffers = {ITEM: audio_impl.AudioBuffer()}  # replaced: the receiver reads the new mapping
+    receiver(beta_audio_frame(pcm))
+    assert calls.calls[-1][0] == "audio" and calls.calls[-1][2] == pcm
+
+
+def test_frame_receiver_hands_up_audio_it_cannot_decode(events_impl, audio_impl):
+    buffer = audio_impl.AudioBuffer()
+    receiver, calls = _receiver(events_impl, {ITEM: buffer})
+    pcm = pcm_bytes(4)
+    with memoryview(buffer):  # a live view: the buffer cannot grow now
+        receiver(ga_audio_frame(pcm))
+    bad = ga_audio_frame(pcm).replace(b64(pcm), "not base64!")
+    receiver(bad)
+    assert calls.calls == [("event", json.loads(ga_audio_frame(pcm))), ("event", json.loads(bad))]
+    assert len(buffer) == 0
+
+
+def test_frame_receiver_lets_callback_errors_through(events_impl):
+    def boom(event):
+        raise RuntimeError("handler bug")
+
+    receiver = events_impl.FrameReceiver({}, boom, boom, boom)
+    with pytest.raises(RuntimeError, match="handler bug"):
+        receiver(b'{"type":"session.created"}')

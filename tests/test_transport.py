@@ -39,6 +39,10 @@ def _backends() -> list[Any]:
     params = []
     if importlib.util.find_spec("picows") is not None:
         params.append(pytest.param("picows", id="picows"))
+        from realtime_fast.transport.picows_transport import COMPILED_LISTENER
+
+        if COMPILED_LISTENER:  # "picows" uses the compiled listener: its pure twin must behave the same
+            params.append(pytest.param("picows-pure-listener", id="picows-pure-listener"))
     params.append(pytest.param("websockets", id="websockets"))
     return params
 
@@ -54,6 +58,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 def make(backend: str, **kwargs: Any):
     """A new transport of ``backend``, built with ``kwargs`` (``high_water``, ``close_timeout``: both backends take them)."""
+    if backend == "picows-pure-listener":
+        from realtime_fast.transport._picows_listener_py import Listener
+        from realtime_fast.transport.picows_transport import PicowsTransport
+
+        return type("PurePicows", (PicowsTransport,), {"listener_class": Listener})(**kwargs)
     return type(create_transport(backend))(**kwargs)
 
 
@@ -918,7 +927,7 @@ async def test_a_memoryview_is_only_lent_for_the_callback(backend: str) -> None:
                 bytes(data)  # released when on_message returned: never stale memory
         else:
             assert data == copies[0]
-        if backend == "picows":
+        if backend.startswith("picows"):
             assert isinstance(data, memoryview)  # zero copy: a view of the receive buffer
         await t.close()
         await rec.wait_closed()
@@ -927,3 +936,35 @@ async def test_a_memoryview_is_only_lent_for_the_callback(backend: str) -> None:
 async def _until(predicate: Callable[[], bool]) -> None:
     while not predicate():
         await asyncio.sleep(0.005)
+
+
+async def test_a_frame_receiver_is_fed_straight_from_the_transport(backend: str) -> None:
+    # The compiled picows listener feeds a compiled FrameReceiver at C level from its
+    # receive buffer; every backend and listener must give the same callbacks.
+    from realtime_fast.audio import AudioBuffer
+    from realtime_fast.events import FrameReceiver
+
+    buffer = AudioBuffer()
+    got: list[tuple[Any, ...]] = []
+    receiver = FrameReceiver(
+        {"item_1": buffer},
+        lambda event: got.append(("event", event)),
+        lambda event, buf, start: got.append(("audio", event, buf.to_bytes(start))),
+        lambda message, exc: got.append(("error", message)),
+    )
+    pcm = bytes(range(256)) * 20
+    audio = '{"type":"response.output_audio.delta","item_id":"item_1","delta":"%s"}' % base64.b64encode(pcm).decode()
+    async with ws_server(echo_handler) as url:
+        rec = Recorder()
+        t = make(backend)
+        await t.connect(url, headers={}, subprotocols=[], on_message=receiver, on_binary=rec.on_binary, on_close=rec.on_close)
+        for frame in (audio, '{"type":"session.created"}', "{not json", audio):
+            t.send_text(frame)
+        await asyncio.wait_for(_until(lambda: len(got) == 4), WAIT)
+        await t.close()
+        await rec.wait_closed()
+    assert [g[0] for g in got] == ["audio", "event", "error", "audio"]
+    assert got[0][1] == {"type": "response.output_audio.delta", "item_id": "item_1"} and got[0][2] == pcm
+    assert got[1][1] == {"type": "session.created"}
+    assert got[2][1].startswith("Could not parse a server frame: ")
+    assert buffer.to_bytes() == pcm + pcm

@@ -37,7 +37,7 @@ import orjson
 from realtime_fast import _audio_py
 from realtime_fast import _events_py as _py
 
-__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]
+__all__ = ["AUDIO_DELTA_TYPES", "FrameReceiver", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]
 
 AUDIO_DELTA_TYPES = _py.AUDIO_DELTA_TYPES
 
@@ -66,6 +66,8 @@ cdef object _json_default = _py._json_default
 cdef object _encode_error = _py._encode_error
 cdef object _general_audio_delta = _py.parse_audio_delta
 cdef object _general_frame = _py.parse_frame
+cdef object _receive_general = _py._receive_general
+cdef object _EventParseError = _py.EventParseError
 cdef object _audio_of = _py._audio_of
 cdef object _pcm_view = _audio_py._pcm_view
 cdef object _ODD_PCM = _audio_py.ODD_PCM_MESSAGE
@@ -431,6 +433,9 @@ cdef object _flat_event(const unsigned char* p, const FlatObject* flat):
 cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
     """parse_frame on the UTF-8 text p[0:n] of ``frame`` (kept readable by the caller).
 
+    ``frame`` may be None (a transport's buffer): the rare frames orjson must
+    parse are then copied to ``bytes`` first.
+
     One pass of the flat scanner; a frame it does not take (nested values,
     escapes, floats, non-ASCII text ...) is parsed once by orjson.  The scanner
     gives up at the first nested value, so large nested events cost little more
@@ -445,7 +450,7 @@ cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object
                 return event, None, 0
         elif result is not _GENERAL:
             return result
-    event = _loads_event(frame)
+    event = _loads_event(PyBytes_FromStringAndSize(<const char*>p, n) if frame is None else frame)
     type_name = (<dict>event)[_K_TYPE]
     if type_name == _GA_AUDIO_DELTA or type_name == _BETA_AUDIO_DELTA:
         return _audio_of(event, buffers)
@@ -525,6 +530,80 @@ def parse_frame(frame, buffers):
     gives it.  Raises what :func:`parse_audio_delta` raises.
     """
     return _fused(frame, buffers, True)
+
+
+# ---------------------------------------------------------------------------
+# FrameReceiver
+# ---------------------------------------------------------------------------
+
+cdef class FrameReceiver:
+    """Turns each server frame into one callback: the receive path of a connection.
+
+    Calling the receiver with a frame (``bytes``, ``str``, ``bytearray`` or a
+    ``memoryview``, the types :func:`parse_frame` takes) parses it once with
+    ``buffers`` (item id -> :class:`~realtime_fast.audio.AudioBuffer`, read at
+    every frame, so items can be added and removed at any time) and calls:
+
+    * ``on_audio(event, buffer, start)`` for an audio delta decoded onto a
+      registered item's buffer (as :func:`parse_frame` returns it);
+    * ``on_event(event)`` for every other event, including an audio delta that
+      could not be decoded onto its buffer (one with live views, or a ``delta``
+      that is not base64 PCM16): that event keeps its ``delta``, as
+      :func:`parse_event` gives it, for the layer above to handle or report;
+    * ``on_error(message, exc)`` for a frame that is not an event (``exc`` is the
+      :class:`~realtime_fast.errors.EventParseError`, or what else reading the
+      frame raised).
+
+    The frame is not kept: a ``memoryview`` may be released as soon as the call
+    returns.  Exceptions raised by the callbacks propagate to the caller.  The
+    C-level ``feed`` reads a frame straight from a transport's receive buffer
+    (the picows transport's listener calls it), with the same result.
+    """
+
+    def __init__(self, buffers, on_event, on_audio, on_error):
+        self.buffers = buffers
+        self.on_event = on_event
+        self.on_audio = on_audio
+        self.on_error = on_error
+
+    def __call__(self, frame):
+        try:
+            result = _fused(frame, self.buffers, True)
+        except _EventParseError as exc:
+            self.on_error(f"Could not parse a server frame: {exc}", exc)
+            return
+        except (BufferError, ValueError):
+            # A buffer with live views, or a delta that is not base64 PCM16: the event
+            # goes up with its delta, and the conversation copies or reports it.
+            _receive_general(self, frame)
+            return
+        except Exception as exc:  # never let one frame break the connection
+            self.on_error(f"Could not read a server frame: {exc}", exc)
+            return
+        self._deliver(<tuple>result)
+
+    cdef int feed(self, const unsigned char* p, Py_ssize_t n) except -1:
+        try:
+            result = _frame_at(p, n, None, self.buffers)
+        except _EventParseError as exc:
+            self.on_error(f"Could not parse a server frame: {exc}", exc)
+            return 0
+        except (BufferError, ValueError):
+            _receive_general(self, PyBytes_FromStringAndSize(<const char*>p, n))
+            return 0
+        except Exception as exc:
+            self.on_error(f"Could not read a server frame: {exc}", exc)
+            return 0
+        self._deliver(<tuple>result)
+        return 0
+
+    cdef int _deliver(self, tuple result) except -1:
+        buffer = result[1]
+        if buffer is None:
+            self.on_event(result[0])
+        else:
+            self.on_audio(result[0], buffer, result[2])
+        return 0
 
 
 # ---------------------------------------------------------------------------

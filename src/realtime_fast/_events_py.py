@@ -12,7 +12,7 @@ functions return refers to it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import binascii
 
@@ -24,7 +24,7 @@ from .errors import EventParseError
 if TYPE_CHECKING:
     from .audio import AudioBuffer
 
-__all__ = ["AUDIO_DELTA_TYPES", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]
+__all__ = ["AUDIO_DELTA_TYPES", "FrameReceiver", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]
 
 Frame = Union[bytes, bytearray, memoryview, str]
 
@@ -202,6 +202,77 @@ def _audio_of(
     start = before - (buffer.offset - offset)
     del event["delta"]
     return event, buffer, start if start > 0 else 0
+
+
+class FrameReceiver:
+    """Turns each server frame into one callback: the receive path of a connection.
+
+    Calling the receiver with a frame (``bytes``, ``str``, ``bytearray`` or a
+    ``memoryview``, the types :func:`parse_frame` takes) parses it once with
+    ``buffers`` (item id -> :class:`~realtime_fast.audio.AudioBuffer`, read at
+    every frame, so items can be added and removed at any time) and calls:
+
+    * ``on_audio(event, buffer, start)`` for an audio delta decoded onto a
+      registered item's buffer (as :func:`parse_frame` returns it);
+    * ``on_event(event)`` for every other event, including an audio delta that
+      could not be decoded onto its buffer (one with live views, or a ``delta``
+      that is not base64 PCM16): that event keeps its ``delta``, as
+      :func:`parse_event` gives it, for the layer above to handle or report;
+    * ``on_error(message, exc)`` for a frame that is not an event (``exc`` is the
+      :class:`~realtime_fast.errors.EventParseError`, or what else reading the
+      frame raised).
+
+    The frame is not kept: a ``memoryview`` may be released as soon as the call
+    returns.  Exceptions raised by the callbacks propagate to the caller.  The
+    compiled twin also reads frames straight from a transport's receive buffer
+    (its C-level ``feed``), which the picows transport uses.
+    """
+
+    __slots__ = ("buffers", "on_event", "on_audio", "on_error")
+
+    def __init__(
+        self,
+        buffers: Mapping[str, AudioBuffer],
+        on_event: Callable[[dict[str, Any]], Any],
+        on_audio: Callable[[dict[str, Any], AudioBuffer, int], Any],
+        on_error: Callable[[str, BaseException], Any],
+    ) -> None:
+        self.buffers = buffers
+        self.on_event = on_event
+        self.on_audio = on_audio
+        self.on_error = on_error
+
+    def __call__(self, frame: Frame) -> None:
+        try:
+            event, buffer, start = parse_frame(frame, self.buffers)
+        except EventParseError as exc:
+            self.on_error(f"Could not parse a server frame: {exc}", exc)
+            return
+        except (BufferError, ValueError):
+            # A buffer with live views, or a delta that is not base64 PCM16: the event
+            # goes up with its delta, and the conversation copies or reports it.
+            _receive_general(self, frame)
+            return
+        except Exception as exc:  # never let one frame break the connection
+            self.on_error(f"Could not read a server frame: {exc}", exc)
+            return
+        if buffer is None:
+            self.on_event(event)
+        else:
+            self.on_audio(event, buffer, start)
+
+
+def _receive_general(receiver: Any, frame: Frame) -> None:
+    """FrameReceiver's path for a frame whose audio could not be decoded onto its buffer."""
+    try:
+        event = parse_event(frame)
+    except EventParseError as exc:  # pragma: no cover - the frame parsed a moment ago
+        receiver.on_error(f"Could not parse a server frame: {exc}", exc)
+        return
+    except Exception as exc:  # pragma: no cover - defensive
+        receiver.on_error(f"Could not read a server frame: {exc}", exc)
+        return
+    receiver.on_event(event)
 
 
 # -- serialising --------------------------------------------------------------------------------

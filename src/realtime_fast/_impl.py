@@ -20,11 +20,16 @@ LOAD_ERRORS: dict[str, str] = {}
 
 
 def load(name: str) -> tuple[ModuleType, bool]:
-    """Return ``(module, compiled)`` for core module ``name`` (``"_audio"``, ``"_events"``)."""
+    """Return ``(module, compiled)`` for compiled module ``name`` (``"_audio"``, ``"_events"``, ``"transport._picows_listener"``).
+
+    A compiled module that does not import (not built, or built against
+    another release of a library it compiles in) is replaced by its pure twin
+    ``<name>_py``; the reason is kept in :data:`LOAD_ERRORS`.
+    """
     if not NO_EXTENSIONS:
         try:
             return importlib.import_module(f"{__package__}.{name}"), True
-        except ImportError as exc:
+        except (ImportError, ValueError) as exc:  # ValueError: Cython's check of a cimported type's size
             LOAD_ERRORS[name] = str(exc)
     # Relative to this package (not "realtime_fast" spelled out), so that a second copy
     # of the package loaded under another name (the benchmarks' pure build) is self-contained.

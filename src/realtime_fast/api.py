@@ -36,9 +36,9 @@ import orjson
 from .audio import b64encode_pcm16
 from .dialects import AUDIO_DELTA_TYPES, get_dialect
 from ._redact import redact_key
-from .errors import EventParseError, RealtimeError
+from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
-from .events import dumps_append_audio, dumps_event, parse_event, parse_frame
+from .events import FrameReceiver, dumps_append_audio, dumps_event
 from .transport import MAX_MESSAGE_SIZE, Transport, create_transport
 from .utils import RealtimeUtils
 
@@ -150,8 +150,10 @@ class RealtimeAPI(RealtimeEventHandler):
         self.raw_audio_deltas = raw_audio_deltas
         self._transport: Optional[Transport] = None
         self._closing = False
-        #: item id -> AudioBuffer; audio deltas for these items are decoded straight into them.
-        self._audio_sinks: Dict[str, Any] = {}
+        #: The receive path the transport calls with each text frame; the compiled
+        #: picows listener feeds it straight from its receive buffer.  Its buffers
+        #: are ``_audio_sinks``.
+        self._on_message = FrameReceiver({}, self._on_event, self._on_audio, self._on_frame_error)
         #: The client wiring (see RealtimeClient); None for a standalone API.
         self._observer: Any = None
         #: The URL of the current (or last) connection, with the model in its query.
@@ -293,38 +295,25 @@ class RealtimeAPI(RealtimeEventHandler):
 
     # -- receiving ------------------------------------------------------------------
 
-    def _on_message(self, frame: Union[bytes, memoryview]) -> None:
-        # The hot path: one call per server frame, parsed once (audio deltas of a
-        # registered item are decoded straight into its buffer by parse_frame).
-        try:
-            event, buffer, start = parse_frame(frame, self._audio_sinks)
-        except EventParseError as exc:
-            self._report_error(
-                {"source": "protocol", "message": f"Could not parse a server frame: {exc}", "exception": exc, "event": None}
-            )
-            return
-        except (BufferError, ValueError):
-            # A buffer with live views, or a delta that is not base64 PCM16: the general
-            # path (the conversation) copies the buffer, or reports the delta.
-            buffer = None
-            try:
-                event = parse_event(frame)
-            except EventParseError as exc:  # pragma: no cover - the frame parsed a moment ago
-                self._report_error(
-                    {"source": "protocol", "message": f"Could not parse a server frame: {exc}", "exception": exc, "event": None}
-                )
-                return
-            except Exception as exc:
-                self._report_error({"source": "protocol", "message": f"Could not read a server frame: {exc}", "exception": exc, "event": None})
-                return
-        except Exception as exc:  # pragma: no cover - defensive: never break the transport
-            self._report_error({"source": "protocol", "message": f"Could not read a server frame: {exc}", "exception": exc, "event": None})
-            return
-        if buffer is None:
-            self.receive(event["type"], event)
-            return
-        # An audio delta, already in the item's buffer (listener checks inlined: this
-        # runs for every delta).  With raw listeners the event gets its delta back.
+    @property
+    def _audio_sinks(self) -> Dict[str, Any]:
+        """item id -> AudioBuffer: audio deltas for these items are decoded straight into them."""
+        return self._on_message.buffers
+
+    @_audio_sinks.setter
+    def _audio_sinks(self, buffers: Dict[str, Any]) -> None:
+        self._on_message.buffers = buffers
+
+    def _on_event(self, event: Dict[str, Any]) -> None:
+        self.receive(event["type"], event)
+
+    def _on_frame_error(self, message: str, exc: BaseException) -> None:
+        self._report_error({"source": "protocol", "message": message, "exception": exc, "event": None})
+
+    def _on_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
+        # The hot path of audio deltas, already decoded into the item's buffer from
+        # sample ``start`` on (listener checks inlined: this runs for every delta).
+        # With raw listeners the event gets its delta back.
         handlers, nexts, waiters = self._handlers, self._next_handlers, self._waiters
         if handlers or nexts or waiters:
             named = "server." + event["type"]

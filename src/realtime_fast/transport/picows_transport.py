@@ -1,12 +1,17 @@
 """The picows backend: a compiled (Cython) WebSocket client with zero-copy receive.
 
 picows parses frames in place, in its own receive buffer, and hands each one to
-a listener.  This backend's listener passes a single-frame text message to
-``on_message`` as a ``memoryview`` of that buffer: no ``bytes`` or ``str`` is
-made of the frame.  The view is released as soon as ``on_message`` returns, so
-a handler that keeps it by mistake gets a ``ValueError``, never stale memory.
-Fragmented messages are joined into one ``bytearray`` (one copy) and delivered
-once.
+a listener (``_picows_listener``: compiled, with a pure twin used when it was
+not built or was built against another picows release; see
+``COMPILED_LISTENER``).  A single-frame text message goes to ``on_message``
+without a ``bytes`` or ``str`` being made of it: when ``on_message`` is a
+:class:`~realtime_fast.events.FrameReceiver` (what :class:`~realtime_fast.RealtimeAPI` passes)
+the compiled listener has it parse the frame straight from picows' buffer at C
+level, decoding an audio delta onto its item's buffer; any other handler gets a
+``memoryview`` of the buffer, released as soon as ``on_message`` returns, so a
+handler that keeps it by mistake gets a ``ValueError``, never stale memory.
+Fragmented messages are joined into one ``bytearray`` (one copy) and
+delivered once.
 
 Behaviour shared with the ``websockets`` backend (the tests check both):
 
@@ -41,12 +46,19 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import picows
-from picows import WSCloseCode, WSHandshakeError, WSListener, WSMsgType, WSProtocolError
+from picows import WSCloseCode, WSHandshakeError, WSMsgType, WSProtocolError
 
+from .._impl import load
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
+from ._picows_listener_py import deliver_early
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
-__all__ = ["PicowsTransport"]
+__all__ = ["COMPILED_LISTENER", "PicowsTransport"]
+
+_listener_module, COMPILED_LISTENER = load("transport._picows_listener")
+#: The frame listener: compiled (reads frames in picows' buffer at C level) when it
+#: was built against the installed picows, else its pure twin.
+_Listener = _listener_module.Listener
 
 _logger = logging.getLogger(__name__)
 
@@ -55,9 +67,6 @@ _logger = logging.getLogger(__name__)
 DEFAULT_CLOSE_TIMEOUT: float = 2.0
 
 _TEXT = WSMsgType.TEXT
-_BINARY = WSMsgType.BINARY
-_CONTINUATION = WSMsgType.CONTINUATION
-_CLOSE = WSMsgType.CLOSE
 
 #: Close codes a client may put in a close frame (RFC 6455 section 7.4).
 _SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
@@ -74,103 +83,6 @@ def _close_code(code: int | Any) -> WSCloseCode | int:
         return int(code)
 
 
-class _Listener(WSListener):
-    """Receives picows' callbacks for one connection and forwards them to the transport's handlers."""
-
-    def __init__(self, owner: PicowsTransport, on_message: MessageHandler, on_binary: MessageHandler, max_message_size: int) -> None:
-        super().__init__()
-        self.owner = owner
-        self.on_message = on_message
-        self.on_binary = on_binary
-        self.max_message_size = max_message_size
-        #: Parts of a fragmented message so far, and whether it is text.
-        self.fragments: bytearray | None = None
-        self.fragments_text = True
-        #: Messages (copied) that arrived before connect() returned; None once delivered.
-        self.early: list[tuple[bool, bytes]] | None = []
-
-    # The hot path: one call per frame, straight from picows' parser.
-    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
-        msg_type = frame.msg_type
-        if msg_type is _TEXT or msg_type is _BINARY:
-            if transport.is_close_frame_sent and not self.owner._close_requested:
-                # The connection failed: picows may go on parsing after a
-                # protocol error (an oversized frame, say); deliver nothing more.
-                return
-            if frame.rsv1 or frame.rsv2 or frame.rsv3:
-                raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "Received a frame with reserved bits set (no extension was negotiated).")
-            if self.fragments is not None:
-                raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "Received a new message before the previous fragmented message was finished.")
-            if frame.fin:
-                view = frame.get_payload_as_memoryview()
-                try:
-                    if self.early is not None:
-                        self.early.append((msg_type is _TEXT, bytes(view)))
-                    elif msg_type is _TEXT:
-                        self.on_message(view)
-                    else:
-                        self.on_binary(view)
-                except Exception:  # the layer above reports its own failures; never break the connection
-                    _logger.error("realtime_fast: message handler raised", exc_info=True)
-                try:
-                    view.release()
-                except BufferError:
-                    _logger.error("realtime_fast: a message handler kept a buffer of the borrowed memoryview; copy the data instead.")
-            else:
-                self.fragments = bytearray(frame.get_payload_as_memoryview())
-                self.fragments_text = msg_type is _TEXT
-        elif msg_type is _CONTINUATION:
-            if not transport.is_close_frame_sent or self.owner._close_requested:
-                self._continue_message(frame)
-        elif msg_type is _CLOSE:
-            self.owner._close_frame_received(transport)
-        # PING frames are answered by picows (enable_auto_pong); PONG frames
-        # that answer the keepalive ping are consumed by picows, others are ignored.
-
-    def _continue_message(self, frame: picows.WSFrame) -> None:
-        parts = self.fragments
-        if parts is None:
-            raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "Received a continuation frame that continues no message.")
-        if len(parts) + frame.payload_size > self.max_message_size:
-            raise WSProtocolError(
-                WSCloseCode.MESSAGE_TOO_BIG,
-                f"Received a fragmented message larger than the limit of {self.max_message_size} bytes.",
-            )
-        view = frame.get_payload_as_memoryview()
-        try:
-            parts += view
-        finally:
-            view.release()
-        if frame.fin:
-            self.fragments = None
-            self._deliver(self.fragments_text, parts)
-
-    def _deliver(self, is_text: bool, data: bytes | bytearray) -> None:
-        """Deliver a message that is not a view of picows' buffer (joined fragments, or held back)."""
-        if self.early is not None:
-            self.early.append((is_text, bytes(data)))
-            return
-        try:
-            if is_text:
-                self.on_message(data if type(data) is bytes else memoryview(data))
-            else:
-                self.on_binary(data if type(data) is bytes else memoryview(data))
-        except Exception:  # the layer above reports its own failures; never break the connection
-            _logger.error("realtime_fast: message handler raised", exc_info=True)
-
-    def deliver_early(self) -> None:
-        """Deliver the messages held back during connect(), in order; from then on messages go straight to the handlers."""
-        early, self.early = self.early, None
-        for is_text, data in early or ():
-            self._deliver(is_text, data)
-
-    def pause_writing(self) -> None:
-        self.owner._pause_writing()
-
-    def resume_writing(self) -> None:
-        self.owner._resume_writing()
-
-
 class PicowsTransport(Transport):
     """One WebSocket client connection on picows (see the module docstring for the guarantees).
 
@@ -179,6 +91,9 @@ class PicowsTransport(Transport):
     """
 
     name = "picows"
+    #: The frame listener class: the compiled one when it loaded (see
+    #: ``COMPILED_LISTENER``), else the pure twin; both behave the same.
+    listener_class: Any = _Listener
 
     def __init__(self, *, high_water: int = DEFAULT_HIGH_WATER, close_timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
         if high_water < 0:
@@ -258,7 +173,7 @@ class PicowsTransport(Transport):
         loop = asyncio.get_running_loop()
         self._reset()
         self._address = address
-        listener = _Listener(self, on_message, on_binary, max_message_size)
+        listener = self.listener_class(self, on_message, on_binary, max_message_size)
         self._connecting = True
         opening = loop.create_task(
             self._open(url, address, extra_headers, listener, open_timeout, max_message_size, ping_interval)
@@ -293,7 +208,7 @@ class PicowsTransport(Transport):
         # Both run after the caller has resumed from connect(): first the
         # messages that came with the handshake, then (if the connection is
         # already gone) the close report.
-        loop.call_soon(listener.deliver_early)
+        loop.call_soon(deliver_early, listener)
         self._watcher = loop.create_task(self._watch(ws, listener, on_close, ended))
 
     async def _open(
@@ -484,7 +399,7 @@ class PicowsTransport(Transport):
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_exception(TransportError(f"The connection to {self._address} closed before the queued data was sent.", code=code, reason=reason))
-        listener.deliver_early()
+        deliver_early(listener)
         try:
             on_close(code, reason, error)
         except Exception:
