@@ -627,14 +627,15 @@ def table(results: dict[str, list[float]], markdown: bool = False) -> list[str]:
     if markdown:
         rows = ["| client | us/msg median | min | max | msg/s per core | x picows bare |", "|---|---:|---:|---:|---:|---:|"]
     else:
-        rows = [f"{'client':26} {'us/msg median':>14} {'min':>7} {'max':>7} {'msg/s/core':>11} {'x picows bare':>14}"]
+        rows = [f"{'client':38} {'us/msg median':>14} {'min':>7} {'max':>7} {'msg/s/core':>11} {'x picows bare':>14} {'faults/msg':>10}"]
     for name, values in results.items():
         median = statistics.median(values)
         ratio = f"{median / base:.2f}" if base else "-"
         if markdown:
             rows.append(f"| {name} | {median:.2f} | {min(values):.2f} | {max(values):.2f} | {1e6 / median:,.0f} | {ratio} |")
         else:
-            rows.append(f"{name:26} {median:14.2f} {min(values):7.2f} {max(values):7.2f} {1e6 / median:11,.0f} {ratio:>14}")
+            faults = f"{statistics.median(FAULTS[name]):.2f}" if FAULTS.get(name) else "-"
+            rows.append(f"{name:38} {median:14.2f} {min(values):7.2f} {max(values):7.2f} {1e6 / median:11,.0f} {ratio:>14} {faults:>10}")
     return rows
 
 
@@ -671,8 +672,10 @@ def main() -> None:
         print(f"source {args.source}, {args.pairs} pairs per stream, {args.rounds} rounds, pace {args.pace_ms:g} ms, "
               f"event core {report['core']}\n{report['machine']}")
         for kind in kinds:
+            FAULTS.clear()
             results = loops.run(measure(url, args.pairs, args.rounds, args.pace_ms, args.source, only), loop=kind)
             report["loops"][kind] = results
+            report.setdefault("minor_faults_per_message", {})[kind] = {name: list(v) for name, v in FAULTS.items()}
             report["messages_per_stream"] = STREAM_SHAPE.get("messages")
             print(f"\nloop: {kind} ({STREAM_SHAPE.get('messages')} messages per stream)")
             for row in table(results):

@@ -13,6 +13,9 @@ from realtime_fast import _impl
 @pytest.mark.skipif(os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") != "1", reason="extensions not required")
 def test_compiled_core_loaded_when_required():
     assert realtime_fast.IS_ACCELERATED, f"compiled core did not load: {_impl.LOAD_ERRORS}"
+    from realtime_fast import client
+
+    assert client._client_fast.__name__ == "realtime_fast._client_fast", _impl.LOAD_ERRORS
 
 
 @pytest.mark.skipif(os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") != "1", reason="extensions not required")

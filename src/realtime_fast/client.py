@@ -56,6 +56,7 @@ from array import array
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from ._impl import load
 from .api import DEFAULT_MODEL, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
@@ -63,6 +64,9 @@ from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
 from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
 from .transport import MAX_MESSAGE_SIZE
+
+_client_fast, _ = load("_client_fast")
+ClientFastPath = _client_fast.ClientFastPath
 
 __all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "RealtimeClient", "to_pcm16"]
 
@@ -276,6 +280,12 @@ class RealtimeClient(RealtimeEventHandler):
         """Wire the API to this client (not through ``on``, so clearing handlers never unwires it)."""
         self.realtime._observer = self
         self.realtime._audio_sinks = self.conversation.audio_buffers
+        # Streamed deltas skip the API's layered path when nothing else listens
+        # (compiled; the pure twin keeps the API's own callbacks).
+        fast = ClientFastPath(self)
+        receiver = self.realtime._on_message
+        receiver.on_event = fast.on_event
+        receiver.on_audio = fast.on_audio
 
     def _build_routes(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
         routes: Dict[str, Callable[[Dict[str, Any]], None]] = {

@@ -1,0 +1,26 @@
+"""The client's receive path, pure Python: the specification of ``_client_fast``.
+
+:class:`ClientFastPath` gives the callbacks a RealtimeClient installs on its
+API's :class:`~realtime_fast.events.FrameReceiver`.  Here they are the API's
+own methods, so every event takes the layered path (``RealtimeAPI.receive`` ->
+``RealtimeClient._api_server_event`` -> the conversation -> ``dispatch``).
+The compiled twin does the same work in one call for the common streamed
+deltas when nothing else listens, and takes this path for everything else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["ClientFastPath"]
+
+
+class ClientFastPath:
+    """The receive callbacks of one RealtimeClient (``on_event``, ``on_audio`` of its API's FrameReceiver)."""
+
+    __slots__ = ("on_event", "on_audio")
+
+    def __init__(self, client: Any) -> None:
+        api = client.realtime
+        self.on_event = api._on_event
+        self.on_audio = api._on_audio

@@ -1,0 +1,249 @@
+"""The compiled receive fast path of RealtimeClient gives exactly what the layered Python path gives.
+
+Every scenario feeds the same server frames to two clients: one with the
+compiled ``ClientFastPath`` on its API's FrameReceiver, one with the pure twin
+(the API's own callbacks, the specification).  What the user can observe must
+be identical: the ``conversation.updated`` payloads, the ``error`` events, the
+raw events seen by other listeners, and the conversation's items afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+from typing import Any, Callable, Dict, List
+
+import pytest
+
+from realtime_fast import RealtimeClient
+from realtime_fast import _client_fast_py
+
+ITEM = "item_fast0000000000000001"
+CALL = "item_fast0000000000000002"
+RESPONSE = "resp_fast000000000000001"
+KEY = "sk-test-realtime-fast-0123456789"
+
+
+def _compiled_module() -> Any:
+    if os.environ.get("REALTIME_FAST_NO_EXTENSIONS") == "1":
+        pytest.skip("extensions disabled")
+    try:
+        return importlib.import_module("realtime_fast._client_fast")
+    except ImportError:
+        if os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") == "1":
+            raise
+        pytest.skip("realtime_fast._client_fast not built")
+
+
+def _frame(event: Dict[str, Any]) -> bytes:
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def preamble(beta: bool = False) -> List[bytes]:
+    message = {"id": ITEM, "object": "realtime.item", "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+    call = {"id": CALL, "object": "realtime.item", "type": "function_call", "status": "in_progress",
+            "name": "get_weather", "call_id": "call_1", "arguments": ""}
+    added = "conversation.item.created" if beta else "conversation.item.added"
+    events = [
+        {"type": "response.created", "event_id": "e0", "response": {"object": "realtime.response", "id": RESPONSE, "status": "in_progress", "output": []}},
+        {"type": "response.output_item.added", "event_id": "e1", "response_id": RESPONSE, "output_index": 0, "item": message},
+        {"type": added, "event_id": "e2", "previous_item_id": None, "item": message},
+        {"type": "response.content_part.added", "event_id": "e3", "response_id": RESPONSE, "item_id": ITEM,
+         "output_index": 0, "content_index": 0, "part": {"type": "audio", "transcript": ""}},
+        {"type": "response.content_part.added", "event_id": "e4", "response_id": RESPONSE, "item_id": ITEM,
+         "output_index": 0, "content_index": 1, "part": {"type": "text", "text": ""}},
+        {"type": "response.output_item.added", "event_id": "e5", "response_id": RESPONSE, "output_index": 1, "item": call},
+        {"type": added, "event_id": "e6", "previous_item_id": ITEM, "item": call},
+    ]
+    return [_frame(e) for e in events]
+
+
+def delta(kind: str, value: Any = " hi", item: str = ITEM, **fields: Any) -> bytes:
+    event = {"type": kind, "event_id": "ev", "response_id": RESPONSE, "item_id": item, "output_index": 0, "content_index": 0, "delta": value}
+    event.update(fields)
+    return _frame({k: v for k, v in event.items() if v is not _DROP})
+
+
+_DROP = object()
+TEXT, TRANSCRIPT, ARGS, AUDIO = (
+    "response.output_text.delta", "response.output_audio_transcript.delta",
+    "response.function_call_arguments.delta", "response.output_audio.delta",
+)
+
+#: Frames after the preamble, covering the fast path and every way off it.
+DELTAS: Dict[str, List[bytes]] = {
+    "plain": [
+        delta(TRANSCRIPT, " Hello"), delta(TEXT, " world", content_index=1), delta(ARGS, '{"city":', item=CALL),
+        delta(AUDIO, "AAECAwQF"), delta(TRANSCRIPT, ""), delta(ARGS, '"Paris"}', item=CALL),
+    ],
+    "beta names": [
+        delta("response.audio_transcript.delta", " Hi"), delta("response.text.delta", " there", content_index=1),
+        delta("response.audio.delta", "AAEC"),
+    ],
+    "unknown item": [delta(TRANSCRIPT, " x", item="item_nope"), delta(ARGS, "{", item="item_nope"), delta(AUDIO, "AAEC", item="item_nope")],
+    "odd content index": [
+        delta(TRANSCRIPT, " a", content_index=5), delta(TRANSCRIPT, " b", content_index=-1),
+        delta(TRANSCRIPT, " c", content_index=2**70), delta(TRANSCRIPT, " d", content_index=True),
+        delta(TRANSCRIPT, " e", content_index="0"), delta(TRANSCRIPT, " f", content_index=_DROP),
+    ],
+    "odd delta": [delta(TRANSCRIPT, None), delta(TRANSCRIPT, 5), delta(ARGS, None, item=CALL), delta(TEXT, _DROP, content_index=1)],
+    "no event id": [delta(TRANSCRIPT, " q", event_id=""), delta(ARGS, "q", item=CALL, event_id=_DROP)],
+    "wrong part": [delta(TEXT, " t", content_index=0), delta(ARGS, "x", item=ITEM), delta(TRANSCRIPT, " t", item=CALL)],
+    "bad audio": [delta(AUDIO, "not base64!"), delta(AUDIO, "AAE")],
+}
+
+#: Listener set-ups: each registers handlers on a client and returns nothing.
+Setup = Callable[[RealtimeClient, List[Any]], None]
+
+
+def _one(client: RealtimeClient, log: List[Any]) -> None:
+    client.on("conversation.updated", lambda e: log.append(("updated", e["item"]["id"], e["delta"])))
+
+
+def _two(client: RealtimeClient, log: List[Any]) -> None:
+    _one(client, log)
+    client.on("conversation.updated", lambda e: log.append(("second", e["delta"])))
+
+
+def _raising(client: RealtimeClient, log: List[Any]) -> None:
+    def bad(event: Any) -> None:
+        raise RuntimeError("handler bug")
+
+    client.on("conversation.updated", bad)
+
+
+def _raw_api(client: RealtimeClient, log: List[Any]) -> None:
+    _one(client, log)
+    client.realtime.on("server.*", lambda e: log.append(("raw", e["type"], e.get("delta"))))
+
+
+def _realtime_event(client: RealtimeClient, log: List[Any]) -> None:
+    _one(client, log)
+    client.on("realtime.event", lambda e: log.append(("realtime.event", e["source"], e["event"]["type"], e["event"].get("delta"))))
+
+
+def _one_shot(client: RealtimeClient, log: List[Any]) -> None:
+    _one(client, log)
+    client.on_next("conversation.updated", lambda e: log.append(("next", e["delta"])))
+
+
+def _nobody(client: RealtimeClient, log: List[Any]) -> None:
+    pass
+
+
+def _debug(client: RealtimeClient, log: List[Any]) -> None:
+    _one(client, log)
+    client.realtime.debug = True
+
+
+SETUPS: Dict[str, Setup] = {
+    "one handler": _one, "two handlers": _two, "raising handler": _raising, "raw api listener": _raw_api,
+    "realtime.event": _realtime_event, "one-shot handler": _one_shot, "no listener": _nobody, "debug": _debug,
+}
+
+
+def _run(fast_module: Any, setup: Setup, frames: List[bytes], protocol: str) -> Dict[str, Any]:
+    client = RealtimeClient(api_key=KEY, protocol=protocol, transport="websockets")
+    fast = fast_module.ClientFastPath(client)
+    receiver = client.realtime._on_message
+    receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+    log: List[Any] = []
+    client.on("error", lambda e: log.append(("error", e["source"], e["message"])))
+    setup(client, log)
+    for frame in frames:
+        receiver(frame)
+    items = []
+    for item in client.conversation.get_items():
+        formatted = dict(item["formatted"])
+        if formatted.get("audio") is not None:
+            formatted["audio"] = bytes(formatted["audio"].to_bytes())
+        items.append({**{k: v for k, v in item.items() if k != "formatted"}, "formatted": formatted})
+    return {"log": log, "items": items}
+
+
+@pytest.mark.parametrize("setup", list(SETUPS))
+@pytest.mark.parametrize("scenario", list(DELTAS))
+def test_compiled_fast_path_matches_the_python_path(scenario: str, setup: str) -> None:
+    compiled = _compiled_module()
+    beta = scenario == "beta names"
+    frames = preamble(beta) + DELTAS[scenario]
+    protocol = "beta" if beta else "ga"
+    want = _run(_client_fast_py, SETUPS[setup], frames, protocol)
+    got = _run(compiled, SETUPS[setup], frames, protocol)
+    assert got == want
+    if scenario == "plain" and setup == "one handler":  # the comparison is not vacuous
+        updates = [entry for entry in want["log"] if entry[0] == "updated" and entry[2] is not None]
+        assert len(updates) == len(DELTAS["plain"])
+        assert updates[3][2] == {"audio": bytes(range(6))}
+        assert want["items"][0]["formatted"]["transcript"] == " Hello"
+        assert want["items"][1]["arguments"] == '{"city":"Paris"}'
+
+
+def test_coroutine_handlers_are_scheduled_on_the_fast_path() -> None:
+    compiled = _compiled_module()
+
+    async def main() -> List[Any]:
+        client = RealtimeClient(api_key=KEY, transport="websockets")
+        fast = compiled.ClientFastPath(client)
+        receiver = client.realtime._on_message
+        receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+        seen: List[Any] = []
+        errors: List[str] = []
+
+        async def handler(event: Any) -> None:
+            if event["delta"] is None:  # the preamble's item updates
+                return
+            await asyncio.sleep(0)
+            seen.append(event["delta"])
+            if event["delta"].get("transcript") == " boom":
+                raise RuntimeError("async handler bug")
+
+        client.on("conversation.updated", handler)
+        client.on("error", lambda e: errors.append(e["message"]))
+        for frame in preamble() + [delta(TRANSCRIPT, " ok"), delta(TRANSCRIPT, " boom")]:
+            receiver(frame)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        return [seen, errors]
+
+    seen, errors = asyncio.run(main())
+    assert seen == [{"transcript": " ok"}, {"transcript": " boom"}]
+    assert errors == ['Handler for "conversation.updated" raised RuntimeError: async handler bug']
+
+
+def test_a_transcript_held_elsewhere_is_not_changed_under_its_holder() -> None:
+    # The in-place append must copy a string someone else refers to.
+    compiled = _compiled_module()
+    client = RealtimeClient(api_key=KEY, transport="websockets")
+    fast = compiled.ClientFastPath(client)
+    receiver = client.realtime._on_message
+    receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+    kept: List[str] = []
+    client.on("conversation.updated", lambda e: e["delta"] and kept.append(e["item"]["formatted"]["transcript"]))
+    for frame in preamble() + [delta(TRANSCRIPT, "Hel"), delta(TRANSCRIPT, "lo"), delta(TRANSCRIPT, "!")]:
+        receiver(frame)
+    assert kept == ["Hel", "Hello", "Hello!"]
+    assert client.conversation.get_item(ITEM)["content"][0]["transcript"] == "Hello!"
+
+
+def test_plain_deltas_do_not_take_the_layered_path() -> None:
+    # Otherwise the comparison above would hold trivially.
+    compiled = _compiled_module()
+    client = RealtimeClient(api_key=KEY, transport="websockets")
+    fast = compiled.ClientFastPath(client)
+    receiver = client.realtime._on_message
+    receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+    layered: List[str] = []
+    api = client.realtime
+    on_event, on_audio = api._on_event, api._on_audio
+    api._on_event = lambda event: (layered.append(event["type"]), on_event(event))  # type: ignore[method-assign]
+    api._on_audio = lambda event, buf, start: (layered.append(event["type"]), on_audio(event, buf, start))  # type: ignore[method-assign]
+    client.on("conversation.updated", lambda e: None)
+    for frame in preamble() + DELTAS["plain"]:
+        receiver(frame)
+    assert len(layered) == len(preamble())  # the item and part events only
+    client.on("realtime.event", lambda e: None)  # now something else listens: the layered path
+    receiver(DELTAS["plain"][0])
+    assert layered[-1] == TRANSCRIPT
