@@ -85,32 +85,39 @@ cdef class ClientFastPath:
 
     cdef object client
     cdef object api
+    # The listener dicts and the item index, which their owners never replace
+    # (they clear them in place), read here without an attribute lookup.
+    cdef dict api_handlers, api_nexts, api_waiters
+    cdef dict handlers, nexts, waiters
+    cdef dict item_lookup
 
     def __init__(self, client):
         self.client = client
-        self.api = client.realtime
+        self.api = api = client.realtime
+        self.api_handlers = api._handlers
+        self.api_nexts = api._next_handlers
+        self.api_waiters = api._waiters
+        self.handlers = client._handlers
+        self.nexts = client._next_handlers
+        self.waiters = client._waiters
+        self.item_lookup = client.conversation.item_lookup
 
-    cdef bint _plain(self):
+    cdef bint _plain(self) except -1:
         """True when nothing but persistent ``conversation.updated`` handlers can see these events."""
-        api = self.api
-        if api.debug or api._handlers or api._next_handlers or api._waiters:
+        if self.api_handlers or self.api_nexts or self.api_waiters or self.api.debug:
             return False
-        client = self.client
-        cdef dict handlers = client._handlers
-        cdef dict nexts = client._next_handlers
-        cdef dict waiters = client._waiters
-        if _REALTIME_EVENT in handlers:
+        if _REALTIME_EVENT in self.handlers:
             return False
-        if nexts and (_UPDATED in nexts or _REALTIME_EVENT in nexts):
+        if self.nexts and (_UPDATED in self.nexts or _REALTIME_EVENT in self.nexts):
             return False
-        if waiters and (_UPDATED in waiters or _REALTIME_EVENT in waiters):
+        if self.waiters and (_UPDATED in self.waiters or _REALTIME_EVENT in self.waiters):
             return False
         return True
 
     cdef int _dispatch_updated(self, dict payload) except -1:
         """``client.dispatch("conversation.updated", payload)`` when it has no one-shot handlers or waiters."""
         client = self.client
-        handlers = (<dict>client._handlers).get(_UPDATED)
+        handlers = self.handlers.get(_UPDATED)
         if handlers is None:
             return 0
         if len(handlers) != 1:
@@ -142,10 +149,9 @@ cdef class ClientFastPath:
         """An audio delta decoded onto ``buffer`` from sample ``start`` on."""
         cdef AudioBuffer audio
         if self._plain():
-            client = self.client
-            if _UPDATED not in client._handlers:
+            if _UPDATED not in self.handlers:
                 return
-            item = (<dict>client.conversation.item_lookup).get(event[_K_ITEM_ID])
+            item = self.item_lookup.get(event[_K_ITEM_ID])
             if item is not None:
                 if type(buffer) is AudioBuffer:
                     audio = <AudioBuffer>buffer
@@ -162,7 +168,7 @@ cdef class ClientFastPath:
         """A text or transcript delta of a known item's content part; False: the Python path must take it."""
         if not event.get(_K_EVENT_ID) or not self._plain():
             return False
-        item = (<dict>self.client.conversation.item_lookup).get(event.get(_K_ITEM_ID))
+        item = self.item_lookup.get(event.get(_K_ITEM_ID))
         delta = event.get(_K_DELTA)
         if type(item) is not dict or type(delta) is not str:
             return False
@@ -185,7 +191,7 @@ cdef class ClientFastPath:
         """A function-call arguments delta of a known item; False: the Python path must take it."""
         if not event.get(_K_EVENT_ID) or not self._plain():
             return False
-        item = (<dict>self.client.conversation.item_lookup).get(event.get(_K_ITEM_ID))
+        item = self.item_lookup.get(event.get(_K_ITEM_ID))
         delta = event.get(_K_DELTA)
         if type(item) is not dict or type(delta) is not str:
             return False

@@ -149,7 +149,7 @@ class RealtimeConversation:
     def clear(self) -> bool:
         """Forget every item, response and queued audio or transcript."""
         self.audio_buffers.clear()  # the API holds this very dict
-        self.item_lookup = {}
+        self.item_lookup.clear()  # the client's compiled receive path holds this very dict
         self.items = []
         self.response_lookup = {}
         self.responses = []

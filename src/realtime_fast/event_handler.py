@@ -40,6 +40,8 @@ class RealtimeEventHandler:
     """
 
     def __init__(self) -> None:
+        # These three dicts live as long as the object (cleared in place, never
+        # replaced): the client's compiled receive path holds them.
         self._handlers: Dict[str, List[Handler]] = {}
         self._next_handlers: Dict[str, List[Handler]] = {}
         self._waiters: Dict[str, List[asyncio.Future]] = {}
@@ -132,8 +134,8 @@ class RealtimeEventHandler:
 
     def clear_event_handlers(self) -> bool:
         """Forget every persistent and one-shot handler (pending :meth:`wait_for_next` calls keep waiting)."""
-        self._handlers = {}
-        self._next_handlers = {}
+        self._handlers.clear()
+        self._next_handlers.clear()
         return True
 
     def has_listeners(self, event_name: str) -> bool:
