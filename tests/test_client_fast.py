@@ -19,6 +19,7 @@ import pytest
 
 from realtime_fast import RealtimeClient
 from realtime_fast import _client_fast_py
+from realtime_fast.transport import Transport
 
 ITEM = "item_fast0000000000000001"
 CALL = "item_fast0000000000000002"
@@ -119,6 +120,31 @@ def _raw_api(client: RealtimeClient, log: List[Any]) -> None:
     client.realtime.on("server.*", lambda e: log.append(("raw", e["type"], e.get("delta"))))
 
 
+def _raw_no_audio_deltas(client: RealtimeClient, log: List[Any]) -> None:
+    _raw_api(client, log)
+    client.realtime.raw_audio_deltas = False
+
+
+def _raw_by_type(client: RealtimeClient, log: List[Any]) -> None:
+    _one(client, log)
+    client.realtime.raw_audio_deltas = False
+    for kind in (TRANSCRIPT, AUDIO, ARGS):
+        client.realtime.on(f"server.{kind}", lambda e, kind=kind: log.append(("typed", kind, sorted(e))))
+    client.realtime.on("server.*", lambda e: log.append(("any-1", e["type"])))
+    client.realtime.on("server.*", lambda e: log.append(("any-2", e["type"])))
+    client.realtime.on_next("server.*", lambda e: log.append(("any-next", e["type"])))
+
+
+def _raw_raising(client: RealtimeClient, log: List[Any]) -> None:
+    _one(client, log)
+    client.realtime.raw_audio_deltas = False
+
+    def bad(event: Any) -> None:
+        raise ValueError("raw handler bug")
+
+    client.realtime.on("server.*", bad)
+
+
 def _realtime_event(client: RealtimeClient, log: List[Any]) -> None:
     _one(client, log)
     client.on("realtime.event", lambda e: log.append(("realtime.event", e["source"], e["event"]["type"], e["event"].get("delta"))))
@@ -141,6 +167,8 @@ def _debug(client: RealtimeClient, log: List[Any]) -> None:
 SETUPS: Dict[str, Setup] = {
     "one handler": _one, "two handlers": _two, "raising handler": _raising, "raw api listener": _raw_api,
     "realtime.event": _realtime_event, "one-shot handler": _one_shot, "no listener": _nobody, "debug": _debug,
+    "raw listener, no audio deltas": _raw_no_audio_deltas, "raw listeners by type": _raw_by_type,
+    "raising raw listener": _raw_raising,
 }
 
 
@@ -244,6 +272,128 @@ def test_plain_deltas_do_not_take_the_layered_path() -> None:
     for frame in preamble() + DELTAS["plain"]:
         receiver(frame)
     assert len(layered) == len(preamble())  # the item and part events only
+    api.on("server.*", lambda e: None)  # raw listeners: still the fast path (then the raw dispatch)
+    api.raw_audio_deltas = False
+    for frame in DELTAS["plain"]:
+        receiver(frame)
+    assert len(layered) == len(preamble())
     client.on("realtime.event", lambda e: None)  # now something else listens: the layered path
     receiver(DELTAS["plain"][0])
     assert layered[-1] == TRANSCRIPT
+
+
+# -- appending input audio ---------------------------------------------------------------------
+
+
+class _Wire(Transport):
+    """A connected transport that keeps what is sent (frames parsed back to events)."""
+
+    name = "wire"
+
+    def __init__(self) -> None:
+        self.sent: List[Dict[str, Any]] = []
+        self.open = False
+
+    async def connect(self, url: str, **options: Any) -> None:
+        self.open = True
+
+    def send_text(self, data: Any) -> None:
+        self.sent.append(json.loads(bytes(data)))
+
+    async def drain(self) -> None:
+        pass
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.open = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.open
+
+    @property
+    def buffered_amount(self) -> int:
+        return 0
+
+
+def _append_run(fast_module: Any, setup: Callable[[RealtimeClient, List[Any]], Any]) -> Dict[str, Any]:
+    wire = _Wire()
+    client = RealtimeClient(api_key=KEY, transport=lambda: wire)
+    client._fast = fast_module.ClientFastPath(client)
+    log: List[Any] = []
+
+    async def main() -> None:
+        await client.connect()
+        setup(client, log)
+        for chunk in (b"\x01\x02" * 240, b"", b"\x03\x04" * 10):
+            client.append_input_audio(chunk)
+        try:
+            client.append_input_audio(b"\x01\x02\x03")
+        except ValueError as exc:
+            log.append(("odd", str(exc)))
+        with memoryview(client.input_audio_buffer):  # a live view: the buffer continues in a copy
+            client.append_input_audio(b"\x05\x06")
+        await client.disconnect()
+        try:
+            client.append_input_audio(b"\x07\x08")
+        except Exception as exc:
+            log.append(("closed", type(exc).__name__, str(exc)))
+
+    asyncio.run(main())
+    appends = [e for e in wire.sent if e["type"] == "input_audio_buffer.append"]
+    for event in appends:  # ids are random: check their shape, then compare the rest
+        assert len(event.pop("event_id")) == 21
+    for entry in log:
+        if entry[0] == "client" and isinstance(entry[1], dict):
+            assert len(entry[1].pop("event_id")) == 21
+    return {"appends": appends, "local": client.input_audio_buffer.to_bytes(), "log": log}
+
+
+APPEND_SETUPS: Dict[str, Callable[[RealtimeClient, List[Any]], Any]] = {
+    "nobody": lambda client, log: None,
+    "client.* listener": lambda client, log: client.realtime.on("client.*", lambda e: log.append(("client", dict(e)))),
+    "append listener": lambda client, log: client.realtime.on(
+        "client.input_audio_buffer.append", lambda e: log.append(("client", dict(e)))),
+    "realtime.event": lambda client, log: client.on("realtime.event", lambda e: log.append(("client", e["event"]["type"]))),
+    "server.* only": lambda client, log: client.realtime.on("server.*", lambda e: None),
+}
+
+
+@pytest.mark.parametrize("setup", list(APPEND_SETUPS))
+def test_compiled_append_matches_the_python_method(setup: str) -> None:
+    compiled = _compiled_module()
+    want = _append_run(_client_fast_py, APPEND_SETUPS[setup])
+    got = _append_run(compiled, APPEND_SETUPS[setup])
+    assert got == want
+    assert [len(e["audio"]) for e in want["appends"]] == [640, 28, 4]  # empty audio sends nothing
+    assert want["local"] == b"\x01\x02" * 240 + b"\x03\x04" * 10 + b"\x05\x06"
+    assert want["log"][-1][:2] == ("closed", "ConnectionStateError")
+
+
+def test_compiled_event_ids_are_base58_and_distinct() -> None:
+    compiled = _compiled_module()
+    ids = {compiled._new_event_id() for _ in range(10000)}
+    assert len(ids) == 10000
+    alphabet = set("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz")
+    for event_id in list(ids)[:100]:
+        assert event_id.startswith("evt_") and len(event_id) == 21 and set(event_id[4:]) <= alphabet
+
+
+def test_compiled_append_does_not_take_the_python_method() -> None:
+    compiled = _compiled_module()
+    wire = _Wire()
+    client = RealtimeClient(api_key=KEY, transport=lambda: wire)
+    client._fast = compiled.ClientFastPath(client)
+    general: List[Any] = []
+    method = client._append_input_audio
+    client._append_input_audio = lambda pcm: (general.append(pcm), method(pcm))[1]  # type: ignore[method-assign]
+
+    async def main() -> None:
+        await client.connect()
+        for _ in range(3):
+            client.append_input_audio(b"\x01\x02" * 240)
+        client.append_input_audio(b"")
+        await client.disconnect()
+
+    asyncio.run(main())
+    assert general == [b""]
+    assert sum(e["type"] == "input_audio_buffer.append" for e in wire.sent) == 3

@@ -6,9 +6,10 @@ that make up almost all of a response (audio deltas already decoded onto their
 item's buffer, text, transcript and function-argument deltas) it does what the
 Python path does (``RealtimeAPI.receive`` -> ``RealtimeClient._api_server_event``
 -> the conversation's processor -> ``dispatch("conversation.updated")``) in one
-compiled call, when nothing else is listening: no raw ``server.*`` listeners or
-debug logging on the API, no ``realtime.event`` listeners, and only persistent
-``conversation.updated`` handlers.  Anything else, and any event whose shape is
+compiled call, when the only listeners are persistent ``conversation.updated``
+handlers and the API's raw ``server.*`` listeners (no debug logging, no
+``realtime.event`` listeners; audio deltas with raw listeners only when
+``raw_audio_deltas`` is off, since otherwise the delta is re-encoded for them).  Anything else, and any event whose shape is
 not the plain one (unknown item, a non-string delta, a content index out of
 range ...), takes the Python path unchanged, which is the specification: same
 state, same payloads, same errors.
@@ -18,10 +19,14 @@ cimport cython
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
+from libc.string cimport memcpy
 
 from realtime_fast._audio cimport AudioBuffer
 
 import inspect
+import os
+
+from realtime_fast.events import dumps_append_audio
 
 __all__ = ["ClientFastPath"]
 
@@ -53,6 +58,65 @@ cdef dict _TEXT_FIELDS = {
 cdef str _ARGUMENTS_DELTA = "response.function_call_arguments.delta"
 
 cdef object _isawaitable = inspect.isawaitable
+
+cdef object _dumps_append_audio = dumps_append_audio
+cdef str _CLIENT_APPEND = "client.input_audio_buffer.append"
+cdef str _CLIENT_ANY = "client.*"
+
+# -- event ids: "evt_" + 17 base58 characters, as RealtimeUtils.generate_id("evt_") gives them,
+# from a xorshift64* generator seeded from os.urandom (and re-seeded in a forked child).
+cdef const char* _BASE58 = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+cdef unsigned long long _state = 0
+
+
+def _seed():
+    global _state
+    _state = int.from_bytes(os.urandom(8), "little") | 1
+
+
+_seed()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_seed)
+
+
+cdef inline unsigned long long _next_random() noexcept:
+    global _state
+    _state ^= _state >> 12
+    _state ^= _state << 25
+    _state ^= _state >> 27
+    return _state * 2685821657736338717ULL
+
+
+cdef str _event_id():
+    """A new ``evt_`` id of 21 characters (17 base58 digits; 58**10 < 2**64, so each draw gives 10 nearly unbiased digits)."""
+    cdef char text[21]
+    cdef unsigned long long r
+    cdef int i
+    memcpy(text, b"evt_", 4)
+    r = _next_random()
+    for i in range(4, 14):
+        text[i] = _BASE58[r % 58]
+        r //= 58
+    r = _next_random()
+    for i in range(14, 21):
+        text[i] = _BASE58[r % 58]
+        r //= 58
+    return text[:21].decode("ascii")
+
+
+def _new_event_id():
+    """An ``evt_`` id from the generator above (for tests)."""
+    return _event_id()
+
+
+cdef str _SERVER_ANY = "server.*"
+#: Event type -> "server.<type>", the API's dispatch name (built once per type).
+cdef dict _SERVER_NAMES = {}
+
+cdef enum:
+    _LAYERED = 0      # others listen (debug, realtime.event, one-shot updates ...): the Python path
+    _CLIENT_ONLY = 1  # only persistent conversation.updated handlers
+    _WITH_RAW = 2     # those, plus raw server.* listeners on the API, dispatched after them as receive() does
 
 
 cdef inline bint _is_str_at(dict holder, str key):
@@ -102,36 +166,82 @@ cdef class ClientFastPath:
         self.waiters = client._waiters
         self.item_lookup = client.conversation.item_lookup
 
-    cdef bint _plain(self) except -1:
-        """True when nothing but persistent ``conversation.updated`` handlers can see these events."""
-        if self.api_handlers or self.api_nexts or self.api_waiters or self.api.debug:
-            return False
+    cdef int _mode(self) except -1:
+        """Who else can see the streamed deltas: _LAYERED, _CLIENT_ONLY or _WITH_RAW (see the constants)."""
+        if self.api.debug:
+            return _LAYERED
         if _REALTIME_EVENT in self.handlers:
-            return False
+            return _LAYERED
         if self.nexts and (_UPDATED in self.nexts or _REALTIME_EVENT in self.nexts):
-            return False
+            return _LAYERED
         if self.waiters and (_UPDATED in self.waiters or _REALTIME_EVENT in self.waiters):
-            return False
-        return True
+            return _LAYERED
+        if self.api_handlers or self.api_nexts or self.api_waiters:
+            return _WITH_RAW
+        return _CLIENT_ONLY
 
-    cdef int _dispatch_updated(self, dict payload) except -1:
-        """``client.dispatch("conversation.updated", payload)`` when it has no one-shot handlers or waiters."""
-        client = self.client
-        handlers = self.handlers.get(_UPDATED)
-        if handlers is None:
+    cdef int _emit(self, emitter, dict handlers, dict nexts, dict waiters, str name, payload) except -1:
+        """``emitter.dispatch(name, payload)``, with its most common case (one persistent handler) done here."""
+        found = handlers.get(name)
+        if (nexts and name in nexts) or (waiters and name in waiters) or (found is not None and len(<list>found) != 1):
+            emitter.dispatch(name, payload)
             return 0
-        if len(handlers) != 1:
-            for handler in tuple(handlers):
-                client._call(handler, _UPDATED, payload)
+        if found is None:
             return 0
         try:
-            result = (<list>handlers)[0](payload)
+            result = (<list>found)[0](payload)
         except Exception as exc:  # a user's handler must not break the receive path
-            client._handler_failed(_UPDATED, payload, exc)
+            emitter._handler_failed(name, payload, exc)
         else:
             if result is not None and _isawaitable(result):
-                client._schedule(result, _UPDATED, payload)
+                emitter._schedule(result, name, payload)
         return 0
+
+    cdef int _dispatch_updated(self, dict payload) except -1:
+        """``client.dispatch("conversation.updated", payload)``."""
+        return self._emit(self.client, self.handlers, self.nexts, self.waiters, _UPDATED, payload)
+
+    cdef int _dispatch_raw(self, dict event) except -1:
+        """What RealtimeAPI.receive does after the client's processing: ``server.<type>``, then ``server.*``."""
+        kind = event[_K_TYPE]
+        name = _SERVER_NAMES.get(kind)
+        if name is None:
+            name = _SERVER_NAMES[kind] = "server." + kind
+        self._emit(self.api, self.api_handlers, self.api_nexts, self.api_waiters, <str>name, event)
+        self._emit(self.api, self.api_handlers, self.api_nexts, self.api_waiters, _SERVER_ANY, event)
+        return 0
+
+    def append_input_audio(self, bytes pcm):
+        """RealtimeClient.append_input_audio for PCM16 ``bytes``, when nothing else needs the event dict.
+
+        Nobody listening to ``client.input_audio_buffer.append``, ``client.*`` or
+        ``realtime.event``, no debug logging, connected, an even and non-zero
+        size: build the frame, send it, keep the samples.  Anything else is the
+        Python method's job (``client._append_input_audio``), with its errors.
+        """
+        cdef Py_ssize_t n = len(pcm)
+        cdef AudioBuffer local
+        client = self.client
+        api = self.api
+        transport = api._transport
+        if (n == 0 or n & 1 or transport is None or api.debug
+                or (self.api_handlers and (_CLIENT_APPEND in self.api_handlers or _CLIENT_ANY in self.api_handlers))
+                or (self.api_nexts and (_CLIENT_APPEND in self.api_nexts or _CLIENT_ANY in self.api_nexts))
+                or (self.api_waiters and (_CLIENT_APPEND in self.api_waiters or _CLIENT_ANY in self.api_waiters))
+                or _REALTIME_EVENT in self.handlers
+                or (self.nexts and _REALTIME_EVENT in self.nexts)
+                or (self.waiters and _REALTIME_EVENT in self.waiters)
+                or not transport.is_open):
+            return client._append_input_audio(pcm)
+        transport.send_text(_dumps_append_audio(pcm, _event_id()))
+        buffer = client.input_audio_buffer
+        if type(buffer) is AudioBuffer:
+            local = <AudioBuffer>buffer
+            if local._exports == 0:
+                local.append_raw(<const unsigned char*>pcm, n)
+                return True
+        client._keep_input_audio(pcm)
+        return True
 
     def on_event(self, dict event):
         """Every server event except audio decoded onto a buffer."""
@@ -148,8 +258,13 @@ cdef class ClientFastPath:
     def on_audio(self, dict event, buffer, Py_ssize_t start):
         """An audio delta decoded onto ``buffer`` from sample ``start`` on."""
         cdef AudioBuffer audio
-        if self._plain():
+        cdef int mode = self._mode()
+        if mode == _WITH_RAW and self.api.raw_audio_deltas:
+            mode = _LAYERED  # raw listeners get the delta back: the layered path re-encodes it
+        if mode != _LAYERED:
             if _UPDATED not in self.handlers:
+                if mode == _WITH_RAW:
+                    self._dispatch_raw(event)
                 return
             item = self.item_lookup.get(event[_K_ITEM_ID])
             if item is not None:
@@ -161,12 +276,18 @@ cdef class ClientFastPath:
                 else:
                     pcm = buffer.to_bytes(start)
                 self._dispatch_updated({_K_ITEM: item, _K_DELTA: {_K_AUDIO: pcm}})
+                if mode == _WITH_RAW:
+                    self._dispatch_raw(event)
                 return
         self.api._on_audio(event, buffer, start)
 
     cdef bint _text_delta(self, dict event, str field) except -1:
         """A text or transcript delta of a known item's content part; False: the Python path must take it."""
-        if not event.get(_K_EVENT_ID) or not self._plain():
+        cdef int mode
+        if not event.get(_K_EVENT_ID):
+            return False
+        mode = self._mode()
+        if mode == _LAYERED:
             return False
         item = self.item_lookup.get(event.get(_K_ITEM_ID))
         delta = event.get(_K_DELTA)
@@ -185,11 +306,17 @@ cdef class ClientFastPath:
         _append(<dict>part, field, <str>delta)
         _append(<dict>formatted, field, <str>delta)
         self._dispatch_updated({_K_ITEM: item, _K_DELTA: {field: delta}})
+        if mode == _WITH_RAW:
+            self._dispatch_raw(event)
         return True
 
     cdef bint _arguments_delta(self, dict event) except -1:
         """A function-call arguments delta of a known item; False: the Python path must take it."""
-        if not event.get(_K_EVENT_ID) or not self._plain():
+        cdef int mode
+        if not event.get(_K_EVENT_ID):
+            return False
+        mode = self._mode()
+        if mode == _LAYERED:
             return False
         item = self.item_lookup.get(event.get(_K_ITEM_ID))
         delta = event.get(_K_DELTA)
@@ -206,4 +333,6 @@ cdef class ClientFastPath:
         _append(<dict>item, _K_ARGUMENTS, <str>delta)
         _append(<dict>tool, _K_ARGUMENTS, <str>delta)
         self._dispatch_updated({_K_ITEM: item, _K_DELTA: {_K_ARGUMENTS: delta}})
+        if mode == _WITH_RAW:
+            self._dispatch_raw(event)
         return True

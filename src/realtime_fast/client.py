@@ -282,7 +282,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.realtime._audio_sinks = self.conversation.audio_buffers
         # Streamed deltas skip the API's layered path when nothing else listens
         # (compiled; the pure twin keeps the API's own callbacks).
-        fast = ClientFastPath(self)
+        self._fast = fast = ClientFastPath(self)
         receiver = self.realtime._on_message
         receiver.on_event = fast.on_event
         receiver.on_audio = fast.on_audio
@@ -492,6 +492,11 @@ class RealtimeClient(RealtimeEventHandler):
         Empty audio sends nothing.  The samples are also kept locally (see
         ``max_input_audio_seconds``) to become the audio of the user item.
         """
+        if type(samples) is bytes:  # the per-chunk path of a live stream (compiled when built)
+            return self._fast.append_input_audio(samples)
+        return self._append_input_audio(samples)
+
+    def _append_input_audio(self, samples: Any) -> bool:
         pcm = to_pcm16(samples)
         if type(pcm) is bytes:
             if not pcm:
@@ -501,12 +506,15 @@ class RealtimeClient(RealtimeEventHandler):
                 if not view.nbytes:
                     return True
         self.realtime.send_input_audio(pcm)
+        self._keep_input_audio(pcm)
+        return True
+
+    def _keep_input_audio(self, pcm: Any) -> None:
         try:
             self.input_audio_buffer.append(pcm)
         except BufferError:  # someone holds a view of the buffer: continue in a copy
             self.input_audio_buffer = self.input_audio_buffer.slice(0)
             self.input_audio_buffer.append(pcm)
-        return True
 
     def create_response(self, response: Optional[Mapping[str, Any]] = None) -> bool:
         """Ask for a response (``response.create``); returns True.
