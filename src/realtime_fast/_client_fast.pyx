@@ -1,4 +1,4 @@
-"""The client's receive fast path, compiled: the fast twin of ``_client_fast_py``.
+"""The client's per-delta and per-chunk paths, compiled: the fast twin of ``_client_fast_py``.
 
 :class:`ClientFastPath` sits between the API's
 :class:`~realtime_fast.events.FrameReceiver` and the client.  For the events
@@ -9,10 +9,12 @@ Python path does (``RealtimeAPI.receive`` -> ``RealtimeClient._api_server_event`
 compiled call, when the only listeners are persistent ``conversation.updated``
 handlers and the API's raw ``server.*`` listeners (no debug logging, no
 ``realtime.event`` listeners; audio deltas with raw listeners only when
-``raw_audio_deltas`` is off, since otherwise the delta is re-encoded for them).  Anything else, and any event whose shape is
-not the plain one (unknown item, a non-string delta, a content index out of
-range ...), takes the Python path unchanged, which is the specification: same
-state, same payloads, same errors.
+``raw_audio_deltas`` is off, since otherwise the delta is re-encoded for
+them).  Anything else, and any event whose shape is not the plain one (unknown
+item, a non-string delta, a content index out of range ...), takes the Python
+path unchanged, which is the specification: same state, same payloads, same
+errors.  ``append_input_audio`` does the same for the other direction: one
+20 ms chunk of ``bytes`` sent and kept in one call.
 """
 
 cimport cython
