@@ -67,7 +67,8 @@ def extensions():
                 f"realtime_fast.{PICOWS_MODULE}",
                 [f"src/realtime_fast/{PICOWS_MODULE.replace('.', '/')}.pyx"],
                 include_dirs=["src/realtime_fast"],
-                define_macros=[("RF_PICOWS_BUILD_VERSION", f'"{version}"')],
+                # As character codes: a quoted string in -D is mangled by some compilers' command lines.
+                define_macros=[("RF_PICOWS_BUILD_VERSION_CHARS", ",".join(str(ord(c)) for c in version))],
                 extra_compile_args=extra,
             )
         )

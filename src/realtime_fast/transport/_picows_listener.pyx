@@ -24,16 +24,20 @@ from realtime_fast.transport import _picows_listener_py as _py
 
 __all__ = ["BUILT_WITH_PICOWS", "Listener"]
 
+# setup.py passes the version as character codes (RF_PICOWS_BUILD_VERSION_CHARS=50,46,...):
+# a string literal in a -D option does not survive every compiler's command line.
 cdef extern from *:
     """
-    #ifndef RF_PICOWS_BUILD_VERSION
-    #define RF_PICOWS_BUILD_VERSION "unknown"
+    #ifdef RF_PICOWS_BUILD_VERSION_CHARS
+    static const char rf_picows_build_version[] = {RF_PICOWS_BUILD_VERSION_CHARS, 0};
+    #else
+    static const char rf_picows_build_version[] = "unknown";
     #endif
     """
-    const char* RF_PICOWS_BUILD_VERSION
+    const char* rf_picows_build_version
 
 #: The picows release this module was compiled against.
-BUILT_WITH_PICOWS = RF_PICOWS_BUILD_VERSION.decode()
+BUILT_WITH_PICOWS = rf_picows_build_version.decode()
 if picows.__version__ != BUILT_WITH_PICOWS:
     raise ImportError(
         f"realtime_fast's compiled picows listener was built for picows {BUILT_WITH_PICOWS}, "
