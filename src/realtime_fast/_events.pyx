@@ -43,6 +43,7 @@ AUDIO_DELTA_TYPES = _py.AUDIO_DELTA_TYPES
 
 
 cdef extern from "Python.h":
+    dict _PyDict_NewPresized(Py_ssize_t minused)  # CPython 3.10-3.13: a dict sized for minused keys
     const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)
@@ -374,7 +375,7 @@ cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object bu
             or type(buffer) is not AudioBuffer):
         return _GENERAL  # the error for a missing delta; pure buffers
 
-    event = {}
+    event = _PyDict_NewPresized(flat.count - 1)
     for i in range(flat.count):
         if i == flat.delta_at:
             continue
@@ -419,9 +420,10 @@ cdef object _flat_event(const unsigned char* p, const FlatObject* flat):
     """The event dict of a scanned flat frame, exactly as orjson would build it; None when unsure."""
     cdef Py_ssize_t i
     cdef const Field* f
-    cdef dict event = {}
+    cdef dict event
     if _delta_unchecked(p, flat):
         return None
+    event = _PyDict_NewPresized(flat.count)
     for i in range(flat.count):
         f = &flat.fields[i]
         PyDict_SetItem(event, _key(p + f.key, f.key_len), _value(p, f))
