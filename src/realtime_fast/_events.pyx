@@ -416,6 +416,28 @@ cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object buffers
     return result
 
 
+cdef str _GA_TRANSCRIPT_DELTA = "response.output_audio_transcript.delta"
+cdef str _GA_TEXT_DELTA = "response.output_text.delta"
+cdef str _ARGUMENTS_DELTA = "response.function_call_arguments.delta"
+cdef str _BETA_TRANSCRIPT_DELTA = "response.audio_transcript.delta"
+cdef str _BETA_TEXT_DELTA = "response.text.delta"
+
+
+cdef inline object _streamed_type(const unsigned char* s, Py_ssize_t n):
+    """The shared str of a streamed delta's type name (built once, hash cached), or None for other types."""
+    if n == 38 and memcmp(s, b"response.output_audio_transcript.delta", 38) == 0:
+        return _GA_TRANSCRIPT_DELTA
+    if n == 26 and memcmp(s, b"response.output_text.delta", 26) == 0:
+        return _GA_TEXT_DELTA
+    if n == 38 and memcmp(s, b"response.function_call_arguments.delta", 38) == 0:
+        return _ARGUMENTS_DELTA
+    if n == 31 and memcmp(s, b"response.audio_transcript.delta", 31) == 0:
+        return _BETA_TRANSCRIPT_DELTA
+    if n == 19 and memcmp(s, b"response.text.delta", 19) == 0:
+        return _BETA_TEXT_DELTA
+    return None
+
+
 cdef object _flat_event(const unsigned char* p, const FlatObject* flat):
     """The event dict of a scanned flat frame, exactly as orjson would build it; None when unsure."""
     cdef Py_ssize_t i
@@ -426,7 +448,13 @@ cdef object _flat_event(const unsigned char* p, const FlatObject* flat):
     event = _PyDict_NewPresized(flat.count)
     for i in range(flat.count):
         f = &flat.fields[i]
-        PyDict_SetItem(event, _key(p + f.key, f.key_len), _value(p, f))
+        if i == flat.type_at and f.kind == KIND_STRING:
+            value = _streamed_type(p + f.value, f.value_len)
+            if value is None:
+                value = _value(p, f)
+        else:
+            value = _value(p, f)
+        PyDict_SetItem(event, _key(p + f.key, f.key_len), value)
     if len(event) != flat.count:
         return None  # duplicate keys: the general parser's rule
     return event
