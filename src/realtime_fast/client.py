@@ -118,6 +118,30 @@ _STREAMED_DELTAS = frozenset(
         "response.output_audio.delta",
     }
 )
+#: Server event type -> name of the RealtimeClient method that handles it (beta names; the GA
+#: names are added from SERVER_EVENT_ALIASES).  See RealtimeClient._build_routes.
+_ROUTE_NAMES: Dict[str, str] = {
+    "session.created": "_on_session_created",
+    "error": "_on_server_error",
+    "conversation.item.created": "_on_item_created",
+    "conversation.item.truncated": "_on_updated",
+    "conversation.item.deleted": "_on_updated",
+    "conversation.item.input_audio_transcription.completed": "_on_updated",
+    "input_audio_buffer.speech_started": "_on_speech_started",
+    "input_audio_buffer.speech_stopped": "_on_speech_stopped",
+    "response.created": "_on_updated",
+    "response.done": "_on_updated",
+    "response.output_item.added": "_on_updated",
+    "response.output_item.done": "_on_output_item_done",
+    "response.content_part.added": "_on_updated",
+    "response.audio_transcript.delta": "_on_updated",
+    "response.audio.delta": "_on_updated",
+    "response.text.delta": "_on_updated",
+    "response.function_call_arguments.delta": "_on_updated",
+}
+for _alias, _canonical in SERVER_EVENT_ALIASES.items():
+    if _canonical in _ROUTE_NAMES:
+        _ROUTE_NAMES[_alias] = _ROUTE_NAMES[_canonical]
 _FLOAT_CODES = frozenset("fd")
 _FLOAT_FORMATS = frozenset({"f", "d", "e", "<f", "<d", "=f", "=d", "@f", "@d"})
 _INT16_FORMATS = frozenset({"h", "<h", "=h", "@h"})
@@ -287,30 +311,18 @@ class RealtimeClient(RealtimeEventHandler):
         receiver.on_event = fast.on_event
         receiver.on_audio = fast.on_audio
 
-    def _build_routes(self) -> Dict[str, Callable[[Dict[str, Any]], None]]:
-        routes: Dict[str, Callable[[Dict[str, Any]], None]] = {
-            "session.created": self._on_session_created,
-            "error": self._on_server_error,
-            "conversation.item.created": self._on_item_created,
-            "conversation.item.truncated": self._on_updated,
-            "conversation.item.deleted": self._on_updated,
-            "conversation.item.input_audio_transcription.completed": self._on_updated,
-            "input_audio_buffer.speech_started": self._on_speech_started,
-            "input_audio_buffer.speech_stopped": self._on_speech_stopped,
-            "response.created": self._on_updated,
-            "response.done": self._on_updated,
-            "response.output_item.added": self._on_updated,
-            "response.output_item.done": self._on_output_item_done,
-            "response.content_part.added": self._on_updated,
-            "response.audio_transcript.delta": self._on_updated,
-            "response.audio.delta": self._on_updated,
-            "response.text.delta": self._on_updated,
-            "response.function_call_arguments.delta": self._on_updated,
-        }
-        for alias, canonical in SERVER_EVENT_ALIASES.items():
-            if canonical in routes:
-                routes[alias] = routes[canonical]
-        assert all(routes[kind] == self._on_updated for kind in _STREAMED_DELTAS)  # what the inline path replaces
+    def _build_routes(self) -> Dict[str, Callable[..., None]]:
+        """Event type -> route function, called as ``route(self, event)`` (one table per class, overrides included).
+
+        Functions rather than bound methods: one table per class instead of
+        about twenty method objects per client for the garbage collector to walk.
+        """
+        cls = type(self)
+        routes = cls.__dict__.get("_route_table_cache")
+        if routes is None:
+            routes = {kind: getattr(cls, name) for kind, name in _ROUTE_NAMES.items()}
+            assert all(routes[kind] is cls._on_updated for kind in _STREAMED_DELTAS)  # what the inline path replaces
+            cls._route_table_cache = routes  # type: ignore[attr-defined]
         return routes
 
     def __repr__(self) -> str:
@@ -615,7 +627,8 @@ class RealtimeClient(RealtimeEventHandler):
             # conversation.process_event do, without their two calls (process_event's
             # checks are the event_id test above and the type, known here).
             try:
-                item, delta = self.conversation._processors[kind](event)
+                conversation = self.conversation
+                item, delta = conversation._processors[kind](conversation, event)
             except Exception as exc:
                 self._report(
                     {
@@ -633,7 +646,7 @@ class RealtimeClient(RealtimeEventHandler):
             route = self._server_routes.get(kind)
         if route is not None:
             try:
-                route(event)
+                route(self, event)
             except Exception as exc:
                 self._report(
                     {

@@ -33,7 +33,6 @@ is recorded on the stored response.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .audio import SAMPLE_RATE, AudioBuffer
@@ -122,27 +121,8 @@ class RealtimeConversation:
         self.queued_transcript_items: Dict[str, Dict[str, Any]] = {}
         self.queued_input_audio: Optional[AudioBuffer] = None
         self._out_of_band: Set[str] = set()
-        processors: Dict[str, Callable[..., Result]] = {
-            "conversation.item.created": self._item_created,
-            "conversation.item.truncated": self._item_truncated,
-            "conversation.item.deleted": self._item_deleted,
-            "conversation.item.input_audio_transcription.completed": self._transcription_completed,
-            "input_audio_buffer.speech_started": self._speech_started,
-            "input_audio_buffer.speech_stopped": self._speech_stopped,
-            "response.created": self._response_created,
-            "response.done": self._response_done,
-            "response.output_item.added": self._output_item_added,
-            "response.output_item.done": self._output_item_done,
-            "response.content_part.added": self._content_part_added,
-            "response.audio_transcript.delta": partial(self._content_delta, "transcript"),
-            "response.audio.delta": self._audio_delta,
-            "response.text.delta": partial(self._content_delta, "text"),
-            "response.function_call_arguments.delta": self._arguments_delta,
-        }
-        for alias, canonical in SERVER_EVENT_ALIASES.items():
-            if canonical in processors:
-                processors[alias] = processors[canonical]
-        self._processors = processors
+        #: event type -> processor function, called as ``processor(self, event)`` (one table per class).
+        self._processors = _processor_table(type(self))
 
     # -- public API -----------------------------------------------------------------
 
@@ -180,7 +160,7 @@ class RealtimeConversation:
         processor = self._processors.get(event_type)
         if processor is None:
             raise ConversationError(f'Missing conversation event processor for "{event_type}"')
-        return processor(event, *args) if args else processor(event)
+        return processor(self, event, *args) if args else processor(self, event)
 
     def can_process(self, event_type: str) -> bool:
         """True when :meth:`process_event` has a processor for ``event_type`` (beta or GA name)."""
@@ -465,6 +445,12 @@ class RealtimeConversation:
     # The delta processors run once per streamed delta: the common case (a known
     # item, a valid content index) is inlined, anything else takes _find / _part.
 
+    def _transcript_delta(self, event: Dict[str, Any]) -> Result:
+        return self._content_delta("transcript", event)
+
+    def _text_delta(self, event: Dict[str, Any]) -> Result:
+        return self._content_delta("text", event)
+
     def _content_delta(self, field: str, event: Dict[str, Any]) -> Result:
         """Append a text or transcript delta (``field``) to its content part and to ``formatted``."""
         item = self.item_lookup.get(event.get("item_id"))
@@ -512,3 +498,40 @@ class RealtimeConversation:
         _append(item, "arguments", delta)
         _append(tool, "arguments", delta)
         return item, {"arguments": delta}
+
+
+#: Event type -> name of the RealtimeConversation method that processes it (beta names;
+#: the GA names are added from SERVER_EVENT_ALIASES).
+_PROCESSOR_NAMES: Dict[str, str] = {
+    "conversation.item.created": "_item_created",
+    "conversation.item.truncated": "_item_truncated",
+    "conversation.item.deleted": "_item_deleted",
+    "conversation.item.input_audio_transcription.completed": "_transcription_completed",
+    "input_audio_buffer.speech_started": "_speech_started",
+    "input_audio_buffer.speech_stopped": "_speech_stopped",
+    "response.created": "_response_created",
+    "response.done": "_response_done",
+    "response.output_item.added": "_output_item_added",
+    "response.output_item.done": "_output_item_done",
+    "response.content_part.added": "_content_part_added",
+    "response.audio_transcript.delta": "_transcript_delta",
+    "response.audio.delta": "_audio_delta",
+    "response.text.delta": "_text_delta",
+    "response.function_call_arguments.delta": "_arguments_delta",
+}
+for _alias, _canonical in SERVER_EVENT_ALIASES.items():
+    if _canonical in _PROCESSOR_NAMES:
+        _PROCESSOR_NAMES[_alias] = _PROCESSOR_NAMES[_canonical]
+
+
+def _processor_table(cls: type) -> Dict[str, Callable[..., Result]]:
+    """The processors of ``cls`` (a subclass's overrides included) as plain functions, built once per class.
+
+    Functions rather than bound methods: a table per class instead of about
+    fifteen method objects per conversation for the garbage collector to walk.
+    """
+    table = cls.__dict__.get("_processor_table_cache")
+    if table is None:
+        table = {kind: getattr(cls, name) for kind, name in _PROCESSOR_NAMES.items()}
+        cls._processor_table_cache = table  # type: ignore[attr-defined]
+    return table
