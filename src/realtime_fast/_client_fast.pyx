@@ -50,14 +50,17 @@ cdef str _K_ITEM = "item"
 cdef str _K_AUDIO = "audio"
 cdef str _K_ARGUMENTS = "arguments"
 
+cdef str _K_TEXT = "text"
+cdef str _K_TRANSCRIPT = "transcript"
+
 #: Streamed text events -> the field their delta extends (GA and beta names).
-cdef dict _TEXT_FIELDS = {
-    "response.output_text.delta": "text",
-    "response.text.delta": "text",
-    "response.output_audio_transcript.delta": "transcript",
-    "response.audio_transcript.delta": "transcript",
+cdef dict _DELTA_FIELDS = {
+    "response.output_text.delta": _K_TEXT,
+    "response.text.delta": _K_TEXT,
+    "response.output_audio_transcript.delta": _K_TRANSCRIPT,
+    "response.audio_transcript.delta": _K_TRANSCRIPT,
+    "response.function_call_arguments.delta": _K_ARGUMENTS,
 }
-cdef str _ARGUMENTS_DELTA = "response.function_call_arguments.delta"
 
 cdef object _isawaitable = inspect.isawaitable
 
@@ -247,15 +250,9 @@ cdef class ClientFastPath:
 
     def on_event(self, dict event):
         """Every server event except audio decoded onto a buffer."""
-        kind = event[_K_TYPE]
-        field = _TEXT_FIELDS.get(kind)
-        if field is not None:
-            if self._text_delta(event, <str>field):
-                return
-        elif kind == _ARGUMENTS_DELTA:
-            if self._arguments_delta(event):
-                return
-        self.api._on_event(event)
+        field = _DELTA_FIELDS.get(event[_K_TYPE])
+        if field is None or not self._streamed_delta(event, <str>field):
+            self.api._on_event(event)
 
     def on_audio(self, dict event, buffer, Py_ssize_t start):
         """An audio delta decoded onto ``buffer`` from sample ``start`` on."""
@@ -283,37 +280,13 @@ cdef class ClientFastPath:
                 return
         self.api._on_audio(event, buffer, start)
 
-    cdef bint _text_delta(self, dict event, str field) except -1:
-        """A text or transcript delta of a known item's content part; False: the Python path must take it."""
-        cdef int mode
-        if not event.get(_K_EVENT_ID):
-            return False
-        mode = self._mode()
-        if mode == _LAYERED:
-            return False
-        item = self.item_lookup.get(event.get(_K_ITEM_ID))
-        delta = event.get(_K_DELTA)
-        if type(item) is not dict or type(delta) is not str:
-            return False
-        content = (<dict>item).get(_K_CONTENT)
-        position = event.get(_K_CONTENT_INDEX, 0)
-        if type(content) is not list or type(position) is not int or not 0 <= position < len(<list>content):
-            return False
-        part = (<list>content)[<Py_ssize_t>position]
-        formatted = (<dict>item).get(_K_FORMATTED)
-        if type(part) is not dict or type(formatted) is not dict:
-            return False
-        if not _is_str_at(<dict>part, field) or not _is_str_at(<dict>formatted, field):
-            return False
-        _append(<dict>part, field, <str>delta)
-        _append(<dict>formatted, field, <str>delta)
-        self._dispatch_updated({_K_ITEM: item, _K_DELTA: {field: delta}})
-        if mode == _WITH_RAW:
-            self._dispatch_raw(event)
-        return True
+    cdef bint _streamed_delta(self, dict event, str field) except -1:
+        """A text, transcript or arguments delta of a known item; False: the Python path must take it.
 
-    cdef bint _arguments_delta(self, dict event) except -1:
-        """A function-call arguments delta of a known item; False: the Python path must take it."""
+        Both copies of the text grow, as the conversation's processors do: a content
+        part's ``text``/``transcript`` and ``formatted``'s (``_content_delta``), or the
+        item's ``arguments`` and ``formatted["tool"]``'s (``_arguments_delta``).
+        """
         cdef int mode
         if not event.get(_K_EVENT_ID):
             return False
@@ -327,14 +300,23 @@ cdef class ClientFastPath:
         formatted = (<dict>item).get(_K_FORMATTED)
         if type(formatted) is not dict:
             return False
-        tool = (<dict>formatted).get(_K_TOOL)
-        if type(tool) is not dict:
+        if field is _K_ARGUMENTS:
+            first = item
+            second = (<dict>formatted).get(_K_TOOL)
+        else:
+            content = (<dict>item).get(_K_CONTENT)
+            position = event.get(_K_CONTENT_INDEX, 0)
+            if type(content) is not list or type(position) is not int or not 0 <= position < len(<list>content):
+                return False
+            first = (<list>content)[<Py_ssize_t>position]
+            second = formatted
+        if type(first) is not dict or type(second) is not dict:
             return False
-        if not _is_str_at(<dict>item, _K_ARGUMENTS) or not _is_str_at(<dict>tool, _K_ARGUMENTS):
+        if not _is_str_at(<dict>first, field) or not _is_str_at(<dict>second, field):
             return False
-        _append(<dict>item, _K_ARGUMENTS, <str>delta)
-        _append(<dict>tool, _K_ARGUMENTS, <str>delta)
-        self._dispatch_updated({_K_ITEM: item, _K_DELTA: {_K_ARGUMENTS: delta}})
+        _append(<dict>first, field, <str>delta)
+        _append(<dict>second, field, <str>delta)
+        self._dispatch_updated({_K_ITEM: item, _K_DELTA: {field: delta}})
         if mode == _WITH_RAW:
             self._dispatch_raw(event)
         return True
