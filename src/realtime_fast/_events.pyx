@@ -67,8 +67,7 @@ cdef object _json_default = _py._json_default
 cdef object _encode_error = _py._encode_error
 cdef object _general_audio_delta = _py.parse_audio_delta
 cdef object _general_frame = _py.parse_frame
-cdef object _receive_general = _py._receive_general
-cdef object _EventParseError = _py.EventParseError
+cdef object _frame_failed = _py._frame_failed
 cdef object _audio_of = _py._audio_of
 cdef object _pcm_view = _audio_py._pcm_view
 cdef object _ODD_PCM = _audio_py.ODD_PCM_MESSAGE
@@ -599,30 +598,16 @@ cdef class FrameReceiver:
     def __call__(self, frame):
         try:
             result = _fused(frame, self.buffers, True)
-        except _EventParseError as exc:
-            self.on_error(f"Could not parse a server frame: {exc}", exc)
-            return
-        except (BufferError, ValueError):
-            # A buffer with live views, or a delta that is not base64 PCM16: the event
-            # goes up with its delta, and the conversation copies or reports it.
-            _receive_general(self, frame)
-            return
         except Exception as exc:  # never let one frame break the connection
-            self.on_error(f"Could not read a server frame: {exc}", exc)
+            _frame_failed(self, frame, exc)
             return
         self._deliver(<tuple>result)
 
     cdef int feed(self, const unsigned char* p, Py_ssize_t n) except -1:
         try:
             result = _frame_at(p, n, None, self.buffers)
-        except _EventParseError as exc:
-            self.on_error(f"Could not parse a server frame: {exc}", exc)
-            return 0
-        except (BufferError, ValueError):
-            _receive_general(self, PyBytes_FromStringAndSize(<const char*>p, n))
-            return 0
         except Exception as exc:
-            self.on_error(f"Could not read a server frame: {exc}", exc)
+            _frame_failed(self, PyBytes_FromStringAndSize(<const char*>p, n), exc)
             return 0
         self._deliver(<tuple>result)
         return 0

@@ -245,16 +245,8 @@ class FrameReceiver:
     def __call__(self, frame: Frame) -> None:
         try:
             event, buffer, start = parse_frame(frame, self.buffers)
-        except EventParseError as exc:
-            self.on_error(f"Could not parse a server frame: {exc}", exc)
-            return
-        except (BufferError, ValueError):
-            # A buffer with live views, or a delta that is not base64 PCM16: the event
-            # goes up with its delta, and the conversation copies or reports it.
-            _receive_general(self, frame)
-            return
         except Exception as exc:  # never let one frame break the connection
-            self.on_error(f"Could not read a server frame: {exc}", exc)
+            _frame_failed(self, frame, exc)
             return
         if buffer is None:
             self.on_event(event)
@@ -262,17 +254,23 @@ class FrameReceiver:
             self.on_audio(event, buffer, start)
 
 
-def _receive_general(receiver: Any, frame: Frame) -> None:
-    """FrameReceiver's path for a frame whose audio could not be decoded onto its buffer."""
-    try:
-        event = parse_event(frame)
-    except EventParseError as exc:  # pragma: no cover - the frame parsed a moment ago
-        receiver.on_error(f"Could not parse a server frame: {exc}", exc)
-        return
-    except Exception as exc:  # pragma: no cover - defensive
-        receiver.on_error(f"Could not read a server frame: {exc}", exc)
-        return
-    receiver.on_event(event)
+def _frame_failed(receiver: Any, frame: Frame, exc: Exception) -> None:
+    """FrameReceiver's answer to a frame that :func:`parse_frame` raised on (both twins use it).
+
+    A buffer with live views, or a delta that is not base64 PCM16: the event goes
+    up with its delta (the conversation copies the buffer or reports the delta).
+    A frame that is not an event, or anything else: ``on_error``.
+    """
+    if isinstance(exc, (BufferError, ValueError)) and not isinstance(exc, EventParseError):
+        try:
+            event = parse_event(frame)
+        except Exception as again:  # pragma: no cover - the frame parsed a moment ago
+            exc = again
+        else:
+            receiver.on_event(event)
+            return
+    what = "parse" if isinstance(exc, EventParseError) else "read"
+    receiver.on_error(f"Could not {what} a server frame: {exc}", exc)
 
 
 # -- serialising --------------------------------------------------------------------------------
