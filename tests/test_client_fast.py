@@ -61,6 +61,10 @@ def preamble(beta: bool = False) -> List[bytes]:
     return [_frame(e) for e in events]
 
 
+def _raw(text: str) -> bytes:
+    return text.encode()
+
+
 def delta(kind: str, value: Any = " hi", item: str = ITEM, **fields: Any) -> bytes:
     event = {"type": kind, "event_id": "ev", "response_id": RESPONSE, "item_id": item, "output_index": 0, "content_index": 0, "delta": value}
     event.update(fields)
@@ -93,6 +97,30 @@ DELTAS: Dict[str, List[bytes]] = {
     "no event id": [delta(TRANSCRIPT, " q", event_id=""), delta(ARGS, "q", item=CALL, event_id=_DROP)],
     "wrong part": [delta(TEXT, " t", content_index=0), delta(ARGS, "x", item=ITEM), delta(TRANSCRIPT, " t", item=CALL)],
     "bad audio": [delta(AUDIO, "not base64!"), delta(AUDIO, "AAE")],
+    # Frames the receiver could hand to the compiled sink without an event dict, and the
+    # near misses it must leave to the usual path (hand-written: json.dumps cannot make them).
+    "raw frames": [
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":"a","event_id":"","item_id":"{ITEM}","content_index":0,"delta":" dup id"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":"","event_id":"b","item_id":"{ITEM}","content_index":0,"delta":" dup id 2"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":"c","item_id":"{ITEM}","content_index":5,"content_index":0,"delta":" dup index"}}'),
+        _raw(f'{{"type":"{AUDIO}","event_id":"d","item_id":"{ITEM}","output_index":0,"output_index":1,"delta":"AAEC"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":0,"item_id":"{ITEM}","delta":" zero id"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":7,"item_id":"{ITEM}","delta":" int id"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":true,"item_id":"{ITEM}","delta":" true id"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":false,"item_id":"{ITEM}","delta":" false id"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":null,"item_id":"{ITEM}","delta":" null id"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":"e","item_id":"{ITEM}","content_index":null,"delta":" null index"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":"e","item_id":"{ITEM}","content_index":1.0,"delta":" float index"}}'),
+        _raw(f'{{"type":"{TEXT}","event_id":"e","item_id":"{ITEM}","content_index":1,"delta":"esc\\"aped\\n"}}'),
+        _raw(f'{{"type":"{TEXT}","event_id":"e","item_id":"{ITEM}","content_index":1,"delta":"caf\u00e9 \u2603"}}'),
+        _raw(f' {{ "type" : "{TRANSCRIPT}" , "event_id" : "f" , "item_id" : "{ITEM}" , "delta" : " spaced" }} '),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":"g","item_id":["{ITEM}"],"delta":" list id"}}'),
+        _raw(f'{{"type":"{TRANSCRIPT}","event_id":"g","item_id":7,"delta":" int item"}}'),
+        _raw(f'{{"type":"{ARGS}","event_id":"h","item_id":"{CALL}","content_index":"x","delta":"[1]"}}'),
+        _raw(f'{{"type":"{AUDIO}","event_id":"i","item_id":"{ITEM}","delta":"AA\\/B"}}'),
+        _raw(f'{{"type":"{AUDIO}","item_id":"{ITEM}","delta":"AAEC","extra":{{"nested":1}}}}'),
+        _raw(f'{{"type":"{AUDIO}","item_id":"{ITEM}","delta":"AAECAw=="}}'),
+    ],
 }
 
 #: Listener set-ups: each registers handlers on a client and returns nothing.
@@ -176,7 +204,7 @@ def _run(fast_module: Any, setup: Setup, frames: List[bytes], protocol: str) -> 
     client = RealtimeClient(api_key=KEY, protocol=protocol, transport="websockets")
     fast = fast_module.ClientFastPath(client)
     receiver = client.realtime._on_message
-    receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+    fast.install(receiver)
     log: List[Any] = []
     client.on("error", lambda e: log.append(("error", e["source"], e["message"])))
     setup(client, log)
@@ -216,7 +244,7 @@ def test_coroutine_handlers_are_scheduled_on_the_fast_path() -> None:
         client = RealtimeClient(api_key=KEY, transport="websockets")
         fast = compiled.ClientFastPath(client)
         receiver = client.realtime._on_message
-        receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+        fast.install(receiver)
         seen: List[Any] = []
         errors: List[str] = []
 
@@ -247,7 +275,7 @@ def test_a_transcript_held_elsewhere_is_not_changed_under_its_holder() -> None:
     client = RealtimeClient(api_key=KEY, transport="websockets")
     fast = compiled.ClientFastPath(client)
     receiver = client.realtime._on_message
-    receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+    fast.install(receiver)
     kept: List[str] = []
     client.on("conversation.updated", lambda e: e["delta"] and kept.append(e["item"]["formatted"]["transcript"]))
     for frame in preamble() + [delta(TRANSCRIPT, "Hel"), delta(TRANSCRIPT, "lo"), delta(TRANSCRIPT, "!")]:
@@ -262,7 +290,7 @@ def test_plain_deltas_do_not_take_the_layered_path() -> None:
     client = RealtimeClient(api_key=KEY, transport="websockets")
     fast = compiled.ClientFastPath(client)
     receiver = client.realtime._on_message
-    receiver.on_event, receiver.on_audio = fast.on_event, fast.on_audio
+    fast.install(receiver)
     layered: List[str] = []
     api = client.realtime
     on_event, on_audio = api._on_event, api._on_audio
@@ -280,6 +308,39 @@ def test_plain_deltas_do_not_take_the_layered_path() -> None:
     client.on("realtime.event", lambda e: None)  # now something else listens: the layered path
     receiver(DELTAS["plain"][0])
     assert layered[-1] == TRANSCRIPT
+
+
+def test_plain_deltas_reach_the_client_without_an_event_dict() -> None:
+    # The compiled receiver hands plain deltas to the client's fast path (its sink) straight from
+    # the frame: the receiver's callbacks, which take event dicts, never see them.
+    compiled = _compiled_module()
+    client = RealtimeClient(api_key=KEY, transport="websockets")
+    receiver = client.realtime._on_message
+    if type(receiver).__module__ != "realtime_fast._events":
+        pytest.skip("the compiled event core is not in use")
+    assert isinstance(client._fast, compiled.ClientFastPath) and receiver.sink is client._fast
+    seen: List[str] = []
+    on_event, on_audio = receiver.on_event, receiver.on_audio
+    receiver.on_event = lambda event: (seen.append(event["type"]), on_event(event))
+    receiver.on_audio = lambda event, buf, start: (seen.append(event["type"]), on_audio(event, buf, start))
+    updates: List[Any] = []
+    client.on("conversation.updated", lambda e: updates.append(e["delta"]))
+    for frame in preamble():
+        receiver(frame)
+    assert len(seen) == len(preamble())
+    plain = [delta(TRANSCRIPT, " Hello"), delta(TEXT, " world", content_index=1), delta(AUDIO, "AAECAwQF"),
+             delta(ARGS, "[1, 2]", item=CALL), delta("response.audio_transcript.delta", "!")]
+    for frame in plain:
+        receiver(frame)
+    assert seen[len(preamble()):] == []  # no event dict for any of them
+    assert updates[-len(plain):] == [{"transcript": " Hello"}, {"text": " world"}, {"audio": bytes(range(6))},
+                                     {"arguments": "[1, 2]"}, {"transcript": "!"}]
+    assert client.conversation.get_item(ITEM)["formatted"]["transcript"] == " Hello!"
+    receiver(delta(ARGS, '{"a":1}', item=CALL))  # escaped quotes: orjson parses it, the callbacks take it
+    assert seen[-1] == ARGS and updates[-1] == {"arguments": '{"a":1}'}
+    client.realtime.on("server.*", lambda e: None)  # a raw listener needs the event: the callbacks again
+    receiver(DELTAS["plain"][0])
+    assert seen[-1] == TRANSCRIPT
 
 
 # -- appending input audio ---------------------------------------------------------------------

@@ -24,6 +24,7 @@ from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.string cimport memcpy
 
 from realtime_fast._audio cimport AudioBuffer
+from realtime_fast._events cimport DeltaSink, FrameReceiver
 
 import inspect
 import os
@@ -149,8 +150,14 @@ cdef int _append(dict holder, str key, str delta) except -1:
 
 
 @cython.final
-cdef class ClientFastPath:
-    """The receive callbacks of one RealtimeClient (``on_event``, ``on_audio`` of its API's FrameReceiver)."""
+cdef class ClientFastPath(DeltaSink):
+    """The receive callbacks of one RealtimeClient (``on_event``, ``on_audio`` of its API's FrameReceiver).
+
+    Installed on a compiled FrameReceiver, it is also the receiver's
+    ``DeltaSink``: while only the client listens (``_CLIENT_ONLY``), plain
+    streamed deltas come to ``audio`` / ``text`` straight from the frame, and
+    no event dict is built for them.
+    """
 
     cdef object client
     cdef object api
@@ -248,6 +255,33 @@ cdef class ClientFastPath:
         client._keep_input_audio(pcm)
         return True
 
+    def install(self, receiver):
+        """Become ``receiver``'s ``on_event`` / ``on_audio`` (and its sink when it is the compiled FrameReceiver)."""
+        receiver.on_event = self.on_event
+        receiver.on_audio = self.on_audio
+        if isinstance(receiver, FrameReceiver):
+            (<FrameReceiver>receiver).sink = self
+
+    # -- the DeltaSink side ----------------------------------------------------------
+
+    cdef bint engaged(self) except -1:
+        return self._mode() == _CLIENT_ONLY
+
+    cdef int audio(self, str item_id, object buffer, Py_ssize_t start) except -1:
+        return self._audio_delta(item_id, buffer, start, _CLIENT_ONLY, None)
+
+    cdef int text(self, str type_name, str item_id, long long content_index, str delta) except -1:
+        field = _DELTA_FIELDS.get(type_name)
+        if field is None:
+            return 0
+        item = self._text_delta(<str>field, item_id, content_index, delta)
+        if item is None:
+            return 0
+        self._dispatch_updated({_K_ITEM: item, _K_DELTA: {field: delta}})
+        return 1
+
+    # -- the callbacks -------------------------------------------------------------
+
     def on_event(self, dict event):
         """Every server event except audio decoded onto a buffer."""
         field = _DELTA_FIELDS.get(event[_K_TYPE])
@@ -256,67 +290,86 @@ cdef class ClientFastPath:
 
     def on_audio(self, dict event, buffer, Py_ssize_t start):
         """An audio delta decoded onto ``buffer`` from sample ``start`` on."""
-        cdef AudioBuffer audio
         cdef int mode = self._mode()
         if mode == _WITH_RAW and self.api.raw_audio_deltas:
             mode = _LAYERED  # raw listeners get the delta back: the layered path re-encodes it
-        if mode != _LAYERED:
-            if _UPDATED not in self.handlers:
-                if mode == _WITH_RAW:
-                    self._dispatch_raw(event)
-                return
-            item = self.item_lookup.get(event[_K_ITEM_ID])
-            if item is not None:
-                if type(buffer) is AudioBuffer:
-                    audio = <AudioBuffer>buffer
-                    if start > (audio._nbytes >> 1):
-                        start = audio._nbytes >> 1
-                    pcm = PyBytes_FromStringAndSize(<const char*>(audio._data + audio._start + 2 * start), audio._nbytes - 2 * start)
-                else:
-                    pcm = buffer.to_bytes(start)
-                self._dispatch_updated({_K_ITEM: item, _K_DELTA: {_K_AUDIO: pcm}})
-                if mode == _WITH_RAW:
-                    self._dispatch_raw(event)
-                return
-        self.api._on_audio(event, buffer, start)
+        if mode == _LAYERED or not self._audio_delta(event[_K_ITEM_ID], buffer, start, mode, event):
+            self.api._on_audio(event, buffer, start)
+
+    cdef int _audio_delta(self, item_id, buffer, Py_ssize_t start, int mode, dict event) except -1:
+        """The conversation.updated dispatch (and the raw one) of a decoded audio delta; 0: the layered path must take it."""
+        cdef AudioBuffer audio
+        if _UPDATED not in self.handlers:
+            if mode == _WITH_RAW:
+                self._dispatch_raw(event)
+            return 1
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            return 0
+        if type(buffer) is AudioBuffer:
+            audio = <AudioBuffer>buffer
+            if start > (audio._nbytes >> 1):
+                start = audio._nbytes >> 1
+            pcm = PyBytes_FromStringAndSize(<const char*>(audio._data + audio._start + 2 * start), audio._nbytes - 2 * start)
+        else:
+            pcm = buffer.to_bytes(start)
+        self._dispatch_updated({_K_ITEM: item, _K_DELTA: {_K_AUDIO: pcm}})
+        if mode == _WITH_RAW:
+            self._dispatch_raw(event)
+        return 1
 
     cdef bint _streamed_delta(self, dict event, str field) except -1:
-        """A text, transcript or arguments delta of a known item; False: the Python path must take it.
-
-        Both copies of the text grow, as the conversation's processors do: a content
-        part's ``text``/``transcript`` and ``formatted``'s (``_content_delta``), or the
-        item's ``arguments`` and ``formatted["tool"]``'s (``_arguments_delta``).
-        """
+        """A text, transcript or arguments delta of a known item; False: the Python path must take it."""
         cdef int mode
+        cdef long long position = -1
         if not event.get(_K_EVENT_ID):
             return False
         mode = self._mode()
         if mode == _LAYERED:
             return False
-        item = self.item_lookup.get(event.get(_K_ITEM_ID))
         delta = event.get(_K_DELTA)
-        if type(item) is not dict or type(delta) is not str:
+        if type(delta) is not str:
             return False
+        index = event.get(_K_CONTENT_INDEX, 0)
+        if type(index) is int and 0 <= index < 1 << 62:
+            position = index
+        item = self._text_delta(field, event.get(_K_ITEM_ID), position, <str>delta)
+        if item is None:
+            return False
+        self._dispatch_updated({_K_ITEM: item, _K_DELTA: {field: delta}})
+        if mode == _WITH_RAW:
+            self._dispatch_raw(event)
+        return True
+
+    cdef object _text_delta(self, str field, item_id, long long position, str delta):
+        """Grow the item's copies of ``field`` by ``delta``; the item, or None when the Python path must take it.
+
+        Both copies of the text grow, as the conversation's processors do: a content
+        part's ``text``/``transcript`` and ``formatted``'s (``_content_delta``), or the
+        item's ``arguments`` and ``formatted["tool"]``'s (``_arguments_delta``).
+        ``position`` is the content index (-1: not a usable int); arguments have none.
+        """
+        if type(item_id) is not str:
+            return None  # the Python path reports it (an unhashable id must not raise here)
+        item = self.item_lookup.get(item_id)
+        if type(item) is not dict:
+            return None
         formatted = (<dict>item).get(_K_FORMATTED)
         if type(formatted) is not dict:
-            return False
+            return None
         if field is _K_ARGUMENTS:
             first = item
             second = (<dict>formatted).get(_K_TOOL)
         else:
             content = (<dict>item).get(_K_CONTENT)
-            position = event.get(_K_CONTENT_INDEX, 0)
-            if type(content) is not list or type(position) is not int or not 0 <= position < len(<list>content):
-                return False
+            if type(content) is not list or not 0 <= position < len(<list>content):
+                return None
             first = (<list>content)[<Py_ssize_t>position]
             second = formatted
         if type(first) is not dict or type(second) is not dict:
-            return False
+            return None
         if not _is_str_at(<dict>first, field) or not _is_str_at(<dict>second, field):
-            return False
-        _append(<dict>first, field, <str>delta)
-        _append(<dict>second, field, <str>delta)
-        self._dispatch_updated({_K_ITEM: item, _K_DELTA: {field: delta}})
-        if mode == _WITH_RAW:
-            self._dispatch_raw(event)
-        return True
+            return None
+        _append(<dict>first, field, delta)
+        _append(<dict>second, field, delta)
+        return item

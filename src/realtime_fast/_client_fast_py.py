@@ -27,3 +27,8 @@ class ClientFastPath:
         self.on_audio = api._on_audio
         #: ``RealtimeClient.append_input_audio`` for ``bytes``: here, the general method.
         self.append_input_audio = client._append_input_audio
+
+    def install(self, receiver: Any) -> None:
+        """Become ``receiver``'s ``on_event`` / ``on_audio`` (the compiled twin also becomes its delta sink)."""
+        receiver.on_event = self.on_event
+        receiver.on_audio = self.on_audio

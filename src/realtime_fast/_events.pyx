@@ -127,32 +127,7 @@ cdef object _loads_event(object frame):
 # The flat audio-delta scanner
 # ---------------------------------------------------------------------------
 
-cdef enum:
-    MAX_FIELDS = 24
-
-cdef enum ValueKind:
-    KIND_STRING
-    KIND_INT
-    KIND_TRUE
-    KIND_FALSE
-    KIND_NULL
-
-
-cdef struct Field:
-    Py_ssize_t key          # offset of the key's first character
-    Py_ssize_t key_len
-    Py_ssize_t value        # offset of a string value's first character
-    Py_ssize_t value_len
-    long long number        # the value of a KIND_INT
-    ValueKind kind
-
-
-cdef struct FlatObject:
-    Py_ssize_t count
-    Py_ssize_t type_at      # index in fields of "type", "item_id", "delta"; -1 when absent
-    Py_ssize_t item_id_at
-    Py_ssize_t delta_at
-    Field fields[MAX_FIELDS]
+# The scanner's records (Field, FlatObject, MAX_FIELDS) are declared in _events.pxd.
 
 
 cdef inline Py_ssize_t _skip_ws(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
@@ -333,48 +308,35 @@ cdef inline bint _delta_unchecked(const unsigned char* p, const FlatObject* flat
     return False
 
 
-cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object buffers):
-    """The fast path on a scanned flat frame p (kept readable by the caller).
+cdef object _buffer_of(object buffers, str item_id):
+    """``buffers[item_id]``, or _MISSING (a dict read without an exception; other mappings as mappings)."""
+    if type(buffers) is dict:
+        return (<dict>buffers).get(item_id, _MISSING)
+    if item_id in buffers:
+        return buffers[item_id]
+    return _MISSING
 
-    Returns ``(event, buffer, start)`` for an audio delta of a known item,
-    _NOT_AUDIO for any other flat event (its "delta" not checked yet), or
-    _GENERAL when only a full parse can answer.
-    """
+
+cdef inline str _audio_type(const unsigned char* p, const FlatObject* flat):
+    """The shared type name when the flat frame is an audio delta (GA or beta), else None."""
     cdef const Field* f
-    cdef const Field* d
-    cdef Py_ssize_t i, before, dropped, start
-    cdef long long offset
-    cdef AudioBuffer audio
-    cdef dict event
-    cdef str type_name
     if flat.type_at < 0:
-        return _GENERAL
+        return None
     f = &flat.fields[flat.type_at]
     if f.kind != KIND_STRING:
-        return _GENERAL
+        return None
     if f.value_len == 27 and memcmp(p + f.value, b"response.output_audio.delta", 27) == 0:
-        type_name = _GA_AUDIO_DELTA
-    elif f.value_len == 20 and memcmp(p + f.value, b"response.audio.delta", 20) == 0:
-        type_name = _BETA_AUDIO_DELTA
-    else:
-        return _NOT_AUDIO
-    if flat.item_id_at < 0 or flat.fields[flat.item_id_at].kind != KIND_STRING:
-        return _NOT_AUDIO
-    f = &flat.fields[flat.item_id_at]
-    item_id = _ascii(p + f.value, f.value_len)
-    if type(buffers) is dict:
-        buffer = (<dict>buffers).get(item_id, _MISSING)
-        if buffer is _MISSING:
-            return _NOT_AUDIO
-    elif item_id in buffers:
-        buffer = buffers[item_id]
-    else:
-        return _NOT_AUDIO
-    if (flat.delta_at < 0 or flat.fields[flat.delta_at].kind != KIND_STRING
-            or type(buffer) is not AudioBuffer):
-        return _GENERAL  # the error for a missing delta; pure buffers
+        return _GA_AUDIO_DELTA
+    if f.value_len == 20 and memcmp(p + f.value, b"response.audio.delta", 20) == 0:
+        return _BETA_AUDIO_DELTA
+    return None
 
-    event = _PyDict_NewPresized(flat.count - 1)
+
+cdef object _audio_event(const unsigned char* p, const FlatObject* flat, str type_name, str item_id):
+    """The event dict of a flat audio delta without its "delta"; None on duplicate keys (the general parser's rule)."""
+    cdef Py_ssize_t i
+    cdef const Field* f
+    cdef dict event = _PyDict_NewPresized(flat.count - 1)
     for i in range(flat.count):
         if i == flat.delta_at:
             continue
@@ -387,21 +349,60 @@ cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object bu
             value = _value(p, f)
         PyDict_SetItem(event, _key(p + f.key, f.key_len), value)
     if len(event) != flat.count - 1:
-        return _GENERAL  # duplicate keys: the general parser's rule
+        return None
+    return event
 
-    d = &flat.fields[flat.delta_at]
-    audio = <AudioBuffer>buffer
-    before = audio._nbytes >> 1
-    offset = audio._offset
+
+cdef Py_ssize_t _decode_onto(const unsigned char* p, const FlatObject* flat, AudioBuffer audio) except -2:
+    """Decode the flat frame's "delta" onto ``audio``: the first new sample's index, or -1 (buffer unchanged).
+
+    -1 for escapes (JSON allows "\\/") or bad base64: the general path decodes
+    the escapes, or raises the exact error for the delta text.  Raises what
+    the buffer raises otherwise (BufferError when it has live views).
+    """
+    cdef const Field* d = &flat.fields[flat.delta_at]
+    cdef Py_ssize_t before = audio._nbytes >> 1, start
+    cdef long long offset = audio._offset
     try:
         audio.append_b64_raw(p + d.value, d.value_len)
     except ValueError:
-        # Escapes (JSON allows "\/"), or bad base64: the general path decodes the
-        # escapes, or raises the exact error for the delta text.  The buffer is unchanged.
+        return -1
+    start = before - <Py_ssize_t>(audio._offset - offset)
+    return start if start > 0 else 0
+
+
+cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object buffers):
+    """The fast path on a scanned flat frame p (kept readable by the caller).
+
+    Returns ``(event, buffer, start)`` for an audio delta of a known item,
+    _NOT_AUDIO for any other flat event (its "delta" not checked yet), or
+    _GENERAL when only a full parse can answer.
+    """
+    cdef const Field* f
+    cdef Py_ssize_t start
+    cdef str type_name
+    if flat.type_at < 0 or flat.fields[flat.type_at].kind != KIND_STRING:
+        return _GENERAL  # the general path raises the exact shape error
+    type_name = _audio_type(p, flat)
+    if type_name is None:
+        return _NOT_AUDIO
+    if flat.item_id_at < 0 or flat.fields[flat.item_id_at].kind != KIND_STRING:
+        return _NOT_AUDIO
+    f = &flat.fields[flat.item_id_at]
+    item_id = _ascii(p + f.value, f.value_len)
+    buffer = _buffer_of(buffers, item_id)
+    if buffer is _MISSING:
+        return _NOT_AUDIO
+    if (flat.delta_at < 0 or flat.fields[flat.delta_at].kind != KIND_STRING
+            or type(buffer) is not AudioBuffer):
+        return _GENERAL  # the error for a missing delta; pure buffers
+    event = _audio_event(p, flat, type_name, item_id)
+    if event is None:
         return _GENERAL
-    dropped = <Py_ssize_t>(audio._offset - offset)
-    start = before - dropped
-    return event, audio, (start if start > 0 else 0)
+    start = _decode_onto(p, flat, <AudioBuffer>buffer)
+    if start < 0:
+        return _GENERAL
+    return event, buffer, start
 
 
 cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object buffers):
@@ -459,6 +460,26 @@ cdef object _flat_event(const unsigned char* p, const FlatObject* flat):
     return event
 
 
+cdef object _from_flat(const unsigned char* p, FlatObject* flat, object buffers):
+    """parse_frame's answer for a scanned flat frame: the result tuple, or _GENERAL."""
+    result = _audio_from_flat(p, flat, buffers)
+    if result is _NOT_AUDIO:
+        event = _flat_event(p, flat)
+        if event is None:
+            return _GENERAL
+        return event, None, 0
+    return result
+
+
+cdef object _general_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
+    """parse_frame by orjson (the frames the flat scanner does not take)."""
+    event = _loads_event(PyBytes_FromStringAndSize(<const char*>p, n) if frame is None else frame)
+    type_name = (<dict>event)[_K_TYPE]
+    if type_name == _GA_AUDIO_DELTA or type_name == _BETA_AUDIO_DELTA:
+        return _audio_of(event, buffers)
+    return event, None, 0
+
+
 cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
     """parse_frame on the UTF-8 text p[0:n] of ``frame`` (kept readable by the caller).
 
@@ -472,18 +493,10 @@ cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object
     """
     cdef FlatObject flat
     if _scan_flat(p, n, &flat):
-        result = _audio_from_flat(p, &flat, buffers)
-        if result is _NOT_AUDIO:
-            event = _flat_event(p, &flat)
-            if event is not None:
-                return event, None, 0
-        elif result is not _GENERAL:
+        result = _from_flat(p, &flat, buffers)
+        if result is not _GENERAL:
             return result
-    event = _loads_event(PyBytes_FromStringAndSize(<const char*>p, n) if frame is None else frame)
-    type_name = (<dict>event)[_K_TYPE]
-    if type_name == _GA_AUDIO_DELTA or type_name == _BETA_AUDIO_DELTA:
-        return _audio_of(event, buffers)
-    return event, None, 0
+    return _general_at(p, n, frame, buffers)
 
 
 cdef object _fused(object frame, object buffers, bint whole):
@@ -565,6 +578,53 @@ def parse_frame(frame, buffers):
 # FrameReceiver
 # ---------------------------------------------------------------------------
 
+cdef class DeltaSink:
+    """The C-level taker of streamed deltas a :class:`FrameReceiver` hands over without their event.
+
+    Compiled code only (the client's fast path subclasses it; there is no pure
+    twin, as there is no Python-visible behaviour of its own).  When
+    ``engaged()`` says so, the receiver gives it the deltas that make up almost
+    all of a response, read straight from the frame: audio deltas already
+    decoded onto their item's buffer (``audio``) and text, transcript and
+    function-argument deltas (``text``).  Each returns 1 when it did
+    everything the receiver's callbacks would have done with the event, or 0,
+    and then the receiver builds the event and calls them as usual.  This base
+    class takes nothing.
+    """
+
+    cdef bint engaged(self) except -1:
+        return False
+
+    cdef int audio(self, str item_id, object buffer, Py_ssize_t start) except -1:
+        return 0
+
+    cdef int text(self, str type_name, str item_id, long long content_index, str delta) except -1:
+        return 0
+
+
+cdef bint _duplicate_keys(const unsigned char* p, const FlatObject* flat) noexcept nogil:
+    """True when two fields of the scanned frame have the same key (orjson keeps the last: the general path decides)."""
+    cdef Py_ssize_t i, j
+    cdef const Field* a
+    cdef const Field* b
+    for i in range(1, flat.count):
+        a = &flat.fields[i]
+        for j in range(i):
+            b = &flat.fields[j]
+            if a.key_len == b.key_len and memcmp(p + a.key, p + b.key, a.key_len) == 0:
+                return True
+    return False
+
+
+cdef inline bint _truthy(const unsigned char* p, const Field* f) noexcept nogil:
+    """``bool(value)`` of a scanned field."""
+    if f.kind == KIND_STRING:
+        return f.value_len > 0
+    if f.kind == KIND_INT:
+        return f.number != 0
+    return f.kind == KIND_TRUE
+
+
 cdef class FrameReceiver:
     """Turns each server frame into one callback: the receive path of a connection.
 
@@ -586,7 +646,9 @@ cdef class FrameReceiver:
     The frame is not kept: a ``memoryview`` may be released as soon as the call
     returns.  Exceptions raised by the callbacks propagate to the caller.  The
     C-level ``feed`` reads a frame straight from a transport's receive buffer
-    (the picows transport's listener calls it), with the same result.
+    (the picows transport's listener calls it), with the same result.  Compiled
+    code may also attach a ``DeltaSink`` (``sink``), which takes plain streamed
+    deltas without an event dict being built for them.
     """
 
     def __init__(self, buffers, on_event, on_audio, on_error):
@@ -594,8 +656,19 @@ cdef class FrameReceiver:
         self.on_event = on_event
         self.on_audio = on_audio
         self.on_error = on_error
+        self.sink = None
 
     def __call__(self, frame):
+        cdef Py_buffer view
+        cdef bint held = False
+        if self.sink is not None:
+            # The sink reads the frame's bytes in place: only the types _fused reads in place.
+            if PyBytes_CheckExact(frame):
+                self._receive(<const unsigned char*>PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), frame)
+                return
+            if PyUnicode_CheckExact(frame) and PyUnicode_IS_COMPACT_ASCII(frame):
+                self._receive(<const unsigned char*>PyUnicode_DATA(frame), PyUnicode_GET_LENGTH(frame), frame)
+                return
         try:
             result = _fused(frame, self.buffers, True)
         except Exception as exc:  # never let one frame break the connection
@@ -604,13 +677,81 @@ cdef class FrameReceiver:
         self._deliver(<tuple>result)
 
     cdef int feed(self, const unsigned char* p, Py_ssize_t n) except -1:
+        return self._receive(p, n, None)
+
+    cdef int _receive(self, const unsigned char* p, Py_ssize_t n, object frame) except -1:
+        """Handle the frame p[0:n] (``frame`` its object, or None for a transport's buffer)."""
+        cdef FlatObject flat
+        cdef bint scanned = _scan_flat(p, n, &flat)
+        if scanned and self.sink is not None and self.sink.engaged() and self._to_sink(p, &flat):
+            return 0
         try:
-            result = _frame_at(p, n, None, self.buffers)
-        except Exception as exc:
-            _frame_failed(self, PyBytes_FromStringAndSize(<const char*>p, n), exc)
+            result = _GENERAL
+            if scanned:
+                result = _from_flat(p, &flat, self.buffers)
+            if result is _GENERAL:
+                result = _general_at(p, n, frame, self.buffers)
+        except Exception as exc:  # never let one frame break the connection
+            _frame_failed(self, PyBytes_FromStringAndSize(<const char*>p, n) if frame is None else frame, exc)
             return 0
         self._deliver(<tuple>result)
         return 0
+
+    cdef int _to_sink(self, const unsigned char* p, FlatObject* flat) except -1:
+        """Give the scanned frame to the engaged sink when it is a plain streamed delta; 1 when it was handled.
+
+        0 leaves the frame, untouched, to the usual path.  Only frames that path
+        would take without orjson come here, so the result is the same: an
+        audio delta decoded onto a registered AudioBuffer, or a text delta whose
+        fields are plain (no escapes, no duplicate keys, a true event_id).
+        """
+        cdef const Field* f
+        cdef const Field* d
+        cdef Py_ssize_t i, start
+        cdef long long content_index
+        cdef bint has_event_id
+        cdef str type_name
+        if flat.item_id_at < 0 or flat.delta_at < 0:
+            return 0
+        f = &flat.fields[flat.item_id_at]
+        d = &flat.fields[flat.delta_at]
+        if f.kind != KIND_STRING or d.kind != KIND_STRING:
+            return 0
+        type_name = _audio_type(p, flat)
+        if type_name is not None:
+            item_id = _ascii(p + f.value, f.value_len)
+            buffer = _buffer_of(self.buffers, item_id)
+            if type(buffer) is not AudioBuffer or _duplicate_keys(p, flat):
+                return 0
+            try:
+                start = _decode_onto(p, flat, <AudioBuffer>buffer)
+            except Exception:
+                return 0  # live views: the usual path raises again and reports it
+            if start < 0:
+                return 0  # unchanged buffer; the usual path gives the exact error
+            if not self.sink.audio(item_id, buffer, start):
+                # Decoded already: only the event is missing for the usual callback.
+                self.on_audio(_audio_event(p, flat, type_name, item_id), buffer, start)
+            return 1
+        if flat.type_at < 0 or flat.fields[flat.type_at].kind != KIND_STRING:
+            return 0
+        f = &flat.fields[flat.type_at]
+        type_name = _streamed_type(p + f.value, f.value_len)
+        if type_name is None or not _plain(p + d.value, d.value_len):
+            return 0
+        # The client reads "event_id" (true) and "content_index" (0 when absent, -1: not an int).
+        has_event_id = False
+        content_index = 0
+        for i in range(flat.count):
+            f = &flat.fields[i]
+            if f.key_len == 8 and memcmp(p + f.key, b"event_id", 8) == 0:
+                has_event_id = _truthy(p, f)
+            elif f.key_len == 13 and memcmp(p + f.key, b"content_index", 13) == 0:
+                content_index = f.number if f.kind == KIND_INT else -1
+        if not has_event_id or _duplicate_keys(p, flat):
+            return 0
+        f = &flat.fields[flat.item_id_at]
+        return self.sink.text(type_name, _ascii(p + f.value, f.value_len), content_index, _ascii(p + d.value, d.value_len))
 
     cdef int _deliver(self, tuple result) except -1:
         buffer = result[1]

@@ -306,10 +306,8 @@ class RealtimeClient(RealtimeEventHandler):
         self.realtime._audio_sinks = self.conversation.audio_buffers
         # Streamed deltas skip the API's layered path when nothing else listens
         # (compiled; the pure twin keeps the API's own callbacks).
-        self._fast = fast = ClientFastPath(self)
-        receiver = self.realtime._on_message
-        receiver.on_event = fast.on_event
-        receiver.on_audio = fast.on_audio
+        self._fast = ClientFastPath(self)
+        self._fast.install(self.realtime._on_message)
 
     def _build_routes(self) -> Dict[str, Callable[..., None]]:
         """Event type -> route function, called as ``route(self, event)`` (one table per class, overrides included).
