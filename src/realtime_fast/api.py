@@ -27,22 +27,23 @@ connection as ``close`` (:class:`realtime_fast.types.CloseEvent`).
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Any, Callable, Dict, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
 from .audio import b64encode_pcm16
 from .dialects import AUDIO_DELTA_TYPES, get_dialect
-from ._redact import redact_key
-from .errors import RealtimeError
+from ._redact import redact_key, redact_text
+from .errors import RealtimeError, TransportError
 from .event_handler import RealtimeEventHandler
 from .events import FrameReceiver, dumps_append_audio, dumps_event
-from .transport import MAX_MESSAGE_SIZE, Transport, create_transport
+from .transport import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, Transport, create_transport
 from .utils import RealtimeUtils
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_URL", "ConnectionStateError", "RealtimeAPI", "redact_key", "url_with_model"]
+__all__ = ["AUTH_MODES", "DEFAULT_MODEL", "DEFAULT_URL", "ConnectionStateError", "RealtimeAPI", "redact_key", "url_with_model"]
 
 logger = logging.getLogger("realtime_fast")
 
@@ -56,10 +57,35 @@ _APPEND = "input_audio_buffer.append"
 _CLIENT_APPEND = "client." + _APPEND
 
 TransportSpec = Union[str, Transport, Callable[[], Transport]]
+AuthMode = Literal["headers", "subprotocols"]
+#: Values of the ``auth`` option: where the credentials travel in the handshake.
+AUTH_MODES = ("headers", "subprotocols")
+#: Constructor settings of a Transport instance that its replacements keep (see ``transport=``).
+_TRANSPORT_SETTINGS = ("high_water", "close_timeout")
 
 
 class ConnectionStateError(RealtimeError, RuntimeError):
     """A method needs a connection and there is none (or connects twice)."""
+
+
+def _successor_factory(template: Transport) -> Callable[[], Transport]:
+    """A factory of new transports of ``template``'s class with its ``high_water`` and ``close_timeout``.
+
+    Only the settings the class's constructor takes as keywords are copied, so a
+    custom Transport class without them is built with no arguments.
+    """
+    cls = type(template)
+    try:
+        parameters = inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # pragma: no cover - classes without a signature
+        parameters = {}  # type: ignore[assignment]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    settings = {
+        name: getattr(template, name)
+        for name in _TRANSPORT_SETTINGS
+        if hasattr(template, name) and (takes_any or name in parameters)
+    }
+    return lambda: cls(**settings)
 
 
 def url_with_model(url: str, model: Optional[str]) -> str:
@@ -72,6 +98,22 @@ def url_with_model(url: str, model: Optional[str]) -> str:
         return url
     query.append(("model", model))
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def _unexpected_subprotocol(url: str, selected: str, offered: Sequence[str]) -> str:
+    """Error message for a server that selected a subprotocol that was not offered (keys shortened)."""
+    return redact_text(
+        f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered "
+        f"({list(offered)}): check the URL and the server's configuration."
+    )
+
+
+def _redact_exception(exc: BaseException) -> None:
+    """Shorten every API key quoted in ``exc``'s message (its string ``args``), in place."""
+    args = exc.args
+    redacted = tuple(redact_text(arg) if isinstance(arg, str) else arg for arg in args)
+    if redacted != args:
+        exc.args = redacted
 
 
 def _b64_tail(buffer: Any, start: int) -> str:
@@ -98,15 +140,34 @@ class RealtimeAPI(RealtimeEventHandler):
     Args:
         url: WebSocket URL (default ``wss://api.openai.com/v1/realtime``);
             relays and the mock server work the same.
-        api_key: sent as ``Authorization: Bearer <key>``; never logged (see
+        api_key: sent as ``Authorization: Bearer <key>`` (or as a
+            subprotocol, see ``auth``); never logged (see
             :func:`redact_key`).  Not read from the environment.
         model: appended to the URL as ``?model=`` (unless the URL has one).
         protocol: ``"ga"`` (the current API) or ``"beta"`` (adds
             ``OpenAI-Beta: realtime=v1``).
+        auth: where the credentials travel in the handshake.  ``"headers"``
+            (default): ``Authorization: Bearer <key>`` (and, for beta,
+            ``OpenAI-Beta: realtime=v1``).  ``"subprotocols"``: no headers; the
+            ``Sec-WebSocket-Protocol`` offers ``realtime``,
+            ``openai-insecure-api-key.<key>`` (and, for beta,
+            ``openai-beta.realtime-v1``), as browsers send them: for relays and
+            proxies that only accept that form.  The key must then consist of
+            token characters (letters, digits, ``-._~!#$%&'*+^`|``), else
+            ValueError here.  A server that selects no subprotocol is
+            accepted (it authenticated us; a browser would fail there); one
+            that selects a subprotocol that was not offered fails
+            :meth:`connect` with TransportError.
         transport: ``"auto"``, ``"websockets"``, ``"picows"``, a
             :class:`~realtime_fast.transport.Transport` instance (used for the
-            first connection; later ones use a new instance of its class) or
+            first connection; later ones use a new instance of its class
+            built with its ``high_water`` and ``close_timeout``) or
             a callable returning a new transport.
+        high_water: bytes queued for sending above which :meth:`drain` waits,
+            for a transport given by name (None:
+            :data:`~realtime_fast.transport.DEFAULT_HIGH_WATER`, 1 MiB).  A
+            Transport instance or factory brings its own setting, so passing
+            both is a ValueError.
         debug: log every event sent and received on the ``realtime_fast``
             logger (level DEBUG).
         connect_timeout: seconds allowed for the whole handshake.
@@ -123,7 +184,9 @@ class RealtimeAPI(RealtimeEventHandler):
         *,
         model: Optional[str] = DEFAULT_MODEL,
         protocol: str = "ga",
+        auth: AuthMode = "headers",
         transport: TransportSpec = "auto",
+        high_water: Optional[int] = None,
         debug: bool = False,
         connect_timeout: float = 10.0,
         ping_interval: Optional[float] = 20.0,
@@ -136,12 +199,30 @@ class RealtimeAPI(RealtimeEventHandler):
         self.model = model
         self.dialect = get_dialect(protocol)
         self.protocol = protocol
+        if auth not in AUTH_MODES:
+            raise ValueError(
+                f"Unknown auth {auth!r}: use 'headers' (Authorization header) or 'subprotocols' "
+                "(Sec-WebSocket-Protocol, as browsers send it)."
+            )
+        #: ``"headers"`` or ``"subprotocols"``: where the credentials travel (see the class docstring).
+        self.auth: AuthMode = auth
+        if auth == "subprotocols":
+            self.dialect.subprotocols(api_key)  # a key no subprotocol can carry fails here, not at connect()
         if not (isinstance(transport, (str, Transport)) or callable(transport)):
             raise TypeError(
                 f"transport must be 'auto', 'websockets', 'picows', a Transport or a factory, not {type(transport).__name__}."
             )
         if isinstance(transport, str) and transport not in ("auto", "websockets", "picows"):
             raise ValueError(f"Unknown transport {transport!r}: use 'auto', 'picows' or 'websockets'.")
+        if high_water is not None:
+            if isinstance(high_water, bool) or not isinstance(high_water, int) or high_water < 0:
+                raise ValueError(f"high_water must be a number of bytes >= 0 (or None for the default), got {high_water!r}.")
+            if not isinstance(transport, str):
+                raise ValueError(
+                    "high_water applies to transports given by name; set it on your Transport instance or in your factory instead."
+                )
+        #: Send-queue level (bytes) above which :meth:`drain` waits, for transports given by name.
+        self.high_water: int = DEFAULT_HIGH_WATER if high_water is None else high_water
         self._transport_spec: TransportSpec = transport
         self.debug = debug
         self.connect_timeout = connect_timeout
@@ -183,11 +264,14 @@ class RealtimeAPI(RealtimeEventHandler):
         )
 
     def _new_transport(self) -> Transport:
+        """The transport for the next connection (see ``transport`` in the class docstring)."""
         spec = self._transport_spec
         if isinstance(spec, str):
-            return create_transport(spec)
+            return create_transport(spec, high_water=self.high_water)
         if isinstance(spec, Transport):
-            self._transport_spec = type(spec)  # the next connection gets a fresh instance
+            # The instance serves this connection; later ones get a fresh instance
+            # of its class with the same settings.
+            self._transport_spec = _successor_factory(spec)
             return spec
         transport = spec()
         if not isinstance(transport, Transport):
@@ -209,25 +293,48 @@ class RealtimeAPI(RealtimeEventHandler):
         if not self._api_key and self.url == DEFAULT_URL:
             logger.warning('No api_key provided for connection to "%s"', self.url)
         url = url_with_model(self.url, model or self.model)
+        headers: Dict[str, str]
+        subprotocols: List[str]
+        if self.auth == "subprotocols":
+            headers, subprotocols = {}, self.dialect.subprotocols(self._api_key)
+        else:
+            headers, subprotocols = self.dialect.headers(self._api_key), []
         transport = self._new_transport()
         self._closing = False
+        abandoned = False
 
         def on_close(code: Optional[int], reason: str, exc: Optional[BaseException]) -> None:
-            self._transport_closed(transport, code, reason, exc)
+            if not abandoned:
+                self._transport_closed(transport, code, reason, exc)
 
         if self.debug:
-            logger.debug("connecting to %s (protocol %s, transport %s)", url, self.protocol, transport.name)
-        await transport.connect(
-            url,
-            headers=self.dialect.headers(self._api_key),
-            subprotocols=(),
-            on_message=self._on_message,
-            on_binary=self._on_binary,
-            on_close=on_close,
-            open_timeout=self.connect_timeout,
-            max_message_size=self.max_message_size,
-            ping_interval=self.ping_interval,
-        )
+            logger.debug(
+                "connecting to %s (protocol %s, auth %s, transport %s)", url, self.protocol, self.auth, transport.name
+            )
+        try:
+            await transport.connect(
+                url,
+                headers=headers,
+                subprotocols=subprotocols,
+                on_message=self._on_message,
+                on_binary=self._on_binary,
+                on_close=on_close,
+                open_timeout=self.connect_timeout,
+                max_message_size=self.max_message_size,
+                ping_interval=self.ping_interval,
+            )
+        except Exception as exc:
+            _redact_exception(exc)  # a transport's message may quote the offered subprotocols, key included
+            raise
+        selected = transport.subprotocol
+        if selected is not None and selected not in subprotocols:
+            # The built-in transports refuse this themselves; a custom one may not.
+            abandoned = True
+            try:
+                await transport.close(1002, "unexpected subprotocol")
+            except Exception as exc:  # the connection is being dropped anyway
+                logger.debug("closing the refused connection failed: %s", exc)
+            raise TransportError(_unexpected_subprotocol(url, selected, subprotocols))
         self._transport = transport
         self.connected_url = url
         if self.debug:

@@ -57,7 +57,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ._impl import load
-from .api import DEFAULT_MODEL, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
+from .api import DEFAULT_MODEL, AuthMode, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
 from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
@@ -208,12 +208,25 @@ class RealtimeClient(RealtimeEventHandler):
 
     Args:
         url: WebSocket URL (default ``wss://api.openai.com/v1/realtime``).
-        api_key: API key, sent as ``Authorization: Bearer``; redacted in
-            ``repr``, logs and messages.  Not read from the environment.
+        api_key: API key, sent as ``Authorization: Bearer`` (or as a
+            subprotocol, see ``auth``); redacted in ``repr``, logs and
+            messages.  Not read from the environment.
         model: model name appended as ``?model=`` (default ``gpt-realtime``).
         protocol: ``"ga"`` (default, today's API) or ``"beta"``.
+        auth: ``"headers"`` (default: ``Authorization`` and, for beta,
+            ``OpenAI-Beta``) or ``"subprotocols"`` (the same credentials as
+            ``Sec-WebSocket-Protocol`` offers, the way browsers send them, for
+            relays and proxies that only accept that form; see
+            :class:`~realtime_fast.api.RealtimeAPI`).  ValueError for other
+            values, and for a key a subprotocol cannot carry.
         transport: ``"auto"`` (fastest available), ``"websockets"``,
-            ``"picows"``, a Transport instance or a factory.
+            ``"picows"``, a Transport instance (reconnections use new
+            instances of its class with its ``high_water`` and
+            ``close_timeout``) or a factory.
+        high_water: bytes queued for sending above which :meth:`drain` waits,
+            for a transport given by name (None: 1 MiB,
+            :data:`~realtime_fast.transport.DEFAULT_HIGH_WATER`); a Transport
+            instance or factory carries its own (passing both is a ValueError).
         debug: log every event on the ``realtime_fast`` logger (DEBUG).
         connect_timeout: seconds allowed for connecting.
         reconnect: reopen a session after a drop (see the module docstring).
@@ -240,7 +253,9 @@ class RealtimeClient(RealtimeEventHandler):
         *,
         model: Optional[str] = DEFAULT_MODEL,
         protocol: str = "ga",
+        auth: AuthMode = "headers",
         transport: TransportSpec = "auto",
+        high_water: Optional[int] = None,
         debug: bool = False,
         connect_timeout: float = 10.0,
         reconnect: bool = False,
@@ -262,7 +277,9 @@ class RealtimeClient(RealtimeEventHandler):
             api_key,
             model=model,
             protocol=protocol,
+            auth=auth,
             transport=transport,
+            high_water=high_water,
             debug=debug,
             connect_timeout=connect_timeout,
             ping_interval=ping_interval,

@@ -5,7 +5,9 @@ The client keeps the reference client's *API*: a flat session config
 items shaped as in the reference and the beta event names inside the
 conversation.  A :class:`Dialect` knows what goes on the wire:
 
-* the handshake headers (beta adds ``OpenAI-Beta: realtime=v1``),
+* the handshake headers (beta adds ``OpenAI-Beta: realtime=v1``), or the
+  ``Sec-WebSocket-Protocol`` offers that carry the same credentials the way
+  browsers send them (:meth:`Dialect.subprotocols`),
 * the ``session`` object of ``session.update`` and the ``response`` object of
   ``response.create`` (GA nests audio settings under ``audio.input`` /
   ``audio.output`` and renames or drops a few keys),
@@ -21,16 +23,19 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, FrozenSet, Mapping, Optional
 
-from ._common import Dialect
+from ._common import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, REALTIME_SUBPROTOCOL, Dialect
 from .beta import BetaDialect
 from .ga import SERVER_EVENT_ALIASES, GADialect
 
 __all__ = [
     "AUDIO_DELTA_TYPES",
     "AUDIO_PART_TYPES",
+    "BETA_SUBPROTOCOL",
     "BetaDialect",
     "Dialect",
     "GADialect",
+    "KEY_SUBPROTOCOL_PREFIX",
+    "REALTIME_SUBPROTOCOL",
     "SERVER_EVENT_ALIASES",
     "TEXT_PART_TYPES",
     "canonical_event_type",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional
 
 #: Reference (beta) audio format names and their GA format objects.
 FLAT_TO_GA_FORMAT: Dict[str, Dict[str, Any]] = {
@@ -12,6 +12,33 @@ FLAT_TO_GA_FORMAT: Dict[str, Dict[str, Any]] = {
     "g711_alaw": {"type": "audio/pcma"},
 }
 GA_TO_FLAT_FORMAT: Dict[str, str] = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+
+
+#: The subprotocol the Realtime API selects (always offered first).
+REALTIME_SUBPROTOCOL = "realtime"
+#: Prefix of the subprotocol that carries the API key (or ephemeral client secret).
+KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
+#: The subprotocol that asks for the beta dialect (the ``OpenAI-Beta: realtime=v1`` header's twin).
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+
+#: Characters allowed in a subprotocol name: an HTTP token (RFC 7230 ``tchar``, as RFC 6455 requires).
+TOKEN_CHARS: FrozenSet[str] = frozenset(
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+)
+
+
+def key_subprotocol(api_key: str) -> str:
+    """``openai-insecure-api-key.<api_key>``; raises ValueError when the key is not a valid token.
+
+    The message names the first offending character and its position, never the key.
+    """
+    for position, char in enumerate(api_key):
+        if char not in TOKEN_CHARS:
+            raise ValueError(
+                f"The API key has {char!r} at position {position}, which a WebSocket subprotocol cannot carry: "
+                "check the key for stray spaces or quotes, or use auth='headers'."
+            )
+    return KEY_SUBPROTOCOL_PREFIX + api_key
 
 
 def deep_merge(base: Dict[str, Any], extra: Mapping[str, Any]) -> Dict[str, Any]:
@@ -77,6 +104,19 @@ class Dialect:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         return headers
+
+    def subprotocols(self, api_key: Optional[str]) -> List[str]:
+        """``Sec-WebSocket-Protocol`` offers carrying the credentials instead of headers (as browsers send them).
+
+        ``["realtime", "openai-insecure-api-key.<key>"]`` (the key entry only
+        when a key is given); the beta dialect adds ``openai-beta.realtime-v1``.
+        Raises ValueError when the key has a character a subprotocol cannot
+        carry (anything but RFC 7230 token characters).
+        """
+        offers = [REALTIME_SUBPROTOCOL]
+        if api_key:
+            offers.append(key_subprotocol(api_key))
+        return offers
 
     def session_payload(self, config: Mapping[str, Any]) -> Dict[str, Any]:
         """The ``session`` object of ``session.update`` for a reference-style (flat) config."""

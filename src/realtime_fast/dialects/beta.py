@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
-from ._common import Dialect, flat_format, flat_modalities
+from ._common import BETA_SUBPROTOCOL, Dialect, flat_format, flat_modalities
 
 __all__ = ["BetaDialect", "to_beta_response", "to_beta_session"]
 
@@ -80,6 +80,12 @@ class BetaDialect(Dialect):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         headers["OpenAI-Beta"] = "realtime=v1"
         return headers
+
+    def subprotocols(self, api_key: Optional[str]) -> List[str]:
+        """``["realtime", "openai-insecure-api-key.<key>", "openai-beta.realtime-v1"]`` (see :meth:`Dialect.subprotocols`)."""
+        offers = super().subprotocols(api_key)
+        offers.append(BETA_SUBPROTOCOL)
+        return offers
 
     def session_payload(self, config: Mapping[str, Any]) -> Dict[str, Any]:
         """See :func:`to_beta_session`."""
