@@ -3,6 +3,12 @@
 REALTIME_FAST_NO_EXTENSIONS=1 skips compilation.  Under cibuildwheel
 (CIBUILDWHEEL=1) or with REALTIME_FAST_REQUIRE_EXTENSIONS=1 a compile failure is
 an error, so no wheel ships without its compiled core.
+
+The runtime dependencies are set here (pyproject lists them as dynamic): a
+build that compiles the picows listener requires exactly the picows release it
+was compiled against, since the listener refuses any other one (and the
+transport then quietly uses its slower pure listener).  Every other build, and
+the sdist, requires ``picows>=PICOWS_FLOOR``.
 """
 
 import os
@@ -18,6 +24,11 @@ MODULES = ["_audio", "_events", "_client_fast"]
 PICOWS_MODULE = "transport._picows_listener"
 NO_EXTENSIONS = os.environ.get("REALTIME_FAST_NO_EXTENSIONS") == "1"
 REQUIRED = os.environ.get("CIBUILDWHEEL") == "1" or os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") == "1"
+#: The oldest picows supported without the compiled listener (pyproject's build requirement asks for the same).
+PICOWS_FLOOR = "2.3"
+CPYTHON_ONLY = "platform_python_implementation == 'CPython'"
+#: Runtime dependencies other than picows (markers included).
+BASE_REQUIREMENTS = ["numpy>=1.24", "websockets>=13.0", "orjson>=3.9"]
 
 
 class ReportingBuildExt(build_ext):
@@ -44,9 +55,10 @@ def picows_version():
 
 
 def extensions():
+    """The extension modules to build, and the picows release the listener is compiled against (or None)."""
     if NO_EXTENSIONS or sys.implementation.name != "cpython":
         print("realtime_fast: PURE build (REALTIME_FAST_NO_EXTENSIONS=1 or not CPython)", file=sys.stderr)
-        return []
+        return [], None
     from Cython.Build import cythonize
 
     # -g0: no debug info, it would triple the size of the wheels
@@ -88,7 +100,19 @@ def extensions():
     )
     for ext in exts:  # cythonize() drops the flag, so it is set afterwards
         ext.optional = not REQUIRED
-    return exts
+    return exts, version
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": ReportingBuildExt})
+def install_requires(listener_picows):
+    """Runtime requirements: picows pinned to ``listener_picows`` when the listener is compiled against it, else the floor."""
+    picows = f"picows=={listener_picows}" if listener_picows else f"picows>={PICOWS_FLOOR}"
+    return BASE_REQUIREMENTS + [f"{picows}; {CPYTHON_ONLY}"]
+
+
+EXTENSIONS, LISTENER_PICOWS = extensions()
+if "sdist" in sys.argv[1:]:  # an sdist ships sources only: the wheel built from it sets its own pin
+    LISTENER_PICOWS = None
+if LISTENER_PICOWS:
+    print(f"realtime_fast: picows listener compiled against picows {LISTENER_PICOWS}: requiring picows=={LISTENER_PICOWS}", file=sys.stderr)
+
+setup(ext_modules=EXTENSIONS, install_requires=install_requires(LISTENER_PICOWS), cmdclass={"build_ext": ReportingBuildExt})

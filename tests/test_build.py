@@ -1,10 +1,16 @@
 """The build is what it says it is."""
 
+import importlib.machinery
+import importlib.metadata
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 import realtime_fast
 from realtime_fast import _impl
@@ -66,3 +72,85 @@ def test_import_does_not_load_numpy():
     code = "import sys, realtime_fast, realtime_fast.mock; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _picows_requirements(requires: list[str]) -> list[Requirement]:
+    """The picows entries of a distribution's runtime requirements (extras' requirements left out)."""
+    parsed = [Requirement(line) for line in requires]
+    return [r for r in parsed if r.name == "picows" and "extra" not in str(r.marker or "")]
+
+
+def _compiled_listener_path() -> str | None:
+    """Path of the compiled picows listener shipped in the installed package, or None."""
+    spec = importlib.util.find_spec("realtime_fast.transport._picows_listener")
+    if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+        return None
+    return spec.origin
+
+
+def test_installed_metadata_pins_the_picows_the_listener_was_built_against():
+    # The compiled listener only loads with the picows release it was built against; the
+    # distribution must require exactly that release, or pip may leave another one in place
+    # and the transport silently runs its slower pure listener.
+    picows = pytest.importorskip("picows")
+    if _compiled_listener_path() is None:
+        pytest.skip("the compiled picows listener is not built in this install")
+    requires = importlib.metadata.requires("realtime-fast") or []
+    pins = _picows_requirements(requires)
+    assert len(pins) == 1, requires
+    pin = pins[0]
+    installed = importlib.metadata.version("picows")
+    assert str(pin.specifier) == f"=={installed}", (
+        f"realtime-fast requires {pin} but picows {installed} is installed: "
+        'reinstall realtime-fast (pip install -e ".[test]") so it is built against this picows'
+    )
+    assert picows.__version__ == installed  # what the listener compares at import
+    assert pin.marker is not None
+    assert pin.marker.evaluate({"platform_python_implementation": "CPython"})
+    assert not pin.marker.evaluate({"platform_python_implementation": "PyPy"})
+    if os.environ.get("REALTIME_FAST_NO_EXTENSIONS") == "1":
+        return  # compiled modules switched off at import: the pin is all there is to check
+    from realtime_fast.transport import picows_transport
+
+    assert picows_transport.COMPILED_LISTENER, f"compiled picows listener did not load: {_impl.LOAD_ERRORS}"
+    from realtime_fast.transport import _picows_listener
+
+    assert _picows_listener.BUILT_WITH_PICOWS == installed
+
+
+@pytest.mark.skipif(importlib.util.find_spec("setuptools") is None, reason="setuptools is not installed")
+@pytest.mark.skipif(not (ROOT / "setup.py").exists(), reason="not run from a source checkout")
+def test_build_without_the_compiled_listener_requires_the_picows_floor(tmp_path: Path):
+    # No compiled listener (pure build): any picows from the tested floor on, and the other
+    # runtime requirements unchanged.  Only the metadata is built, in a scratch copy.
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    env = dict(os.environ, REALTIME_FAST_NO_EXTENSIONS="1")
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=60,
+    )
+    dist = importlib.metadata.PathDistribution(tmp_path / "realtime_fast.egg-info")
+    requires = dist.requires or []
+    pins = _picows_requirements(requires)
+    assert [str(p.specifier) for p in pins] == [">=2.3"], requires
+    assert pins[0].marker is not None and not pins[0].marker.evaluate({"platform_python_implementation": "PyPy"})
+    others = sorted(str(Requirement(line)) for line in requires if "extra ==" not in line and not line.startswith("picows"))
+    assert others == ["numpy>=1.24", "orjson>=3.9", "websockets>=13.0"]
+
+
+def test_test_extra_brings_uvloop_where_it_exists():
+    # The README's test command installs ".[test]": uvloop must come with it, so the
+    # uvloop tests run in CI instead of skipping.
+    requires = importlib.metadata.requires("realtime-fast") or []
+    uvloop = [Requirement(line) for line in requires if Requirement(line).name == "uvloop"]
+
+    def wanted(platform: str, implementation: str) -> list[Requirement]:
+        env = {"extra": "test", "sys_platform": platform, "platform_python_implementation": implementation}
+        return [r for r in uvloop if r.marker is not None and r.marker.evaluate(env)]
+
+    assert wanted("linux", "CPython") and wanted("darwin", "CPython"), requires
+    assert wanted("win32", "CPython") == [] and wanted("linux", "PyPy") == []  # uvloop does not exist there
