@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
+import os
+import socket
+import struct
 
 import numpy as np
 import pytest
@@ -272,6 +276,49 @@ async def test_abrupt_connection_loss_is_an_abnormal_close_and_an_error(transpor
         assert error["source"] == "transport" and "without a close frame" in error["message"]
         with pytest.raises(ConnectionStateError):
             api.send("response.create")
+
+
+async def test_connection_reset_names_the_os_error(transport_name):
+    async def script(ws, me):
+        await ws.send(session_created())
+        await asyncio.sleep(0.05)
+        sock = ws.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a TCP reset
+        ws.transport.abort()
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["close", "error"])
+        await api.connect()
+        close = await log.wait_for("close")
+        assert (close["code"], close["reason"], close["error"]) == (None, "", True)
+        error = await log.wait_for("error")
+        address = srv.url.split("/")[2]
+        reset = f"[Errno {errno.ECONNRESET}] {os.strerror(errno.ECONNRESET)}"
+        assert error["source"] == "transport"
+        assert error["message"] == f"The connection to {address} was lost without a close frame: {reset}."
+
+
+async def test_protocol_error_is_a_1002_close_and_an_error(transport_name):
+    async def script(ws, me):
+        await ws.send(session_created())
+        ws.transport.write(bytes([0x80, 0x00]))  # a continuation frame that continues no message
+        await me.read_all(ws)
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["close", "error", "server.session.created"])
+        await api.connect()
+        close = await log.wait_for("close")
+        assert (close["code"], close["reason"], close["error"]) == (1002, "unexpected continuation frame", True)
+        error = await log.wait_for("error")
+        address = srv.url.split("/")[2]
+        assert error["source"] == "transport"
+        assert error["message"] == (
+            f"The server at {address} broke the WebSocket protocol (unexpected continuation frame); "
+            "the client closed the connection with 1002: check the server's WebSocket implementation."
+        )
+        assert len(log.of("server.session.created")) == 1 and not api.is_connected()
 
 
 async def test_client_disconnect_is_a_clean_close(transport_name):

@@ -12,20 +12,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import hashlib
 import importlib.util
+import os
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
-from http import HTTPStatus
+import sys
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pytest
 from websockets.asyncio.server import serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
 
+import realtime_fast
 from realtime_fast.errors import ConnectTimeout, HandshakeRejected, TransportError
 from realtime_fast.transport import create_transport
 from realtime_fast.transport import loops
@@ -158,6 +163,23 @@ def frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv1: bool = F
 
 def close_payload(code: int, reason: str = "") -> bytes:
     return struct.pack("!H", code) + reason.encode()
+
+
+def address_of(url: str) -> str:
+    """``host:port`` of a ws:// URL, as the transports name it in their messages."""
+    return url.split("/")[2]
+
+
+def os_error(code: int) -> str:
+    """An OS error as both transports word it: ``[Errno 104] Connection reset by peer``."""
+    return f"[Errno {code}] {os.strerror(code)}"
+
+
+def client_socket(transport: Any) -> Any:
+    """The client's TCP socket (test setup only, to shrink its kernel send buffer)."""
+    if transport.name == "picows":
+        return transport._ws.underlying_transport.get_extra_info("socket")
+    return transport._conn.transport.get_extra_info("socket")
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[bool, int, bytes]:
@@ -414,13 +436,16 @@ async def test_server_ping_is_answered_with_pong(backend: str) -> None:
 async def test_keepalive_ping_without_pong_closes_the_connection(backend: str) -> None:
     got_ping = asyncio.get_running_loop().create_future()
 
+    close_sent: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await accept_upgrade(reader, writer)
         while True:  # answer no ping; end the TCP connection on the client's close frame
-            _, opcode, _ = await read_frame(reader)
+            _, opcode, payload = await read_frame(reader)
             if opcode == 0x9 and not got_ping.done():
                 got_ping.set_result(True)
             if opcode == 0x8:
+                close_sent.set_result(payload)
                 writer.close()
                 return
 
@@ -429,9 +454,46 @@ async def test_keepalive_ping_without_pong_closes_the_connection(backend: str) -
         t = await open_transport(backend, url, rec, ping_interval=0.2)
         assert await asyncio.wait_for(got_ping, WAIT)
         code, reason, exc = await rec.wait_closed()
-        assert isinstance(exc, TransportError)
-        assert code is None
+        # RFC 6455 1011, the same code and reason on the wire and in on_close on every backend.
+        assert (code, reason) == (1011, "keepalive ping timeout")
+        assert await asyncio.wait_for(close_sent, WAIT) == close_payload(1011, "keepalive ping timeout")
+        assert isinstance(exc, TransportError) and (exc.code, exc.reason) == (1011, "keepalive ping timeout")
+        assert str(exc) == (
+            f"The server at {address_of(url)} did not answer a keepalive ping within 0.2 s; "
+            "the client closed the connection with 1011: check the network, or raise ping_interval."
+        )
         assert not t.is_open
+
+
+async def test_keepalive_keeps_a_connection_whose_server_answers_pings(backend: str) -> None:
+    pings: list[bytes] = []
+    enough = asyncio.get_running_loop().create_future()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer)
+        while True:
+            _, opcode, payload = await read_frame(reader)
+            if opcode == 0x9:
+                writer.write(frame(0xA, payload))
+                pings.append(payload)
+                if len(pings) == 4 and not enough.done():
+                    enough.set_result(True)
+            elif opcode == 0x1:
+                writer.write(frame(0x1, payload))
+            elif opcode == 0x8:
+                writer.write(frame(0x8, payload))
+                writer.close()
+                return
+
+    async with raw_server(handler) as url:
+        rec = Recorder()
+        t = await open_transport(backend, url, rec, ping_interval=0.1)
+        assert await asyncio.wait_for(enough, WAIT)  # four ping intervals, each answered
+        assert t.is_open and rec.closes == []
+        t.send_text('{"type":"still-here"}')
+        await rec.wait_for(lambda: len(rec.messages) == 1)
+        await t.close()
+        assert await rec.wait_closed() == (1000, "", None)
 
 
 @pytest.mark.parametrize("how", ["eof", "reset"])
@@ -452,7 +514,10 @@ async def test_abrupt_end_without_close_frame(backend: str, how: str) -> None:
         t.send_text("{}")
         code, reason, exc = await rec.wait_closed()
         assert (code, reason) == (None, "")
-        assert isinstance(exc, TransportError)
+        assert isinstance(exc, TransportError) and (exc.code, exc.reason) == (None, "")
+        # The OS error of a reset is part of the message on every backend.
+        detail = f": {os_error(errno.ECONNRESET)}" if how == "reset" else ""
+        assert str(exc) == f"The connection to {address_of(url)} was lost without a close frame{detail}."
         assert rec.messages == [b'{"type":"one"}']
         assert not t.is_open
         with pytest.raises(TransportError):
@@ -513,7 +578,12 @@ async def test_message_over_the_size_limit_closes_with_1009(backend: str, fragme
         rec = Recorder()
         await open_transport(backend, url, rec, max_message_size=2500)
         code, reason, exc = await rec.wait_closed()
-        assert isinstance(exc, TransportError)
+        assert (code, reason) == (1009, "message too big")
+        assert isinstance(exc, TransportError) and (exc.code, exc.reason) == (1009, "message too big")
+        assert str(exc) == (
+            f"The server at {address_of(url)} sent a message larger than max_message_size (2500 bytes); "
+            "the client closed the connection with 1009: raise max_message_size if such messages are expected."
+        )
         assert rec.messages == []
         assert await asyncio.wait_for(sent_code, WAIT) == 1009
 
@@ -555,39 +625,132 @@ async def test_invalid_utf8_text_is_delivered_for_the_parser_to_report(backend: 
         await rec.wait_closed()
 
 
-async def test_protocol_violation_closes_with_1002(backend: str) -> None:
+#: Frames a client must reject, and the (code, reason) every backend reports for them.
+PROTOCOL_VIOLATIONS = {
+    "continuation-of-nothing": (frame(0x0, b"continues nothing"), 1002, "unexpected continuation frame"),
+    "new-message-inside-a-fragmented-one": (
+        frame(0x1, b'{"type":', fin=False) + frame(0x1, b"{}"), 1002, "expected a continuation frame"
+    ),
+    "reserved-bits": (frame(0x1, b"{}", rsv1=True), 1002, "reserved bits set"),
+    "reserved-bits-on-a-continuation": (
+        frame(0x1, b'{"type":', fin=False) + frame(0x0, b'"x"}', rsv1=True), 1002, "reserved bits set"
+    ),
+    "masked": (bytes([0x81, 0x82]) + b"\x00\x00\x00\x00" + b"{}", 1002, "masked frame from the server"),
+    "unknown-opcode": (frame(0x3, b""), 1002, "invalid opcode"),
+    "control-frame-over-125-bytes": (bytes([0x89, 126]) + struct.pack("!H", 126) + b"p" * 126, 1002, "control frame too long"),
+    "fragmented-control-frame": (frame(0x9, b"ping", fin=False), 1002, "fragmented control frame"),
+    "close-code-1006": (frame(0x8, close_payload(1006)), 1002, "invalid close frame"),
+    "close-code-5000": (frame(0x8, close_payload(5000)), 1002, "invalid close frame"),
+    "close-reason-not-utf8": (frame(0x8, close_payload(1000) + b"\xff\xfe"), 1007, "invalid UTF-8 in a close frame"),
+}
+
+
+@pytest.mark.parametrize("violation", list(PROTOCOL_VIOLATIONS))
+async def test_protocol_violation_fails_the_connection(backend: str, violation: str) -> None:
+    bad, expected_code, expected_reason = PROTOCOL_VIOLATIONS[violation]
     sent_code: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await accept_upgrade(reader, writer)
-        writer.write(frame(0x0, b"continues nothing"))
+        writer.write(bad)
         while True:
             _, opcode, data = await read_frame(reader)
             if opcode == 0x8:
                 sent_code.set_result(struct.unpack("!H", data[:2])[0])
-                break
-        await reader.read()
+                # Answer with another code: after failing the connection the
+                # client ignores whatever the server sends (RFC 6455 7.1.7).
+                writer.write(frame(0x8, close_payload(1000, "fine by me")))
+                writer.close()
+                return
 
     async with raw_server(handler) as url:
         rec = Recorder()
-        await open_transport(backend, url, rec, make_kwargs={"close_timeout": 0.3})
-        code, reason, exc = await rec.wait_closed(timeout=3.0)  # the client fails the connection itself
-        assert isinstance(exc, TransportError)
-        assert await asyncio.wait_for(sent_code, WAIT) == 1002
+        t = await open_transport(backend, url, rec, make_kwargs={"close_timeout": 0.3})
+        code, reason, exc = await rec.wait_closed()  # the client fails the connection itself
+        assert (code, reason) == (expected_code, expected_reason)
+        assert isinstance(exc, TransportError) and (exc.code, exc.reason) == (expected_code, expected_reason)
+        assert str(exc) == (
+            f"The server at {address_of(url)} broke the WebSocket protocol ({expected_reason}); "
+            f"the client closed the connection with {expected_code}: check the server's WebSocket implementation."
+        )
+        assert await asyncio.wait_for(sent_code, WAIT) == expected_code
+        assert rec.messages == [] and not t.is_open
+
+
+async def test_close_frame_inside_a_fragmented_message_is_a_server_close(backend: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer)
+        writer.write(frame(0x1, b'{"type":', fin=False) + frame(0x8, close_payload(4000, "gone")))
+        await read_frame(reader)
+        writer.close()
+
+    async with raw_server(handler) as url:
+        rec = Recorder()
+        await open_transport(backend, url, rec)
+        assert await rec.wait_closed() == (4000, "gone", None)
+        assert rec.messages == []
 
 
 @pytest.mark.parametrize("status", [401, 403])
 async def test_handshake_rejected_with_http_status(backend: str, status: int) -> None:
+    body = b"Incorrect API key provided\n"
+
     def reject(connection: Any, request: Any) -> Any:
-        return connection.respond(HTTPStatus(status), "Incorrect API key provided\n")
+        # The server's own reason phrase, not the standard one for the status.
+        return Response(status, "Nope", Headers([("Content-Length", str(len(body)))]), body)
 
     async with ws_server(echo_handler, process_request=reject) as url:
         rec = Recorder()
         with pytest.raises(HandshakeRejected) as info:
             await open_transport(backend, url, rec)
-        assert info.value.status == status
-        assert str(status) in str(info.value)
+        assert info.value.status == status and info.value.body == body
+        assert str(info.value) == (
+            f"The server at {address_of(url)} rejected the WebSocket upgrade with HTTP {status} Nope: "
+            "check the URL, the API key and the headers."
+        )
         assert rec.closes == [] and rec.messages == []
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+async def test_server_closing_during_the_handshake(backend: str, scheme: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)  # the upgrade request, or the TLS client hello
+        writer.close()  # no answer at all
+
+    async with raw_server(handler) as url:
+        rec = Recorder()
+        with pytest.raises(TransportError) as info:
+            await open_transport(backend, url.replace("ws://", f"{scheme}://"), rec, open_timeout=5)
+        assert not isinstance(info.value, (HandshakeRejected, ConnectTimeout))
+        assert str(info.value) == (
+            f"The server at {address_of(url)} closed the connection during the handshake: "
+            "check the URL (ws:// or wss://, host, port and path) and the server's logs."
+        )
+        assert rec.closes == []
+
+
+async def test_host_name_that_does_not_resolve(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # .invalid never resolves (RFC 6761).  The loop's resolver answers for it at
+    # once, as a resolver would, so that the test needs no DNS server.
+    loop = asyncio.get_running_loop()
+    real_getaddrinfo = loop.getaddrinfo
+
+    async def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return await real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    rec = Recorder()
+    with pytest.raises(TransportError) as info:
+        await open_transport(backend, "ws://nonexistent.invalid/v1/realtime", rec, open_timeout=5)
+    assert not isinstance(info.value, (HandshakeRejected, ConnectTimeout))
+    assert str(info.value) == (
+        f"Cannot resolve the host name of nonexistent.invalid:80: [Errno {socket.EAI_NONAME}] "
+        "Name or service not known; check the URL."
+    )
+    assert isinstance(info.value.__cause__, socket.gaierror)
+    assert rec.closes == []
 
 
 async def test_connect_timeout_when_the_server_never_answers(backend: str) -> None:
@@ -634,7 +797,10 @@ async def test_unreachable_port(backend: str) -> None:
     with pytest.raises(TransportError) as info:
         await open_transport(backend, f"ws://127.0.0.1:{port}/", rec, open_timeout=5)
     assert not isinstance(info.value, (HandshakeRejected, ConnectTimeout))
-    assert f"127.0.0.1:{port}" in str(info.value)
+    assert str(info.value) == (
+        f"Cannot connect to 127.0.0.1:{port}: {os_error(errno.ECONNREFUSED)}; "
+        "check that the server is running and the address is right."
+    )
     assert rec.closes == []
 
 
@@ -654,6 +820,33 @@ async def test_subprotocol_and_headers_reach_the_server(backend: str) -> None:
         assert [p.strip() for p in seen["offered"].split(",")] == offered
         await t.close()
         await rec.wait_closed()
+
+
+def _user_agent_lines(request: bytes) -> list[str]:
+    return [line.split(":", 1)[1].strip() for line in request.decode().split("\r\n") if line.lower().startswith("user-agent:")]
+
+
+@pytest.mark.parametrize("own", [None, "my-app/2.0", "user-agent"], ids=["default", "caller's", "caller's-lowercase"])
+async def test_user_agent(backend: str, own: str | None) -> None:
+    requests: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        requests.set_result(request)
+        writer.close()
+
+    headers = {"Authorization": "Bearer sk-test"}
+    if own == "user-agent":
+        headers["user-agent"] = "lower/1"
+    elif own is not None:
+        headers["User-Agent"] = own
+    async with raw_server(handler) as url:
+        with pytest.raises(TransportError):  # the server hangs up after reading the request
+            await open_transport(backend, url, Recorder(), headers=headers)
+        lines = _user_agent_lines(await asyncio.wait_for(requests, WAIT))
+    python = "%d.%d" % sys.version_info[:2]
+    expected = {None: f"realtime-fast/{realtime_fast.__version__} Python/{python}", "user-agent": "lower/1"}.get(own, own)
+    assert lines == [expected]  # exactly one User-Agent: the caller's wins, else ours
 
 
 async def test_no_subprotocol_offered_means_none_selected(backend: str) -> None:
@@ -737,6 +930,40 @@ async def test_drain_applies_back_pressure_until_the_server_reads(backend: str) 
     assert total_read >= sent
 
 
+async def test_drain_returns_at_the_high_water_mark_not_below(backend: str) -> None:
+    # drain() must let the caller go on as soon as the queue is back at the
+    # mark, not hold it until the queue is much lower.  A small kernel send
+    # buffer makes the queue shrink in small steps, so the level at which
+    # drain() returned shows where it resumed.
+    high_water = 256 * 1024
+    resume = asyncio.Event()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer)
+        await resume.wait()
+        while await reader.read(1 << 16):
+            pass
+
+    async with raw_server(handler) as url:
+        rec = Recorder()
+        t = await open_transport(backend, url, rec, make_kwargs={"high_water": high_water, "close_timeout": 0.2})
+        client_socket(t).setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        chunk = b'{"type":"input_audio_buffer.append","audio":"' + b"A" * (64 * 1024) + b'"}'
+        while t.buffered_amount <= 2 * high_water:
+            t.send_text(chunk)
+            await asyncio.sleep(0)
+        drain = asyncio.ensure_future(t.drain())
+        await asyncio.sleep(0)
+        assert not drain.done()
+        resume.set()
+        await asyncio.wait_for(drain, WAIT)
+        level = t.buffered_amount
+        assert level <= high_water
+        assert level > high_water // 4  # resumed at the mark, not at a lower low-water mark
+        await t.close()
+        await rec.wait_closed()
+
+
 async def test_drain_raises_when_the_connection_is_lost(backend: str) -> None:
     got_request = asyncio.Event()
     drop = asyncio.Event()
@@ -762,7 +989,9 @@ async def test_drain_raises_when_the_connection_is_lost(backend: str) -> None:
         with pytest.raises(TransportError):
             await asyncio.wait_for(drain, WAIT)
         code, reason, exc = await rec.wait_closed()
+        assert (code, reason) == (None, "")
         assert isinstance(exc, TransportError)
+        assert str(exc).startswith(f"The connection to {address_of(url)} was lost without a close frame: [Errno ")
 
 
 async def test_close_gives_up_when_the_server_never_answers(backend: str) -> None:
@@ -774,10 +1003,36 @@ async def test_close_gives_up_when_the_server_never_answers(backend: str) -> Non
     async with raw_server(handler) as url:
         rec = Recorder()
         t = await open_transport(backend, url, rec, make_kwargs={"close_timeout": 0.3})
-        await asyncio.wait_for(t.close(), WAIT)
+        await asyncio.wait_for(t.close(4001, "bye now"), WAIT)
         assert not t.is_open
         code, reason, exc = await rec.wait_closed()
-        assert code is None and isinstance(exc, TransportError)
+        assert (code, reason) == (4001, "bye now")  # the close frame the client sent: none came back
+        assert isinstance(exc, TransportError) and (exc.code, exc.reason) == (4001, "bye now")
+        assert str(exc) == f"The server at {address_of(url)} did not answer the close frame within 0.3 s; the connection was aborted."
+
+
+async def test_connection_reset_while_closing(backend: str) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await accept_upgrade(reader, writer)
+        while True:
+            _, opcode, _ = await read_frame(reader)
+            if opcode == 0x8:  # reset the connection instead of answering
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return
+
+    async with raw_server(handler) as url:
+        rec = Recorder()
+        t = await open_transport(backend, url, rec, make_kwargs={"close_timeout": 5.0})
+        await asyncio.wait_for(t.close(), WAIT)
+        code, reason, exc = await rec.wait_closed()
+        assert (code, reason) == (1000, "")
+        assert isinstance(exc, TransportError)
+        assert str(exc) == (
+            f"The connection to {address_of(url)} was lost before the server answered the close frame: "
+            f"{os_error(errno.ECONNRESET)}."
+        )
 
 
 async def test_invalid_close_code_is_refused(backend: str) -> None:
@@ -826,7 +1081,10 @@ async def test_wss_checks_the_certificate(backend: str, tls_files: tuple[str, st
         with pytest.raises(TransportError) as info:
             await open_transport(backend, url, rec)
         assert not isinstance(info.value, (HandshakeRejected, ConnectTimeout))
-        assert "certificate" in str(info.value).lower()
+        assert str(info.value) == (
+            f"The TLS handshake with {address_of(url)} failed: certificate verify failed: self-signed certificate; "
+            "check the server's certificate (SSL_CERT_FILE selects other trusted roots)."
+        )
 
 
 async def test_wss_with_a_trusted_certificate(backend: str, tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -839,6 +1097,24 @@ async def test_wss_with_a_trusted_certificate(backend: str, tls_files: tuple[str
         assert rec.messages == [b'{"type":"over-tls"}']
         await t.close()
         assert await rec.wait_closed() == (1000, "", None)
+
+
+async def test_wss_checks_the_host_name(backend: str, tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The certificate is trusted but issued for IP 127.0.0.1 only: "localhost" is not in it.
+    monkeypatch.setenv("SSL_CERT_FILE", tls_files[0])
+    async with wss_server(tls_files) as url:
+        rec = Recorder()
+        port = int(address_of(url).rsplit(":", 1)[1])
+        with pytest.raises(TransportError) as info:
+            await open_transport(backend, f"wss://localhost:{port}/v1/realtime", rec, open_timeout=5)
+        assert not isinstance(info.value, (HandshakeRejected, ConnectTimeout))
+        cause = info.value.__cause__
+        assert isinstance(cause, ssl.SSLCertVerificationError) and cause.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
+        assert str(info.value) == (
+            f"The TLS handshake with localhost:{port} failed: certificate verify failed: the certificate is not "
+            "valid for 'localhost'; check the server's certificate (SSL_CERT_FILE selects other trusted roots)."
+        )
+        assert rec.closes == []
 
 
 # ---------------------------------------------------------------- uvloop

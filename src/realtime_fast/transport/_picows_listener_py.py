@@ -18,6 +18,13 @@ from typing import Any
 import picows
 from picows import WSCloseCode, WSListener, WSMsgType, WSProtocolError
 
+from .base import (
+    REASON_EXPECTED_CONTINUATION,
+    REASON_MESSAGE_TOO_BIG,
+    REASON_RESERVED_BITS,
+    REASON_UNEXPECTED_CONTINUATION,
+)
+
 __all__ = ["Listener"]
 
 # The transport module's logger: the listener is part of it.
@@ -82,14 +89,18 @@ class Listener(WSListener):
 
 
 # -- shared with the compiled twin ------------------------------------------------
+# Protocol errors carry the shared reasons of ``transport.base`` as their text, so
+# that ``on_close`` reports the same reason as the websockets backend.
 
 
 def reserved_bits_error() -> WSProtocolError:
-    return WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "Received a frame with reserved bits set (no extension was negotiated).")
+    """A frame with RSV bits set (no extension is ever negotiated)."""
+    return WSProtocolError(WSCloseCode.PROTOCOL_ERROR, REASON_RESERVED_BITS)
 
 
 def unfinished_message_error() -> WSProtocolError:
-    return WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "Received a new message before the previous fragmented message was finished.")
+    """A new data frame before the previous fragmented message was finished."""
+    return WSProtocolError(WSCloseCode.PROTOCOL_ERROR, REASON_EXPECTED_CONTINUATION)
 
 
 def deliver_view(listener: Any, is_text: bool, view: memoryview) -> None:
@@ -119,12 +130,11 @@ def continue_message(listener: Any, frame: picows.WSFrame) -> None:
     """A continuation frame: add it to the message, and deliver the message when it is the last."""
     parts = listener.fragments
     if parts is None:
-        raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, "Received a continuation frame that continues no message.")
+        raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, REASON_UNEXPECTED_CONTINUATION)
+    if frame.rsv1 or frame.rsv2 or frame.rsv3:
+        raise reserved_bits_error()
     if len(parts) + frame.payload_size > listener.max_message_size:
-        raise WSProtocolError(
-            WSCloseCode.MESSAGE_TOO_BIG,
-            f"Received a fragmented message larger than the limit of {listener.max_message_size} bytes.",
-        )
+        raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, REASON_MESSAGE_TOO_BIG)
     view = frame.get_payload_as_memoryview()
     try:
         parts += view

@@ -7,15 +7,47 @@ so a handler that keeps data must copy it.  Binary messages are delivered to
 ``on_binary`` (same validity rule) so the layer above can report them.
 
 When the connection ends, for whatever reason, ``on_close(code, reason, exc)``
-is called exactly once: ``code``/``reason`` from the close frame (``None``/""
-when there was none), ``exc`` the error for abnormal ends (``None`` for a clean
-close by either side).
+is called exactly once.  Every backend fills it in by one rule, so a given end
+gives the same three values whichever backend carried the connection:
+
+``code``/``reason`` are those of the close frame that ended the connection:
+
+* the server's close frame, when it sent one before the client sent its own
+  (a server-initiated close) or in answer to the client's (a clean close by
+  the client: servers echo the client's code);
+* otherwise the close frame the client sent: the ``code``/``reason`` given to
+  :meth:`Transport.close` when the server never answered it, or, when the
+  client failed the connection itself (RFC 6455 section 7.1.7), the code for
+  the cause (``1002`` protocol error, ``1007`` invalid UTF-8 in a close frame,
+  ``1009`` message over ``max_message_size``, ``1011`` keepalive timeout) with
+  the reason from the ``REASON_*`` constants below.  Anything the server sends
+  after the client failed the connection, its close frame included, is ignored;
+* ``None``/``""`` when no close frame was exchanged (the TCP connection was
+  reset or ended without one).
+
+An empty close frame from the server reports ``1005`` and ``""``.
+
+``exc`` is ``None`` for a clean close (a close frame from the server, whoever
+started the closing handshake), and otherwise a
+:class:`~realtime_fast.errors.TransportError` (carrying the same
+``code``/``reason``) whose message is built from the ``ERROR_*`` templates
+below, so it reads the same on every backend; the underlying library's
+exception, if any, is its ``__cause__``.  The OS error of a lost connection
+(``[Errno 104] Connection reset by peer``) is part of the message.
 
 Sends never block: :meth:`Transport.send_text` queues the frame, frames leave in
 the order they were queued, and :attr:`Transport.buffered_amount` says how many
 bytes are still waiting.  :meth:`Transport.drain` waits until that drops to the
 high-water mark (``DEFAULT_HIGH_WATER`` unless set), which is how a caller
-applies back-pressure on a slow network.
+applies back-pressure on a slow network: it returns as soon as the queue is at
+or below the mark, not when the queue is empty.
+
+Keepalive: with ``ping_interval`` set, every backend sends a ping every
+``ping_interval`` seconds and fails the connection with ``1011``
+(``KEEPALIVE_REASON``) when no pong arrives within another ``ping_interval``
+seconds.  Every backend sends ``User-Agent: realtime-fast/<version>
+Python/<major>.<minor>`` (``USER_AGENT_FORMAT``) unless the caller's headers
+have a ``User-Agent`` of their own.
 """
 
 from __future__ import annotations
@@ -29,6 +61,92 @@ MAX_MESSAGE_SIZE: int = 32 * 1024 * 1024
 
 #: Bytes queued for sending above which :meth:`Transport.drain` waits.
 DEFAULT_HIGH_WATER: int = 1024 * 1024
+
+#: The ``User-Agent`` both backends send when the caller's headers have none
+#: (``version``: realtime_fast's, ``python``: ``major.minor``).
+USER_AGENT_FORMAT: str = "realtime-fast/{version} Python/{python}"
+
+# -- Close codes the client sends when it fails the connection (RFC 6455 section 7.4.1).
+
+#: The server broke the protocol (a frame the client must reject).
+CLOSE_PROTOCOL_ERROR: int = 1002
+#: A close frame from the server whose reason is not valid UTF-8.
+CLOSE_INVALID_DATA: int = 1007
+#: A message from the server longer than ``max_message_size``.
+CLOSE_MESSAGE_TOO_BIG: int = 1009
+#: No pong answered a keepalive ping in time.
+CLOSE_KEEPALIVE_TIMEOUT: int = 1011
+
+# -- ``reason`` reported to ``on_close`` when the client failed the connection.
+# The bytes each backend put in its own close frame may word the cause
+# differently; ``on_close`` and the error always use these.
+
+REASON_UNEXPECTED_CONTINUATION: str = "unexpected continuation frame"
+REASON_EXPECTED_CONTINUATION: str = "expected a continuation frame"
+REASON_RESERVED_BITS: str = "reserved bits set"
+REASON_MASKED_FRAME: str = "masked frame from the server"
+REASON_INVALID_OPCODE: str = "invalid opcode"
+REASON_CONTROL_FRAME_TOO_LONG: str = "control frame too long"
+REASON_FRAGMENTED_CONTROL_FRAME: str = "fragmented control frame"
+REASON_INVALID_LENGTH: str = "invalid payload length"
+REASON_INVALID_CLOSE_FRAME: str = "invalid close frame"
+REASON_INVALID_CLOSE_UTF8: str = "invalid UTF-8 in a close frame"
+REASON_MESSAGE_TOO_BIG: str = "message too big"
+#: Also the reason both backends put in the 1011 close frame.
+KEEPALIVE_REASON: str = "keepalive ping timeout"
+
+# -- Error messages, formatted the same way by every backend (``str.format`` fields).
+
+#: Protocol errors (``code`` 1002 or 1007).
+ERROR_PROTOCOL: str = (
+    "The server at {address} broke the WebSocket protocol ({reason}); the client closed the connection "
+    "with {code}: check the server's WebSocket implementation."
+)
+#: A message over the limit (``code`` 1009).
+ERROR_TOO_BIG: str = (
+    "The server at {address} sent a message larger than max_message_size ({limit} bytes); the client closed "
+    "the connection with 1009: raise max_message_size if such messages are expected."
+)
+#: Keepalive timeout (``code`` 1011).
+ERROR_KEEPALIVE: str = (
+    "The server at {address} did not answer a keepalive ping within {timeout:g} s; the client closed the "
+    "connection with 1011: check the network, or raise ping_interval."
+)
+#: The connection ended without any close frame (``detail``: ``": <OS error>"`` or ``""``).
+ERROR_LOST: str = "The connection to {address} was lost without a close frame{detail}."
+#: The client sent a close frame and the connection ended before the answer
+#: (``detail`` as for ``ERROR_LOST``).
+ERROR_LOST_WHILE_CLOSING: str = "The connection to {address} was lost before the server answered the close frame{detail}."
+#: The server did not answer :meth:`Transport.close` in time.
+ERROR_CLOSE_TIMEOUT: str = (
+    "The server at {address} did not answer the close frame within {timeout:g} s; the connection was aborted."
+)
+#: The TLS handshake failed (``detail``: ``certificate verify failed: <why>`` for a
+#: certificate the client rejects, else OpenSSL's reason in lower case with spaces).
+ERROR_TLS: str = (
+    "The TLS handshake with {address} failed: {detail}; check the server's certificate "
+    "(SSL_CERT_FILE selects other trusted roots)."
+)
+#: ``<why>`` for a certificate issued for other names than the URL's host
+#: (OpenSSL's verify codes 62 and 64); other verify failures use OpenSSL's own text.
+TLS_NAME_MISMATCH: str = "the certificate is not valid for {host!r}"
+#: The host name does not resolve (``error``: the resolver's error).
+ERROR_RESOLVE_FAILED: str = "Cannot resolve the host name of {address}: {error}; check the URL."
+#: No address of the host accepted the TCP connection (``error``: the OS error(s), ``[Errno N] text``).
+ERROR_CONNECT_FAILED: str = (
+    "Cannot connect to {address}: {error}; check that the server is running and the address is right."
+)
+#: The server answered the upgrade with an HTTP error (``phrase``: the server's own reason phrase).
+ERROR_HANDSHAKE_REJECTED: str = (
+    "The server at {address} rejected the WebSocket upgrade with HTTP {status}{phrase}: check the URL, "
+    "the API key and the headers."
+)
+#: The server closed or reset the TCP connection during the TLS or WebSocket
+#: handshake (``detail``: ``" ([Errno N] text)"`` for a reset, else ``""``).
+ERROR_HANDSHAKE_EOF: str = (
+    "The server at {address} closed the connection during the handshake{detail}: check the URL (ws:// or "
+    "wss://, host, port and path) and the server's logs."
+)
 
 MessageHandler = Callable[[Union[bytes, memoryview]], None]
 CloseHandler = Callable[[Union[int, None], str, Union[BaseException, None]], None]

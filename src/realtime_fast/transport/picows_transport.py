@@ -22,10 +22,18 @@ Behaviour shared with the ``websockets`` backend (the tests check both):
 * Text frames are **not** checked for UTF-8 here: the bytes go to ``on_message``
   as they arrived and the event parser reports invalid text like any other
   malformed frame, so one bad frame does not end the session.
-* Keepalive: when nothing has arrived for ``ping_interval`` seconds a ping is
-  sent; no pong within another ``ping_interval`` seconds closes the connection
-  (``on_close`` gets a :class:`~realtime_fast.errors.TransportError`).  Pings
-  from the server are answered at once by picows.
+* Keepalive (the same schedule as websockets'): a ping every
+  ``ping_interval`` seconds; no pong within another ``ping_interval`` seconds
+  fails the connection with close code 1011 and reason ``keepalive ping
+  timeout`` (``on_close`` gets a :class:`~realtime_fast.errors.TransportError`).
+  picows' own auto-ping is not used: it closes with 1001.  Pings from the
+  server are answered at once by picows.
+* ``on_close`` follows the rule in :mod:`realtime_fast.transport.base`:
+  picows' protocol errors are reported with the shared reasons and messages,
+  and the OS error of a lost connection is kept (a small protocol wrapper
+  records the exception the socket transport ends with, which picows drops).
+* ``User-Agent: realtime-fast/<version> Python/<x.y>`` is sent unless the
+  caller's headers have a User-Agent.
 * Messages that arrive in the same read as the handshake response are held
   back and delivered just after :meth:`PicowsTransport.connect` returns, so
   ``on_message`` never runs before the caller knows it is connected.
@@ -40,8 +48,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import ssl
+import sys
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -51,6 +61,7 @@ from picows import WSCloseCode, WSHandshakeError, WSMsgType, WSProtocolError
 from .._impl import load
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from ._picows_listener_py import deliver_early
+from . import base
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["COMPILED_LISTENER", "PicowsTransport"]
@@ -73,6 +84,79 @@ _SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 101
 
 #: What an empty close frame means, as the websockets library reports it.
 _NO_STATUS_RECEIVED = 1005
+
+
+#: picows' own protocol-error texts (prefixes) -> the shared reasons of ``base``.
+#: The listener raises its errors with the shared reasons already.
+_PICOWS_REASONS: tuple[tuple[str, str], ...] = (
+    ("Received frame with invalid opcode", base.REASON_INVALID_OPCODE),
+    ("Received fragmented control frame", base.REASON_FRAGMENTED_CONTROL_FRAME),
+    ("Received masked frame", base.REASON_MASKED_FRAME),
+    ("Received control frame with payload size", base.REASON_CONTROL_FRAME_TOO_LONG),
+    ("Received frame with invalid 16-bit payload", base.REASON_INVALID_LENGTH),
+    ("Received frame with invalid 64-bit payload", base.REASON_INVALID_LENGTH),
+    ("Received frame with payload size exceeding", base.REASON_MESSAGE_TOO_BIG),
+    ("Received CLOSE with invalid UTF-8", base.REASON_INVALID_CLOSE_UTF8),
+    ("Received CLOSE", base.REASON_INVALID_CLOSE_FRAME),
+)
+
+
+def _failure_reason(text: str) -> str:
+    """The shared reason for one of picows' (or the listener's) protocol-error texts."""
+    for prefix, reason in _PICOWS_REASONS:
+        if text.startswith(prefix):
+            return reason
+    return text
+
+
+def _user_agent() -> str:
+    from .. import __version__  # at call time: the package has finished importing
+
+    return base.USER_AGENT_FORMAT.format(version=__version__, python="%d.%d" % sys.version_info[:2])
+
+
+def _os_error_text(errors: list[OSError]) -> str:
+    """One text for the OS errors of the addresses tried, worded like the websockets backend's."""
+    texts = []
+    for exc in errors:
+        text = f"[Errno {exc.errno}] {os.strerror(exc.errno)}" if exc.errno is not None else str(exc)
+        if text not in texts:
+            texts.append(text)
+    return "; ".join(texts)
+
+
+def _tls_error_text(exc: ssl.SSLError, host: str) -> str:
+    """``detail`` for ``base.ERROR_TLS``: the same words whichever TLS implementation failed."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+            why = base.TLS_NAME_MISMATCH.format(host=host)
+        else:
+            why = exc.verify_message
+        return f"certificate verify failed: {why}"
+    reason = getattr(exc, "reason", None)
+    return reason.lower().replace("_", " ") if reason else str(exc)
+
+
+class _LossRecorder(asyncio.BufferedProtocol):
+    """Stands in for picows' protocol on the socket transport to keep the exception the connection ended with.
+
+    picows drops the exception it gets in ``connection_lost`` (``Connection
+    reset by peer``, say); the error reported to ``on_close`` names it.  Every
+    other callback is picows' own bound method, so reads cost nothing extra.
+    """
+
+    def __init__(self, inner: Any, owner: "PicowsTransport") -> None:
+        self.get_buffer = inner.get_buffer
+        self.buffer_updated = inner.buffer_updated
+        self.eof_received = inner.eof_received
+        self.pause_writing = inner.pause_writing
+        self.resume_writing = inner.resume_writing
+        self._inner_connection_lost = inner.connection_lost
+        self._owner = owner
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._owner._lost_exc = exc
+        self._inner_connection_lost(exc)
 
 
 def _close_code(code: int | Any) -> WSCloseCode | int:
@@ -111,6 +195,13 @@ class PicowsTransport(Transport):
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._watcher: asyncio.Task[None] | None = None
         self._ended: asyncio.Future[None] | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+        self._keepalive_failed = False
+        self._close_timed_out = False
+        #: The exception the socket transport ended with (None for a clean EOF).
+        self._lost_exc: BaseException | None = None
+        self._max_message_size = MAX_MESSAGE_SIZE
+        self._ping_interval: float | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -153,8 +244,8 @@ class PicowsTransport(Transport):
         ``open_timeout`` (seconds) covers name resolution, TCP connect, TLS and
         the WebSocket handshake together.  ``max_message_size`` (bytes) limits
         one message, fragmented or not; ``ping_interval`` (seconds, ``None``
-        for no keepalive) is both the idle time before a ping and the time
-        allowed for its pong.
+        for no keepalive) is both the time between pings and the time allowed
+        for each pong.
         """
         if self._connecting or (self._ws is not None and (self._ended is None or not self._ended.done())):
             raise TransportError("This transport is already connected: close it, or create a new transport per connection.")
@@ -167,12 +258,16 @@ class PicowsTransport(Transport):
             raise ValueError(f"{url!r} has an invalid port: {exc}.") from None
         address = f"{parts.hostname}:{port}"
         extra_headers = list(headers.items())
+        if not any(name.lower() == "user-agent" for name, _ in extra_headers):
+            extra_headers.append(("User-Agent", _user_agent()))
         if subprotocols:
             extra_headers.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
 
         loop = asyncio.get_running_loop()
         self._reset()
         self._address = address
+        self._max_message_size = max_message_size
+        self._ping_interval = ping_interval
         listener = self.listener_class(self, on_message, on_binary, max_message_size)
         self._connecting = True
         opening = loop.create_task(
@@ -203,8 +298,15 @@ class PicowsTransport(Transport):
             raise TransportError(
                 f"The server at {address} selected the subprotocol {self._subprotocol!r}, which was not offered ({list(subprotocols)}): check the server's configuration."
             )
-        ws.underlying_transport.set_write_buffer_limits(high=self.high_water, low=self.high_water)
+        underlying = ws.underlying_transport
+        # Resume drain() at the high-water mark itself, not below it.
+        underlying.set_write_buffer_limits(high=self.high_water, low=self.high_water)
+        picows_protocol = underlying.get_protocol()
+        if picows_protocol is not None and not ws.is_disconnected:  # else it ended during the handshake read
+            underlying.set_protocol(_LossRecorder(picows_protocol, self))
         self._ended = ended = loop.create_future()
+        if ping_interval is not None:
+            self._keepalive = loop.create_task(self._keep_alive(ws, ping_interval))
         # Both run after the caller has resumed from connect(): first the
         # messages that came with the handshake, then (if the connection is
         # already gone) the close report.
@@ -229,9 +331,7 @@ class PicowsTransport(Transport):
                 socket_factory=self._tcp_connect,
                 # connect() enforces open_timeout over all the stages; this is a backstop.
                 websocket_handshake_timeout=open_timeout,
-                enable_auto_ping=ping_interval is not None,
-                auto_ping_idle_timeout=ping_interval or 20.0,
-                auto_ping_reply_timeout=ping_interval or 20.0,
+                enable_auto_ping=False,  # see _keep_alive
                 enable_auto_pong=True,
                 max_frame_size=max_message_size,
                 extra_headers=extra_headers,
@@ -243,8 +343,9 @@ class PicowsTransport(Transport):
             response = exc.response
             if response is not None and int(response.status) != 101:
                 status = int(response.status)
+                phrase = _reason_phrase(exc.raw_header)
                 raise HandshakeRejected(
-                    f"The server at {address} rejected the WebSocket upgrade with HTTP {status} {response.status.phrase}: check the URL, the API key and the headers.",
+                    base.ERROR_HANDSHAKE_REJECTED.format(address=address, status=status, phrase=f" {phrase}" if phrase else ""),
                     status=status,
                     body=exc.raw_body or b"",
                 ) from None
@@ -252,11 +353,16 @@ class PicowsTransport(Transport):
         except asyncio.TimeoutError:
             raise ConnectTimeout(f"The server at {address} did not answer the WebSocket upgrade within {open_timeout:g} s: check the server or raise the timeout.") from None
         except ssl.SSLError as exc:
-            raise TransportError(f"The TLS handshake with {address} failed: {exc}; check the server's certificate (SSL_CERT_FILE selects other trusted roots).") from exc
+            detail = _tls_error_text(exc, address.rsplit(":", 1)[0])
+            raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
+            # The TCP connection was up (see _tcp_connect): the server hung up during TLS or the upgrade.
+            detail = f" ({_os_error_text([exc])})" if exc.errno is not None else ""
+            raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=detail)) from exc
         except OSError as exc:
-            raise TransportError(f"The connection to {address} failed during the handshake: {exc}.") from exc
+            raise TransportError(f"The connection to {address} failed during the handshake: {_os_error_text([exc])}.") from exc
         if got_listener is None:
-            raise TransportError(f"The server at {address} closed the connection during the WebSocket handshake: check the URL and the server's logs.")
+            raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=""))
         return ws
 
     async def _tcp_connect(self, parsed: Any) -> socket.socket:
@@ -266,8 +372,8 @@ class PicowsTransport(Transport):
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
-            raise TransportError(f"Cannot resolve the host {host!r}: {exc}; check the URL.") from exc
-        errors: list[str] = []
+            raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=f"{host}:{port}", error=exc)) from exc
+        errors: list[OSError] = []
         for family, type_, proto, _, sockaddr in infos:
             sock = socket.socket(family, type_, proto)
             try:
@@ -275,14 +381,14 @@ class PicowsTransport(Transport):
                 await loop.sock_connect(sock, sockaddr)
             except OSError as exc:
                 sock.close()
-                errors.append(f"{sockaddr[0]}:{sockaddr[1]}: {exc}")
+                errors.append(exc)
                 continue
             except BaseException:
                 sock.close()
                 raise
             self._pending_sock = sock
             return sock
-        raise TransportError(f"Cannot connect to {host}:{port} ({'; '.join(errors)}): check that the server is running and the port is right.")
+        raise TransportError(base.ERROR_CONNECT_FAILED.format(address=f"{host}:{port}", error=_os_error_text(errors)))
 
     def _abandon(self, opening: asyncio.Task[picows.WSTransport]) -> None:
         """Stop a connect attempt that timed out or was cancelled, without leaking its socket."""
@@ -317,6 +423,10 @@ class PicowsTransport(Transport):
         self._drain_waiters = []
         self._watcher = None
         self._ended = None
+        self._keepalive = None
+        self._keepalive_failed = False
+        self._close_timed_out = False
+        self._lost_exc = None
 
     # ------------------------------------------------------------------- send
 
@@ -373,16 +483,52 @@ class PicowsTransport(Transport):
         try:
             await asyncio.wait_for(asyncio.shield(ended), self.close_timeout)
         except asyncio.TimeoutError:
+            self._close_timed_out = True
             ws.disconnect(graceful=False)
             await asyncio.shield(ended)
 
     def _close_frame_received(self, ws: picows.WSTransport) -> None:
+        handshake = ws.close_handshake
+        received = handshake.recv if handshake is not None else None
+        code = int(received.code) if received is not None else 0
+        if code and code not in _SENDABLE_CLOSE_CODES and not 3000 <= code <= 4999:
+            # picows lets 1006 and 5000+ through; RFC 6455 section 7.4 (and websockets) do not.
+            raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, base.REASON_INVALID_CLOSE_FRAME)
         if not ws.is_close_frame_sent:
-            handshake = ws.close_handshake
-            received = handshake.recv if handshake is not None else None
-            code = int(received.code) if received is not None else 0
-            ws.send_close(_close_code(code if code else 1000), None)
+            # Echo the server's code and reason, as websockets does.
+            reason = received.reason.encode() if received is not None and received.reason else None
+            ws.send_close(_close_code(code if code else 1000), reason)
         ws.disconnect()
+
+    async def _keep_alive(self, ws: picows.WSTransport, interval: float) -> None:
+        """Ping every ``interval`` s; fail the connection with 1011 when a pong takes longer than ``interval`` s."""
+        latency = 0.0
+        try:
+            while True:
+                await asyncio.sleep(max(interval - latency, 0.0))
+                if ws.is_disconnected or ws.is_close_frame_sent:
+                    return
+                try:
+                    # picows sends the ping and resolves this on the next pong.
+                    (latency,) = await asyncio.wait_for(ws.measure_roundtrip_time(1), interval)
+                except asyncio.TimeoutError:
+                    break
+        except (ConnectionError, asyncio.CancelledError):  # the connection ended: the watcher reports it
+            return
+        if ws.is_disconnected or ws.is_close_frame_sent:
+            return
+        # Settle picows' pending pong future so that the end of the connection
+        # does not leave an exception in it that nobody retrieves.
+        ws.notify_user_specific_pong_received()
+        self._keepalive_failed = True
+        ws.send_close(WSCloseCode.INTERNAL_ERROR, base.KEEPALIVE_REASON.encode())
+        # Wait for the server to end the TCP connection (it may answer the
+        # close frame first), then drop it, as after any failure.
+        try:
+            await asyncio.sleep(self.close_timeout)
+        except asyncio.CancelledError:
+            return
+        ws.disconnect(graceful=False)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -393,6 +539,10 @@ class PicowsTransport(Transport):
             await ws.wait_disconnected()
         except Exception as exc:  # picows re-raises what made it drop the connection
             failure = exc
+        keepalive = self._keepalive
+        if keepalive is not None and not keepalive.done():
+            keepalive.cancel()
+            await asyncio.wait({keepalive})
         code, reason, error = self._outcome(ws, failure)
         self._paused = False  # nothing is queued any more: drain() returns at once
         waiters, self._drain_waiters = self._drain_waiters, []
@@ -409,30 +559,49 @@ class PicowsTransport(Transport):
                 ended.set_result(None)
 
     def _outcome(self, ws: picows.WSTransport, failure: BaseException | None) -> tuple[int | None, str, BaseException | None]:
-        """``(code, reason, error)`` for ``on_close``: the server's close frame if any, and the error for abnormal ends."""
+        """``(code, reason, error)`` for ``on_close``, by the rule in :mod:`realtime_fast.transport.base`."""
+        address = self._address
         handshake = ws.close_handshake
         received = handshake.recv if handshake is not None else None
         sent = handshake.sent if handshake is not None else None
-        code: int | None = None
-        reason = ""
-        if received is not None:
-            code = int(received.code) or _NO_STATUS_RECEIVED
-            reason = received.reason or ""
-        if failure is not None:
-            if isinstance(failure, WSProtocolError):
-                error: TransportError = TransportError(
-                    f"The connection to {self._address} was closed with {int(failure.code)}: {failure}", code=code, reason=reason
-                )
+        if isinstance(failure, WSProtocolError):
+            code = int(failure.args[0])
+            reason = _failure_reason(str(failure.args[1]) if len(failure.args) > 1 else "")
+            if code == base.CLOSE_MESSAGE_TOO_BIG:
+                message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
             else:
-                error = TransportError(f"The connection to {self._address} failed: {failure!r}.", code=code, reason=reason)
-            error.__cause__ = failure
-            return code, reason, error
-        if received is not None:
-            return code, reason, None
-        if sent is not None and not self._close_requested:
-            # picows closed the connection itself (keepalive timeout).
-            detail = sent.reason or "no reason given"
-            return None, "", TransportError(f"The connection to {self._address} was closed with {int(sent.code)}: {detail}.", code=None)
-        if self._close_requested:
-            return None, "", TransportError(f"The server at {self._address} did not answer the close frame within {self.close_timeout:g} s; the connection was aborted.")
-        return None, "", TransportError(f"The connection to {self._address} was lost without a close frame.")
+                message = base.ERROR_PROTOCOL.format(address=address, reason=reason, code=code)
+            return code, reason, _error(message, code, reason, failure)
+        if failure is not None:  # not expected: the listener reports handler errors itself
+            code = int(sent.code) if sent is not None else None
+            reason = sent.reason or "" if sent is not None else ""
+            return code, reason, _error(f"The connection to {address} failed: {failure!r}.", code, reason, failure)
+        if self._keepalive_failed:
+            code, reason = base.CLOSE_KEEPALIVE_TIMEOUT, base.KEEPALIVE_REASON
+            message = base.ERROR_KEEPALIVE.format(address=address, timeout=self._ping_interval or 0.0)
+            return code, reason, _error(message, code, reason, None)
+        if received is not None and (sent is None or handshake.recv_then_sent or self._close_requested):
+            return int(received.code) or _NO_STATUS_RECEIVED, received.reason or "", None
+        detail = f": {self._lost_exc}" if self._lost_exc is not None else ""
+        if sent is not None:
+            code, reason = int(sent.code), sent.reason or ""
+            if self._close_timed_out:
+                message = base.ERROR_CLOSE_TIMEOUT.format(address=address, timeout=self.close_timeout)
+            else:
+                message = base.ERROR_LOST_WHILE_CLOSING.format(address=address, detail=detail)
+            return code, reason, _error(message, code, reason, self._lost_exc)
+        return None, "", _error(base.ERROR_LOST.format(address=address, detail=detail), None, "", self._lost_exc)
+
+
+def _error(message: str, code: int | None, reason: str, cause: BaseException | None) -> TransportError:
+    error = TransportError(message, code=code, reason=reason)
+    error.__cause__ = cause
+    return error
+
+
+def _reason_phrase(raw_header: bytes | None) -> str:
+    """The reason phrase of an HTTP status line (``HTTP/1.1 401 Nope`` -> ``Nope``), as the server wrote it."""
+    if not raw_header:
+        return ""
+    parts = raw_header.split(b"\r\n", 1)[0].split(b" ", 2)
+    return parts[2].decode("iso-8859-1").strip() if len(parts) == 3 else ""

@@ -17,29 +17,47 @@ Behaviour shared with the ``picows`` backend:
 * No compression is negotiated (it costs more CPU than it saves on loopback and
   LAN), no proxy is used, messages up to ``max_message_size`` bytes are accepted.
 * Keepalive: a ping every ``ping_interval`` seconds; no pong within another
-  ``ping_interval`` seconds ends the connection (``on_close`` gets an error).
+  ``ping_interval`` seconds fails the connection with close code 1011 and
+  reason ``keepalive ping timeout`` (``on_close`` gets an error).
+* ``on_close`` follows the rule in :mod:`realtime_fast.transport.base`: the
+  library's protocol errors are reported with the shared reasons and messages.
+* ``User-Agent: realtime-fast/<version> Python/<x.y>`` is sent unless the
+  caller's headers have a User-Agent.
 * Messages that arrive together with the handshake response are held back and
   delivered just after :meth:`WebsocketsTransport.connect` returns.
 * Sends never block: :meth:`WebsocketsTransport.send_text` frames and masks
   the message and hands it to the socket's write buffer at once, in order;
   :meth:`WebsocketsTransport.drain` waits while that buffer is above the
-  high-water mark.
+  high-water mark, and returns as soon as it is at or below it (the low-water
+  mark of the socket transport is set to the high-water mark).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import ssl
+import sys
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import (
+    InvalidHandshake,
+    InvalidMessage,
+    InvalidStatus,
+    InvalidURI,
+    PayloadTooBig,
+    ProtocolError,
+    WebSocketException,
+)
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from .._redact import redacting_logger
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
+from . import base
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["WebsocketsTransport"]
@@ -52,12 +70,51 @@ _BINARY = Opcode.BINARY
 _CONT = Opcode.CONT
 _SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
-try:  # the version string is only for the User-Agent header
-    from importlib.metadata import version as _pkg_version
+#: websockets' protocol-error texts -> the shared reasons of ``base``.
+_PROTOCOL_REASONS = {
+    "unexpected continuation frame": base.REASON_UNEXPECTED_CONTINUATION,
+    "expected a continuation frame": base.REASON_EXPECTED_CONTINUATION,
+    "reserved bits must be 0": base.REASON_RESERVED_BITS,
+    "incorrect masking": base.REASON_MASKED_FRAME,
+    "invalid opcode": base.REASON_INVALID_OPCODE,
+    "control frame too long": base.REASON_CONTROL_FRAME_TOO_LONG,
+    "fragmented control frame": base.REASON_FRAGMENTED_CONTROL_FRAME,
+    "invalid status code": base.REASON_INVALID_CLOSE_FRAME,
+    "close frame too short": base.REASON_INVALID_CLOSE_FRAME,
+}
 
-    _USER_AGENT = f"realtime-fast websockets/{_pkg_version('websockets')}"
-except Exception:  # pragma: no cover
-    _USER_AGENT = "realtime-fast"
+#: websockets' text for a close frame that arrives in the middle of a fragmented
+#: message; picows reports such a close like any other, and so does this backend.
+_INCOMPLETE_MESSAGE = "incomplete fragmented message"
+
+
+def _user_agent() -> str:
+    from .. import __version__  # at call time: the package has finished importing
+
+    return base.USER_AGENT_FORMAT.format(version=__version__, python="%d.%d" % sys.version_info[:2])
+
+
+def _os_error_text(exc: OSError) -> str:
+    """The OS error as ``[Errno N] text``, worded like the picows backend's (asyncio rewords connect errors)."""
+    return f"[Errno {exc.errno}] {os.strerror(exc.errno)}" if exc.errno is not None else str(exc)
+
+
+def _tls_error_text(exc: ssl.SSLError, host: str) -> str:
+    """``detail`` for ``base.ERROR_TLS``: the same words whichever TLS implementation failed."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+            why = base.TLS_NAME_MISMATCH.format(host=host)
+        else:
+            why = exc.verify_message
+        return f"certificate verify failed: {why}"
+    reason = getattr(exc, "reason", None)
+    return reason.lower().replace("_", " ") if reason else str(exc)
+
+
+def _error(message: str, code: Optional[int], reason: str, cause: Optional[BaseException]) -> TransportError:
+    error = TransportError(message, code=code, reason=reason)
+    error.__cause__ = cause
+    return error
 
 
 #: websockets logs every handshake header at DEBUG, the API key included: redact it.
@@ -159,6 +216,8 @@ class WebsocketsTransport(Transport):
         self._close_requested = False
         self._watcher: Optional[asyncio.Task] = None
         self._ended: Optional[asyncio.Future] = None
+        self._max_message_size = MAX_MESSAGE_SIZE
+        self._ping_interval: Optional[float] = None
 
     # ------------------------------------------------------------------ state
 
@@ -215,6 +274,9 @@ class WebsocketsTransport(Transport):
         self._address = address
         self._close_requested = False
         self._conn = None
+        self._max_message_size = max_message_size
+        self._ping_interval = ping_interval
+        has_user_agent = any(name.lower() == "user-agent" for name in headers)
         loop = asyncio.get_running_loop()
         try:
             conn = await connect(
@@ -228,17 +290,19 @@ class WebsocketsTransport(Transport):
                 ping_timeout=ping_interval,
                 close_timeout=self.close_timeout,
                 max_size=max_message_size,
-                write_limit=self.high_water,
-                user_agent_header=_USER_AGENT,
+                # (high, low): drain() resumes at the high-water mark itself, not at
+                # the quarter of it that asyncio picks when only high is given.
+                write_limit=(self.high_water, self.high_water),
+                user_agent_header=None if has_user_agent else _user_agent(),
                 create_connection=_Connection,
                 logger=_LOGGER,
             )
         except InvalidStatus as exc:
             response = exc.response
             status = int(response.status_code)
+            phrase = response.reason_phrase.strip()
             raise HandshakeRejected(
-                f"The server at {address} rejected the WebSocket upgrade with HTTP {status} {response.reason_phrase}: "
-                "check the URL, the API key and the headers.",
+                base.ERROR_HANDSHAKE_REJECTED.format(address=address, status=status, phrase=f" {phrase}" if phrase else ""),
                 status=status,
                 body=bytes(response.body or b""),
             ) from None
@@ -250,13 +314,23 @@ class WebsocketsTransport(Transport):
                 "answers WebSocket upgrades, or raise the timeout."
             ) from None
         except ssl.SSLError as exc:
-            raise TransportError(
-                f"The TLS handshake with {address} failed: {exc}; check the server's certificate "
-                "(SSL_CERT_FILE selects other trusted roots)."
-            ) from exc
+            detail = _tls_error_text(exc, parts.hostname)
+            raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
+        except socket.gaierror as exc:
+            raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=address, error=exc)) from exc
+        except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
+            # A TCP connect fails with refused / unreachable / timed out; these come
+            # later, when the server hangs up during TLS or the upgrade.
+            detail = f" ({_os_error_text(exc)})" if exc.errno is not None else ""
+            raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=detail)) from exc
         except OSError as exc:
+            raise TransportError(base.ERROR_CONNECT_FAILED.format(address=address, error=_os_error_text(exc))) from exc
+        except InvalidMessage as exc:
+            if isinstance(exc.__cause__, EOFError):  # the server closed the connection instead of answering
+                raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail="")) from exc
             raise TransportError(
-                f"Cannot connect to {address}: {exc}; check that the server is running and the address is right."
+                f"The server at {address} sent an invalid WebSocket handshake response ({exc}): "
+                "check that the URL points at a WebSocket endpoint."
             ) from exc
         except InvalidHandshake as exc:
             raise TransportError(
@@ -352,31 +426,47 @@ class WebsocketsTransport(Transport):
                 self._ended.set_result(None)
 
     def _outcome(self, conn: _Connection) -> Tuple[Optional[int], str, Optional[BaseException]]:
-        """``(code, reason, error)`` for ``on_close``: the server's close frame if any, and the error for abnormal ends."""
+        """``(code, reason, error)`` for ``on_close``, by the rule in :mod:`realtime_fast.transport.base`."""
+        address = self._address
         protocol = conn.protocol
         received = protocol.close_rcvd
         sent = protocol.close_sent
-        code: Optional[int] = int(received.code) if received is not None else None
-        reason = received.reason if received is not None else ""
         failure = protocol.parser_exc
         if isinstance(failure, EOFError):  # the TCP stream ended: reported below as a lost connection
             failure = None
+        if isinstance(failure, ProtocolError) and str(failure) == _INCOMPLETE_MESSAGE and received is not None:
+            failure = None  # the server's close frame came first: report it
         if failure is not None:
-            error = TransportError(
-                f"The connection to {self._address} failed: {failure}.", code=code, reason=reason
-            )
-            error.__cause__ = failure
-            return code, reason, error
+            if isinstance(failure, PayloadTooBig):
+                code, reason = base.CLOSE_MESSAGE_TOO_BIG, base.REASON_MESSAGE_TOO_BIG
+                message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
+            elif isinstance(failure, (ProtocolError, UnicodeDecodeError)):
+                if isinstance(failure, UnicodeDecodeError):  # only close reasons are decoded here
+                    code, reason = base.CLOSE_INVALID_DATA, base.REASON_INVALID_CLOSE_UTF8
+                else:
+                    code, reason = base.CLOSE_PROTOCOL_ERROR, _PROTOCOL_REASONS.get(str(failure), str(failure))
+                message = base.ERROR_PROTOCOL.format(address=address, reason=reason, code=code)
+            else:  # websockets' parser failed unexpectedly (it closed with 1011)
+                code = int(sent.code) if sent is not None else None
+                reason = sent.reason if sent is not None else ""
+                message = f"The connection to {address} failed: {failure!r}."
+            return code, reason, _error(message, code, reason, failure)
+        if sent is not None and not self._close_requested and (received is None or not protocol.close_rcvd_then_sent):
+            if int(sent.code) == base.CLOSE_KEEPALIVE_TIMEOUT and sent.reason == base.KEEPALIVE_REASON:
+                code, reason = base.CLOSE_KEEPALIVE_TIMEOUT, base.KEEPALIVE_REASON
+                message = base.ERROR_KEEPALIVE.format(address=address, timeout=self._ping_interval or 0.0)
+                return code, reason, _error(message, code, reason, None)
+            code, reason = int(sent.code), sent.reason  # pragma: no cover - websockets closes only for the causes above
+            return code, reason, _error(f"The connection to {address} was closed by the client with {code}.", code, reason, None)
         if received is not None:
-            return code, reason, None
-        if sent is not None and not self._close_requested:
-            detail = sent.reason or "no reason given"
-            return None, "", TransportError(f"The connection to {self._address} was closed with {int(sent.code)}: {detail}.")
-        if self._close_requested:
-            return None, "", TransportError(
-                f"The server at {self._address} did not answer the close frame within {self.close_timeout:g} s; "
-                "the connection was aborted."
-            )
+            return int(received.code), received.reason, None
         exc = conn.connection_exc
+        if sent is not None:  # close() was called and the server never answered
+            code, reason = int(sent.code), sent.reason
+            if isinstance(exc, TimeoutError):
+                message = base.ERROR_CLOSE_TIMEOUT.format(address=address, timeout=self.close_timeout)
+                return code, reason, _error(message, code, reason, None)
+            detail = f": {exc}" if exc is not None else ""
+            return code, reason, _error(base.ERROR_LOST_WHILE_CLOSING.format(address=address, detail=detail), code, reason, exc)
         detail = f": {exc}" if exc is not None else ""
-        return None, "", TransportError(f"The connection to {self._address} was lost without a close frame{detail}.")
+        return None, "", _error(base.ERROR_LOST.format(address=address, detail=detail), None, "", exc)
