@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 from typing import Any, AsyncIterator, Awaitable, Callable
+from urllib.parse import urlsplit
 
 import pytest
 from websockets.asyncio.server import serve
@@ -865,9 +866,15 @@ async def test_server_selecting_an_unoffered_subprotocol_fails_the_handshake(bac
 
     async with raw_server(handler) as url:
         rec = Recorder()
+        secret = "openai-insecure-api-key.sk-test-secret-0123456789"
         with pytest.raises(TransportError) as info:
-            await open_transport(backend, url, rec, subprotocols=["realtime"])
+            await open_transport(backend, url, rec, subprotocols=["realtime", secret])
         assert not isinstance(info.value, (HandshakeRejected, ConnectTimeout))
+        assert str(info.value) == (
+            f"The server at {urlsplit(url).netloc} selected the subprotocol 'something-else', which was not offered: "
+            "check the server's configuration."
+        )
+        assert "secret" not in str(info.value)  # an offer may carry a key: none is quoted
         assert rec.closes == []
 
 

@@ -141,6 +141,11 @@ ERROR_HANDSHAKE_REJECTED: str = (
     "The server at {address} rejected the WebSocket upgrade with HTTP {status}{phrase}: check the URL, "
     "the API key and the headers."
 )
+#: The server selected a subprotocol the client did not offer (the offers are not
+#: quoted: one may carry an API key).
+ERROR_UNOFFERED_SUBPROTOCOL: str = (
+    "The server at {address} selected the subprotocol {selected!r}, which was not offered: check the server's configuration."
+)
 #: The server closed or reset the TCP connection during the TLS or WebSocket
 #: handshake (``detail``: ``" ([Errno N] text)"`` for a reset, else ``""``).
 ERROR_HANDSHAKE_EOF: str = (

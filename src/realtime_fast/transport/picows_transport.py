@@ -295,9 +295,7 @@ class PicowsTransport(Transport):
         if self._subprotocol is not None and self._subprotocol not in subprotocols:
             ws.disconnect(graceful=False)
             self._ws = None
-            raise TransportError(
-                f"The server at {address} selected the subprotocol {self._subprotocol!r}, which was not offered ({list(subprotocols)}): check the server's configuration."
-            )
+            raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=self._subprotocol))
         underlying = ws.underlying_transport
         # Resume drain() at the high-water mark itself, not below it.
         underlying.set_write_buffer_limits(high=self.high_water, low=self.high_water)

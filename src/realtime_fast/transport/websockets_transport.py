@@ -53,6 +53,9 @@ from websockets.exceptions import (
     WebSocketException,
 )
 from websockets.frames import Frame, Opcode
+
+#: How websockets words a server's pick of a subprotocol that was not offered.
+_UNSUPPORTED_SUBPROTOCOL = "unsupported subprotocol: "
 from websockets.protocol import State
 
 from .._redact import redacting_logger
@@ -333,6 +336,10 @@ class WebsocketsTransport(Transport):
                 "check that the URL points at a WebSocket endpoint."
             ) from exc
         except InvalidHandshake as exc:
+            text = str(exc)
+            if text.startswith(_UNSUPPORTED_SUBPROTOCOL):  # websockets' NegotiationError for an unoffered pick
+                selected = text[len(_UNSUPPORTED_SUBPROTOCOL):]
+                raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=selected)) from exc
             raise TransportError(
                 f"The server at {address} sent an invalid WebSocket handshake response ({exc}): "
                 "check that the URL points at a WebSocket endpoint."
