@@ -200,7 +200,7 @@ SETUPS: Dict[str, Setup] = {
 }
 
 
-def _run(fast_module: Any, setup: Setup, frames: List[bytes], protocol: str) -> Dict[str, Any]:
+def _run(fast_module: Any, setup: Setup, frames: List[Any], protocol: str) -> Dict[str, Any]:
     client = RealtimeClient(api_key=KEY, protocol=protocol, transport="websockets")
     fast = fast_module.ClientFastPath(client)
     receiver = client.realtime._on_message
@@ -235,6 +235,24 @@ def test_compiled_fast_path_matches_the_python_path(scenario: str, setup: str) -
         assert updates[3][2] == {"audio": bytes(range(6))}
         assert want["items"][0]["formatted"]["transcript"] == " Hello"
         assert want["items"][1]["arguments"] == '{"city":"Paris"}'
+
+
+#: The frame types a FrameReceiver takes (transports give bytes or a borrowed memoryview).
+FRAME_TYPES: Dict[str, Callable[[bytes], Any]] = {
+    "bytes": bytes, "bytearray": bytearray, "memoryview": lambda b: memoryview(bytearray(b)),
+    "str": lambda b: b.decode(),
+}
+
+
+@pytest.mark.parametrize("frame_type", list(FRAME_TYPES))
+@pytest.mark.parametrize("setup", ["one handler", "raw api listener", "no listener"])
+@pytest.mark.parametrize("scenario", ["plain", "raw frames", "bad audio", "unknown item"])
+def test_compiled_fast_path_matches_for_every_frame_type(scenario: str, setup: str, frame_type: str) -> None:
+    compiled = _compiled_module()
+    frames = [FRAME_TYPES[frame_type](f) for f in preamble() + DELTAS[scenario]]
+    want = _run(_client_fast_py, SETUPS[setup], list(frames), "ga")
+    got = _run(compiled, SETUPS[setup], list(frames), "ga")
+    assert got == want
 
 
 def test_coroutine_handlers_are_scheduled_on_the_fast_path() -> None:

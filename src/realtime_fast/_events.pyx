@@ -669,6 +669,19 @@ cdef class FrameReceiver:
             if PyUnicode_CheckExact(frame) and PyUnicode_IS_COMPACT_ASCII(frame):
                 self._receive(<const unsigned char*>PyUnicode_DATA(frame), PyUnicode_GET_LENGTH(frame), frame)
                 return
+            if PyByteArray_CheckExact(frame) or type(frame) is memoryview:
+                # The view is held while the callbacks run (a bytearray cannot be resized under p).
+                try:
+                    PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
+                    held = True
+                except (BufferError, ValueError):
+                    pass  # a strided or released view: _fused gives the error below
+                if held:
+                    try:
+                        self._receive(<const unsigned char*>view.buf, view.len, frame)
+                    finally:
+                        PyBuffer_Release(&view)
+                    return
         try:
             result = _fused(frame, self.buffers, True)
         except Exception as exc:  # never let one frame break the connection
