@@ -48,10 +48,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import ssl
-import sys
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -62,6 +60,7 @@ from .._impl import load
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from ._picows_listener_py import deliver_early
 from . import base
+from ._errors import os_error_text, tls_error_text, transport_error, user_agent
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["COMPILED_LISTENER", "PicowsTransport"]
@@ -107,34 +106,6 @@ def _failure_reason(text: str) -> str:
         if text.startswith(prefix):
             return reason
     return text
-
-
-def _user_agent() -> str:
-    from .. import __version__  # at call time: the package has finished importing
-
-    return base.USER_AGENT_FORMAT.format(version=__version__, python="%d.%d" % sys.version_info[:2])
-
-
-def _os_error_text(errors: list[OSError]) -> str:
-    """One text for the OS errors of the addresses tried, worded like the websockets backend's."""
-    texts = []
-    for exc in errors:
-        text = f"[Errno {exc.errno}] {os.strerror(exc.errno)}" if exc.errno is not None else str(exc)
-        if text not in texts:
-            texts.append(text)
-    return "; ".join(texts)
-
-
-def _tls_error_text(exc: ssl.SSLError, host: str) -> str:
-    """``detail`` for ``base.ERROR_TLS``: the same words whichever TLS implementation failed."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
-            why = base.TLS_NAME_MISMATCH.format(host=host)
-        else:
-            why = exc.verify_message
-        return f"certificate verify failed: {why}"
-    reason = getattr(exc, "reason", None)
-    return reason.lower().replace("_", " ") if reason else str(exc)
 
 
 class _LossRecorder(asyncio.BufferedProtocol):
@@ -259,7 +230,7 @@ class PicowsTransport(Transport):
         address = f"{parts.hostname}:{port}"
         extra_headers = list(headers.items())
         if not any(name.lower() == "user-agent" for name, _ in extra_headers):
-            extra_headers.append(("User-Agent", _user_agent()))
+            extra_headers.append(("User-Agent", user_agent()))
         if subprotocols:
             extra_headers.append(("Sec-WebSocket-Protocol", ", ".join(subprotocols)))
 
@@ -351,14 +322,14 @@ class PicowsTransport(Transport):
         except asyncio.TimeoutError:
             raise ConnectTimeout(f"The server at {address} did not answer the WebSocket upgrade within {open_timeout:g} s: check the server or raise the timeout.") from None
         except ssl.SSLError as exc:
-            detail = _tls_error_text(exc, address.rsplit(":", 1)[0])
+            detail = tls_error_text(exc, address.rsplit(":", 1)[0])
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
             # The TCP connection was up (see _tcp_connect): the server hung up during TLS or the upgrade.
-            detail = f" ({_os_error_text([exc])})" if exc.errno is not None else ""
+            detail = f" ({os_error_text([exc])})" if exc.errno is not None else ""
             raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=detail)) from exc
         except OSError as exc:
-            raise TransportError(f"The connection to {address} failed during the handshake: {_os_error_text([exc])}.") from exc
+            raise TransportError(f"The connection to {address} failed during the handshake: {os_error_text([exc])}.") from exc
         if got_listener is None:
             raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=""))
         return ws
@@ -386,7 +357,7 @@ class PicowsTransport(Transport):
                 raise
             self._pending_sock = sock
             return sock
-        raise TransportError(base.ERROR_CONNECT_FAILED.format(address=f"{host}:{port}", error=_os_error_text(errors)))
+        raise TransportError(base.ERROR_CONNECT_FAILED.format(address=f"{host}:{port}", error=os_error_text(errors)))
 
     def _abandon(self, opening: asyncio.Task[picows.WSTransport]) -> None:
         """Stop a connect attempt that timed out or was cancelled, without leaking its socket."""
@@ -569,15 +540,15 @@ class PicowsTransport(Transport):
                 message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
             else:
                 message = base.ERROR_PROTOCOL.format(address=address, reason=reason, code=code)
-            return code, reason, _error(message, code, reason, failure)
+            return code, reason, transport_error(message, code, reason, failure)
         if failure is not None:  # not expected: the listener reports handler errors itself
             code = int(sent.code) if sent is not None else None
             reason = sent.reason or "" if sent is not None else ""
-            return code, reason, _error(f"The connection to {address} failed: {failure!r}.", code, reason, failure)
+            return code, reason, transport_error(f"The connection to {address} failed: {failure!r}.", code, reason, failure)
         if self._keepalive_failed:
             code, reason = base.CLOSE_KEEPALIVE_TIMEOUT, base.KEEPALIVE_REASON
             message = base.ERROR_KEEPALIVE.format(address=address, timeout=self._ping_interval or 0.0)
-            return code, reason, _error(message, code, reason, None)
+            return code, reason, transport_error(message, code, reason, None)
         if received is not None and (sent is None or handshake.recv_then_sent or self._close_requested):
             return int(received.code) or _NO_STATUS_RECEIVED, received.reason or "", None
         detail = f": {self._lost_exc}" if self._lost_exc is not None else ""
@@ -587,14 +558,8 @@ class PicowsTransport(Transport):
                 message = base.ERROR_CLOSE_TIMEOUT.format(address=address, timeout=self.close_timeout)
             else:
                 message = base.ERROR_LOST_WHILE_CLOSING.format(address=address, detail=detail)
-            return code, reason, _error(message, code, reason, self._lost_exc)
-        return None, "", _error(base.ERROR_LOST.format(address=address, detail=detail), None, "", self._lost_exc)
-
-
-def _error(message: str, code: int | None, reason: str, cause: BaseException | None) -> TransportError:
-    error = TransportError(message, code=code, reason=reason)
-    error.__cause__ = cause
-    return error
+            return code, reason, transport_error(message, code, reason, self._lost_exc)
+        return None, "", transport_error(base.ERROR_LOST.format(address=address, detail=detail), None, "", self._lost_exc)
 
 
 def _reason_phrase(raw_header: bytes | None) -> str:

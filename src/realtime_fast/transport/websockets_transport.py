@@ -35,10 +35,8 @@ Behaviour shared with the ``picows`` backend:
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
-import sys
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
@@ -61,6 +59,7 @@ from websockets.protocol import State
 from .._redact import redacting_logger
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from . import base
+from ._errors import os_error_text, tls_error_text, transport_error, user_agent
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["WebsocketsTransport"]
@@ -89,35 +88,6 @@ _PROTOCOL_REASONS = {
 #: websockets' text for a close frame that arrives in the middle of a fragmented
 #: message; picows reports such a close like any other, and so does this backend.
 _INCOMPLETE_MESSAGE = "incomplete fragmented message"
-
-
-def _user_agent() -> str:
-    from .. import __version__  # at call time: the package has finished importing
-
-    return base.USER_AGENT_FORMAT.format(version=__version__, python="%d.%d" % sys.version_info[:2])
-
-
-def _os_error_text(exc: OSError) -> str:
-    """The OS error as ``[Errno N] text``, worded like the picows backend's (asyncio rewords connect errors)."""
-    return f"[Errno {exc.errno}] {os.strerror(exc.errno)}" if exc.errno is not None else str(exc)
-
-
-def _tls_error_text(exc: ssl.SSLError, host: str) -> str:
-    """``detail`` for ``base.ERROR_TLS``: the same words whichever TLS implementation failed."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        if exc.verify_code in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
-            why = base.TLS_NAME_MISMATCH.format(host=host)
-        else:
-            why = exc.verify_message
-        return f"certificate verify failed: {why}"
-    reason = getattr(exc, "reason", None)
-    return reason.lower().replace("_", " ") if reason else str(exc)
-
-
-def _error(message: str, code: Optional[int], reason: str, cause: Optional[BaseException]) -> TransportError:
-    error = TransportError(message, code=code, reason=reason)
-    error.__cause__ = cause
-    return error
 
 
 #: websockets logs every handshake header at DEBUG, the API key included: redact it.
@@ -296,7 +266,7 @@ class WebsocketsTransport(Transport):
                 # (high, low): drain() resumes at the high-water mark itself, not at
                 # the quarter of it that asyncio picks when only high is given.
                 write_limit=(self.high_water, self.high_water),
-                user_agent_header=None if has_user_agent else _user_agent(),
+                user_agent_header=None if has_user_agent else user_agent(),
                 create_connection=_Connection,
                 logger=_LOGGER,
             )
@@ -317,17 +287,17 @@ class WebsocketsTransport(Transport):
                 "answers WebSocket upgrades, or raise the timeout."
             ) from None
         except ssl.SSLError as exc:
-            detail = _tls_error_text(exc, parts.hostname)
+            detail = tls_error_text(exc, parts.hostname)
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
         except socket.gaierror as exc:
             raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=address, error=exc)) from exc
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
             # A TCP connect fails with refused / unreachable / timed out; these come
             # later, when the server hangs up during TLS or the upgrade.
-            detail = f" ({_os_error_text(exc)})" if exc.errno is not None else ""
+            detail = f" ({os_error_text([exc])})" if exc.errno is not None else ""
             raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=detail)) from exc
         except OSError as exc:
-            raise TransportError(base.ERROR_CONNECT_FAILED.format(address=address, error=_os_error_text(exc))) from exc
+            raise TransportError(base.ERROR_CONNECT_FAILED.format(address=address, error=os_error_text([exc]))) from exc
         except InvalidMessage as exc:
             if isinstance(exc.__cause__, EOFError):  # the server closed the connection instead of answering
                 raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail="")) from exc
@@ -457,14 +427,14 @@ class WebsocketsTransport(Transport):
                 code = int(sent.code) if sent is not None else None
                 reason = sent.reason if sent is not None else ""
                 message = f"The connection to {address} failed: {failure!r}."
-            return code, reason, _error(message, code, reason, failure)
+            return code, reason, transport_error(message, code, reason, failure)
         if sent is not None and not self._close_requested and (received is None or not protocol.close_rcvd_then_sent):
             if int(sent.code) == base.CLOSE_KEEPALIVE_TIMEOUT and sent.reason == base.KEEPALIVE_REASON:
                 code, reason = base.CLOSE_KEEPALIVE_TIMEOUT, base.KEEPALIVE_REASON
                 message = base.ERROR_KEEPALIVE.format(address=address, timeout=self._ping_interval or 0.0)
-                return code, reason, _error(message, code, reason, None)
+                return code, reason, transport_error(message, code, reason, None)
             code, reason = int(sent.code), sent.reason  # pragma: no cover - websockets closes only for the causes above
-            return code, reason, _error(f"The connection to {address} was closed by the client with {code}.", code, reason, None)
+            return code, reason, transport_error(f"The connection to {address} was closed by the client with {code}.", code, reason, None)
         if received is not None:
             return int(received.code), received.reason, None
         exc = conn.connection_exc
@@ -472,8 +442,8 @@ class WebsocketsTransport(Transport):
             code, reason = int(sent.code), sent.reason
             if isinstance(exc, TimeoutError):
                 message = base.ERROR_CLOSE_TIMEOUT.format(address=address, timeout=self.close_timeout)
-                return code, reason, _error(message, code, reason, None)
+                return code, reason, transport_error(message, code, reason, None)
             detail = f": {exc}" if exc is not None else ""
-            return code, reason, _error(base.ERROR_LOST_WHILE_CLOSING.format(address=address, detail=detail), code, reason, exc)
+            return code, reason, transport_error(base.ERROR_LOST_WHILE_CLOSING.format(address=address, detail=detail), code, reason, exc)
         detail = f": {exc}" if exc is not None else ""
-        return None, "", _error(base.ERROR_LOST.format(address=address, detail=detail), None, "", exc)
+        return None, "", transport_error(base.ERROR_LOST.format(address=address, detail=detail), None, "", exc)
