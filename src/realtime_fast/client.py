@@ -16,14 +16,21 @@ High-level events (dispatched on the client), with their payloads:
 
 * ``realtime.event`` -- every client and server event: ``{time, source, event}``.
 * ``conversation.updated`` -- an item changed (created, truncated, deleted,
-  transcript, any delta, output item done): ``{item, delta}``.
-* ``conversation.item.appended`` -- an item was created: ``{item}``.
+  retrieved, input transcription, any delta, output item done): ``{item, delta}``.
+  The user's input transcription streams as ``{"transcript": delta}`` (GA
+  servers send ``conversation.item.input_audio_transcription.delta`` events;
+  these add up to the final transcript, see
+  :mod:`realtime_fast.conversation`).
+* ``conversation.item.appended`` -- an item was created (or retrieved with
+  ``conversation.item.retrieve`` while not known locally): ``{item}``.
 * ``conversation.item.completed`` -- an item was created complete, or an
   output item finished with status ``completed``: ``{item}``.
 * ``conversation.interrupted`` -- server VAD heard the user start speaking:
   the ``input_audio_buffer.speech_started`` event (the reference passes nothing).
-* ``error`` -- server ``error`` events, transport failures, events that could
-  not be processed, handlers and tools that failed: see ``types.ErrorEvent``.
+* ``error`` -- server ``error`` events, failed input transcriptions
+  (``conversation.item.input_audio_transcription.failed``, source
+  ``"server"``), transport failures, events that could not be processed,
+  handlers and tools that failed: see ``types.ErrorEvent``.
 * ``close`` -- the connection ended: see ``types.CloseEvent``.
 * ``reconnecting`` / ``reconnected`` -- with ``reconnect=True``, a new
   connection is attempted / is open again: see ``types``.
@@ -126,7 +133,10 @@ _ROUTE_NAMES: Dict[str, str] = {
     "conversation.item.created": "_on_item_created",
     "conversation.item.truncated": "_on_updated",
     "conversation.item.deleted": "_on_updated",
+    "conversation.item.retrieved": "_on_item_retrieved",
+    "conversation.item.input_audio_transcription.delta": "_on_updated",
     "conversation.item.input_audio_transcription.completed": "_on_updated",
+    "conversation.item.input_audio_transcription.failed": "_on_transcription_failed",
     "input_audio_buffer.speech_started": "_on_speech_started",
     "input_audio_buffer.speech_stopped": "_on_speech_stopped",
     "response.created": "_on_updated",
@@ -765,6 +775,35 @@ class RealtimeClient(RealtimeEventHandler):
         self.dispatch("conversation.item.appended", {"item": item})
         if item.get("status") == "completed":
             self.dispatch("conversation.item.completed", {"item": item})
+
+    def _on_item_retrieved(self, event: Dict[str, Any]) -> None:
+        # The answer to conversation.item.retrieve: the known item is refreshed in place; an
+        # unknown one is added (the server says it exists) and announced like a created one.
+        raw = event.get("item")
+        known = isinstance(raw, dict) and raw.get("id") in self.conversation.item_lookup
+        item, delta = self.conversation.process_event(event)
+        if item is None:
+            return
+        self.dispatch(_UPDATED, {"item": item, "delta": delta})
+        if not known:
+            self.dispatch("conversation.item.appended", {"item": item})
+            if item.get("status") == "completed":
+                self.dispatch("conversation.item.completed", {"item": item})
+
+    def _on_transcription_failed(self, event: Dict[str, Any]) -> None:
+        # Reported like a server error event: the server says something it was asked to do failed.
+        self.conversation.process_event(event)
+        error = event.get("error")
+        error = error if isinstance(error, dict) else {}
+        reason = error.get("message") or "the server gave no reason"
+        self._report(
+            {
+                "source": "server",
+                "message": f'Input audio transcription of item "{event.get("item_id")}" failed: {reason}',
+                "error": error,
+                "event": event,
+            }
+        )
 
     def _on_speech_started(self, event: Dict[str, Any]) -> None:
         self._process(event)

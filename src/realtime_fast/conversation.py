@@ -21,6 +21,35 @@ alike (GA names are aliases of the beta ones, see
 ``{"arguments": str}``).  ``delta["audio"]`` is ``bytes`` holding only the new
 PCM16 samples.
 
+Input transcription of user audio (``conversation.item.input_audio_transcription.*``,
+the same names in beta and GA):
+
+* ``.delta`` (GA servers; several per item with ``gpt-4o-transcribe``, one
+  holding the whole text with ``whisper-1``) appends its text to the part's
+  ``transcript`` and to ``formatted["transcript"]``: ``{"transcript": delta}``.
+  A delta without text changes nothing; a ``delta`` that is not a string is a
+  :class:`ConversationError`.
+* ``.completed`` sets the final transcript (it replaces what the deltas built;
+  an empty one is shown as ``" "``, as the reference does).  Its delta is the
+  text it adds: the whole transcript when no delta came first (the reference's
+  case), the rest of it when it extends the deltas' text (``""`` when equal),
+  and None when it differs from it (re-read ``formatted["transcript"]``, as
+  after a truncation).  So the ``transcript`` deltas of a user item always add
+  up to its final transcript when the server's deltas do.
+* both are queued for an item not known yet (the transcription runs alongside
+  the item's creation) and applied when it is created;
+* ``.failed`` changes nothing (no transcript, captions already shown stay); the
+  client reports it as an ``error`` event.
+
+``conversation.item.retrieved`` (the answer to ``conversation.item.retrieve``)
+refreshes a known item in place from the server's full item: its fields,
+``status`` and ``content`` (transcripts included) are the server's, and
+``formatted`` follows them where the server has a value (text parts, non-null
+transcripts, function call fields); ``formatted["audio"]`` is kept, or, when
+still empty, filled from the item's base64 audio parts.  An unknown item is
+added as ``conversation.item.created`` would (the server says it exists), at
+the end of the list.  Either way the delta is None.
+
 Departures from the reference, all deliberate: a queued input transcription is
 applied (the reference reads the wrong key); an event naming an unknown item
 raises :class:`ConversationError` (the client turns it into an ``error`` event),
@@ -28,15 +57,17 @@ except for items of out-of-band responses (``conversation_id`` null), which are
 ignored; queued input audio goes to the next user item that has an
 ``input_audio`` part (not to a text message created in between); a repeated
 ``conversation.item.created`` for a known item changes nothing; ``response.done``
-is recorded on the stored response.
+is recorded on the stored response; an input transcription event without an
+``item_id`` raises :class:`ConversationError` (the reference queues it under
+``undefined``, where it is never used).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .audio import SAMPLE_RATE, AudioBuffer
-from .dialects import SERVER_EVENT_ALIASES, TEXT_PART_TYPES
+from .audio import SAMPLE_RATE, AudioBuffer, b64decode_pcm16
+from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
 from .errors import RealtimeError
 
 __all__ = ["ConversationError", "RealtimeConversation"]
@@ -47,6 +78,9 @@ Result = Tuple[Optional[Item], Delta]
 
 #: Largest number of speech segments / transcripts kept waiting for their item.
 MAX_QUEUED = 64
+
+#: Content part types whose base64 ``audio`` a retrieved item may carry (user input, assistant output).
+_RETRIEVED_AUDIO_PARTS = AUDIO_PART_TYPES | {"input_audio"}
 
 
 class ConversationError(RealtimeError, ValueError):
@@ -257,10 +291,18 @@ class RealtimeConversation:
         item = event.get("item")
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             raise ConversationError(f'{event.get("type")}: Missing "item" with an "id"')
-        item_id = item["id"]
-        known = self.item_lookup.get(item_id)
+        known = self.item_lookup.get(item["id"])
         if known is not None:
             return known, None
+        return self._add(item), None
+
+    def _add(self, item: Dict[str, Any], *, new_input: bool = True) -> Item:
+        """Store a copy of the server's ``item`` (not known yet) with its ``formatted``; returns the copy.
+
+        ``new_input``: the item may be the one committed input audio was queued for
+        (not so for an item the server only retrieved).
+        """
+        item_id = item["id"]
         new_item: Item = json_copy(item)
         formatted: Dict[str, Any] = {"audio": AudioBuffer(), "text": "", "transcript": ""}
         new_item["formatted"] = formatted
@@ -278,13 +320,13 @@ class RealtimeConversation:
         if queued is not None:
             formatted["transcript"] = queued["transcript"]
             index = queued.get("content_index", 0)
-            if isinstance(content, list) and isinstance(index, int) and 0 <= index < len(content):
+            if isinstance(content, list) and isinstance(index, int) and 0 <= index < len(content) and isinstance(content[index], dict):
                 content[index]["transcript"] = queued["raw"]
         item_type = new_item.get("type")
         if item_type == "message":
             if new_item.get("role") == "user":
                 new_item["status"] = "completed"
-                if self.queued_input_audio is not None and isinstance(content, list):
+                if new_input and self.queued_input_audio is not None and isinstance(content, list):
                     if any(isinstance(p, dict) and p.get("type") == "input_audio" for p in content):
                         formatted["audio"] = self.queued_input_audio
                         self.queued_input_audio = None
@@ -305,7 +347,7 @@ class RealtimeConversation:
         self.items.append(new_item)
         self.audio_buffers[item_id] = formatted["audio"]
         self._prune()
-        return new_item, None
+        return new_item
 
     def _item_truncated(self, event: Dict[str, Any]) -> Result:
         item_id = event.get("item_id")
@@ -334,13 +376,20 @@ class RealtimeConversation:
         self.items = [i for i in self.items if i is not item]
         return item, None
 
-    def _transcription_completed(self, event: Dict[str, Any]) -> Result:
+    def _transcription_item_id(self, event: Dict[str, Any]) -> str:
         item_id = event.get("item_id")
+        if type(item_id) is not str or not item_id:
+            raise ConversationError(f'{event.get("type")}: Missing "item_id"')
+        return item_id
+
+    def _transcription_completed(self, event: Dict[str, Any]) -> Result:
+        item_id = self._transcription_item_id(event)
         content_index = event.get("content_index", 0)
         transcript = event.get("transcript")
         formatted_transcript = transcript or " "
         item = self.item_lookup.get(item_id)
         if item is None:
+            # Replaces whatever deltas were queued for the item: the completed transcript is final.
             self._remember(
                 self.queued_transcript_items,
                 item_id,
@@ -349,9 +398,92 @@ class RealtimeConversation:
             return None, None
         content = item.get("content")
         if isinstance(content, list) and isinstance(content_index, int) and 0 <= content_index < len(content):
-            content[content_index]["transcript"] = transcript
-        item["formatted"]["transcript"] = formatted_transcript
-        return item, {"transcript": transcript}
+            part = content[content_index]
+            if isinstance(part, dict):
+                part["transcript"] = transcript
+        formatted = item["formatted"]
+        shown = formatted.get("transcript")
+        formatted["transcript"] = formatted_transcript
+        if not shown:  # no delta came first: the reference's case
+            return item, {"transcript": transcript}
+        if isinstance(shown, str) and isinstance(transcript, str) and transcript.startswith(shown):
+            return item, {"transcript": transcript[len(shown) :]}
+        return item, None  # the final text differs from the deltas': re-read formatted["transcript"]
+
+    def _transcription_delta(self, event: Dict[str, Any]) -> Result:
+        item_id = self._transcription_item_id(event)
+        delta = event.get("delta")
+        if delta is None:
+            return None, None  # optional on the wire (an event may carry only logprobs)
+        if not isinstance(delta, str):
+            raise ConversationError(f'{event.get("type")}: "delta" must be a string, got {type(delta).__name__}')
+        if not delta:
+            return None, None
+        content_index = event.get("content_index", 0)
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            queued = self.queued_transcript_items.get(item_id)
+            if queued is None:
+                self._remember(
+                    self.queued_transcript_items,
+                    item_id,
+                    {"transcript": delta, "raw": delta, "content_index": content_index},
+                )
+            else:
+                _append(queued, "transcript", delta)
+                _append(queued, "raw", delta)
+            return None, None
+        content = item.get("content")
+        if isinstance(content, list) and isinstance(content_index, int) and 0 <= content_index < len(content):
+            part = content[content_index]
+            if isinstance(part, dict):
+                _append(part, "transcript", delta)
+        _append(item["formatted"], "transcript", delta)
+        return item, {"transcript": delta}
+
+    def _transcription_failed(self, event: Dict[str, Any]) -> Result:
+        self._transcription_item_id(event)  # nothing to change: the item keeps what it has
+        return None, None
+
+    def _item_retrieved(self, event: Dict[str, Any]) -> Result:
+        server_item = event.get("item")
+        if not isinstance(server_item, dict) or not isinstance(server_item.get("id"), str):
+            raise ConversationError(f'{event.get("type")}: Missing "item" with an "id"')
+        item = self.item_lookup.get(server_item["id"])
+        audio = None
+        if item is None or not len(item["formatted"]["audio"]):
+            audio = _retrieved_audio(event, server_item)  # checked before anything changes
+        if item is None:
+            item = self._add(server_item, new_input=False)
+        for key, value in server_item.items():
+            if key != "formatted":
+                item[key] = json_copy(value)
+        formatted = item["formatted"]
+        content = item.get("content")
+        if isinstance(content, list):
+            parts = [part for part in content if isinstance(part, dict)]
+            texts = [p["text"] for p in parts if p.get("type") in TEXT_PART_TYPES and isinstance(p.get("text"), str)]
+            if texts:
+                formatted["text"] = "".join(texts)
+            transcripts = [p["transcript"] for p in parts if isinstance(p.get("transcript"), str)]
+            if transcripts:
+                transcript = "".join(transcripts)
+                formatted["transcript"] = transcript or (" " if item.get("role") == "user" else "")
+        tool = formatted.get("tool")
+        if tool is not None:
+            for key in ("name", "call_id", "arguments"):
+                if isinstance(item.get(key), str):
+                    tool[key] = item[key]
+        if "output" in formatted and "output" in server_item:
+            formatted["output"] = item.get("output")
+        if audio:
+            buffer = formatted["audio"]
+            if not len(buffer):
+                try:
+                    buffer.append(audio)
+                except BufferError:
+                    self._unshare_audio(item).append(audio)
+        return item, None
 
     def _speech_started(self, event: Dict[str, Any]) -> Result:
         self._remember(self.queued_speech_items, event.get("item_id"), {"audio_start_ms": event.get("audio_start_ms")})
@@ -500,13 +632,33 @@ class RealtimeConversation:
         return item, {"arguments": delta}
 
 
+def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> bytes:
+    """The PCM16 bytes of every base64 ``audio`` in ``item``'s audio parts, in order (b"" when none)."""
+    content = item.get("content")
+    if not isinstance(content, list):
+        return b""
+    pieces: List[bytes] = []
+    for index, part in enumerate(content):
+        if isinstance(part, dict) and part.get("type") in _RETRIEVED_AUDIO_PARTS and isinstance(part.get("audio"), str):
+            try:
+                pieces.append(b64decode_pcm16(part["audio"]))
+            except ValueError as exc:
+                raise ConversationError(
+                    f'{event.get("type")}: content part {index} of item "{item.get("id")}" has audio that is not base64 PCM16: {exc}'
+                ) from exc
+    return b"".join(pieces)
+
+
 #: Event type -> name of the RealtimeConversation method that processes it (beta names;
 #: the GA names are added from SERVER_EVENT_ALIASES).
 _PROCESSOR_NAMES: Dict[str, str] = {
     "conversation.item.created": "_item_created",
     "conversation.item.truncated": "_item_truncated",
     "conversation.item.deleted": "_item_deleted",
+    "conversation.item.retrieved": "_item_retrieved",
+    "conversation.item.input_audio_transcription.delta": "_transcription_delta",
     "conversation.item.input_audio_transcription.completed": "_transcription_completed",
+    "conversation.item.input_audio_transcription.failed": "_transcription_failed",
     "input_audio_buffer.speech_started": "_speech_started",
     "input_audio_buffer.speech_stopped": "_speech_stopped",
     "response.created": "_response_created",

@@ -92,6 +92,10 @@ class DeltaPayload(TypedDict, total=False):
 
     ``audio`` is ``bytes`` holding only the new PCM16 samples (2 bytes each,
     little-endian); it is immutable and stays valid after the handler returns.
+    ``text``, ``transcript`` and ``arguments`` are the text added to the item;
+    for a user item the ``transcript`` deltas (input transcription) add up to
+    its final transcript (a final transcript that differs from them comes with
+    ``delta`` None).
     """
 
     audio: bytes
@@ -129,8 +133,9 @@ class _ErrorEventBase(TypedDict):
 class ErrorEvent(_ErrorEventBase, total=False):
     """Payload of ``error``.
 
-    ``source``: ``"server"`` (a server ``error`` event; ``error`` holds its
-    ``error`` object), ``"transport"`` (the connection failed or was lost, or
+    ``source``: ``"server"`` (a server ``error`` event, or a
+    ``conversation.item.input_audio_transcription.failed`` event; ``error``
+    holds its ``error`` object), ``"transport"`` (the connection failed or was lost, or
     a reconnect attempt failed), ``"protocol"`` (a frame or event this package
     could not process: not JSON, binary, or naming an unknown item),
     ``"handler"`` (an event handler raised) or ``"tool"`` (a tool call failed;

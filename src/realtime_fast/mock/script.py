@@ -16,7 +16,8 @@ in this order:
 
 User audio has no real words, so its transcript comes from the script too: the
 text given to :meth:`Script.set_transcript` for the next user audio turn, else a
-description of its length (``"[2.40 s of audio]"``).
+description of its length (``"[2.40 s of audio]"``).  ``set_transcript(...,
+fail=True)`` makes that turn's input transcription fail instead.
 
 One script is shared by every connection of a server; it is safe to change it
 from another thread while the server runs.
@@ -88,7 +89,7 @@ class Script:
         self.transcripts_before_items: bool = False
         self._rules: list[Rule] = []
         self._replies: deque[str] = deque()
-        self._transcripts: deque[tuple[str, bool | None]] = deque()
+        self._transcripts: deque[tuple[str, bool | None, bool]] = deque()
         self._lock = threading.Lock()
 
     # -- public scripting API ---------------------------------------------------
@@ -138,7 +139,7 @@ class Script:
         with self._lock:
             self._rules = [r for r in self._rules if r is not rule]
 
-    def set_transcript(self, text: str, *, before_item: bool | None = None) -> None:
+    def set_transcript(self, text: str, *, before_item: bool | None = None, fail: bool = False) -> None:
         """Use ``text`` as what the user said in the next user audio turn.
 
         A user audio turn is a commit (manual or by server VAD) or a user ``input_audio``
@@ -146,10 +147,14 @@ class Script:
 
         ``before_item=True`` makes that turn's transcription events arrive before the
         user item is created (``None``: follow :attr:`transcripts_before_items`).
+        ``fail=True`` makes that turn's input transcription fail: one
+        ``conversation.item.input_audio_transcription.failed`` event (error code
+        ``audio_unintelligible``) instead of the deltas and ``.completed``, and the
+        item's transcript stays null; the "model" still hears ``text`` and replies to it.
         """
         if not isinstance(text, str):
             raise TypeError(f"transcript must be a str, got {type(text).__name__}.")
-        self._transcripts.append((text, before_item))
+        self._transcripts.append((text, before_item, bool(fail)))
 
     def clear(self) -> None:
         """Drop every rule, queued reply and queued transcript (templates are kept)."""
@@ -167,11 +172,16 @@ class Script:
 
     def next_transcript(self, duration_ms: float) -> tuple[str, bool]:
         """The transcript of the next user audio turn of ``duration_ms`` ms, and whether it goes first."""
+        text, before, _ = self.next_turn(duration_ms)
+        return text, before
+
+    def next_turn(self, duration_ms: float) -> tuple[str, bool, bool]:
+        """Like :meth:`next_transcript`, plus whether that turn's transcription fails."""
         try:
-            text, before = self._transcripts.popleft()
+            text, before, fail = self._transcripts.popleft()
         except IndexError:
-            return self.audio_description.format(seconds=duration_ms / 1000.0), self.transcripts_before_items
-        return text, self.transcripts_before_items if before is None else before
+            return self.audio_description.format(seconds=duration_ms / 1000.0), self.transcripts_before_items, False
+        return text, self.transcripts_before_items if before is None else before, fail
 
     def plan(
         self,

@@ -596,12 +596,12 @@ class Session:
         del self._buf[:hi]
         self._buf_start += hi // width
         duration_ms = len(audio) / width * 1000 / SAMPLE_RATES[fmt]
-        heard, before = self.server.script.next_transcript(duration_ms)
+        heard, before, fail = self.server.script.next_turn(duration_ms)
         previous = self._last_id()
         await self._send(self._ev("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
         transcription = self.view.transcription
         if transcription is not None and before:
-            await self._transcribe(item_id, heard, duration_ms, transcription)
+            await self._transcribe(item_id, heard, duration_ms, transcription, fail)
         item = Item(
             {
                 "id": item_id,
@@ -610,7 +610,10 @@ class Session:
                 "status": "completed",
                 "role": "user",
                 "content": [
-                    {"type": "input_audio", "transcript": heard if (transcription is not None and before) else None}
+                    {
+                        "type": "input_audio",
+                        "transcript": heard if (transcription is not None and before and not fail) else None,
+                    }
                 ],
             },
             audio=audio,
@@ -623,20 +626,41 @@ class Session:
         if transcription is not None and not before:
             delay = self.server.pacing.transcription_delay
             if delay <= 0:
-                await self._transcribe(item_id, heard, duration_ms, transcription)
+                await self._transcribe(item_id, heard, duration_ms, transcription, fail)
             else:
-                self._spawn(self._transcribe_later(delay, item_id, heard, duration_ms, transcription))
+                self._spawn(self._transcribe_later(delay, item_id, heard, duration_ms, transcription, fail))
 
     async def _transcribe_later(
-        self, delay: float, item_id: str, text: str, duration_ms: float, config: dict[str, Any]
+        self, delay: float, item_id: str, text: str, duration_ms: float, config: dict[str, Any], fail: bool
     ) -> None:
         await asyncio.sleep(delay)
         try:
-            await self._transcribe(item_id, text, duration_ms, config)
+            await self._transcribe(item_id, text, duration_ms, config, fail)
         except ConnectionClosed:
             pass
 
-    async def _transcribe(self, item_id: str, text: str, duration_ms: float, config: dict[str, Any]) -> None:
+    async def _transcribe(
+        self, item_id: str, text: str, duration_ms: float, config: dict[str, Any], fail: bool = False
+    ) -> None:
+        """Send the input transcription events of user item ``item_id``.
+
+        ``whisper-1``: one ``.delta`` holding the whole ``text``; other models
+        (``gpt-4o-transcribe``, ...): a delta per few words; then ``.completed``.
+        With ``fail``: one ``.failed`` event instead, and no transcript.
+        """
+        if fail:
+            error = {
+                "type": "transcription_error",
+                "code": "audio_unintelligible",
+                "message": "The audio could not be transcribed.",
+                "param": None,
+            }
+            await self._send(
+                self._ev(
+                    "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0, error=error
+                )
+            )
+            return
         model = config.get("model") or "whisper-1"
         deltas = [text] if model == "whisper-1" else text_deltas(text)
         for delta in deltas:
