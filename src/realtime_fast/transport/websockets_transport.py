@@ -35,6 +35,7 @@ Behaviour shared with the ``picows`` backend:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import ssl
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
@@ -51,6 +52,10 @@ from websockets.exceptions import (
     WebSocketException,
 )
 from websockets.frames import Frame, Opcode
+
+#: websockets 15+ reads proxy settings from the environment unless told not to; older
+#: releases have no proxy support (and no ``proxy`` argument).
+_NO_PROXY = {"proxy": None} if "proxy" in inspect.signature(connect).parameters else {}
 
 #: How websockets words a server's pick of a subprotocol that was not offered.
 _UNSUPPORTED_SUBPROTOCOL = "unsupported subprotocol: "
@@ -257,7 +262,7 @@ class WebsocketsTransport(Transport):
                 additional_headers=dict(headers),
                 subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
                 compression=None,
-                proxy=None,
+                **_NO_PROXY,
                 open_timeout=open_timeout,
                 ping_interval=ping_interval,
                 ping_timeout=ping_interval,
@@ -437,7 +442,8 @@ class WebsocketsTransport(Transport):
             return code, reason, transport_error(f"The connection to {address} was closed by the client with {code}.", code, reason, None)
         if received is not None:
             return int(received.code), received.reason, None
-        exc = conn.connection_exc
+        # What ended the TCP connection (websockets 17.4 named it connection_exc, earlier releases recv_exc).
+        exc = getattr(conn, "connection_exc", None) or getattr(conn, "recv_exc", None)
         if sent is not None:  # close() was called and the server never answered
             code, reason = int(sent.code), sent.reason
             if isinstance(exc, TimeoutError):
