@@ -108,7 +108,7 @@ class _Connection(ClientConnection):
         self.rf_on_binary: Optional[MessageHandler] = None
         #: Messages received before the transport is ready for them: (is_text, data).
         self.rf_early: Optional[List[Tuple[bool, bytes]]] = []
-        self.rf_parts: Optional[List[bytes]] = None
+        self.rf_parts: Optional[bytearray] = None
         self.rf_parts_text = True
         self.rf_abort_handle: Optional[asyncio.TimerHandle] = None
 
@@ -121,16 +121,18 @@ class _Connection(ClientConnection):
             if event.fin:
                 self._rf_deliver(opcode is _TEXT, event.data)
             else:
-                self.rf_parts = [bytes(event.data)]
+                # One growing buffer (the protocol layer bounds its size by max_size),
+                # so even endless empty fragments cost no memory.
+                self.rf_parts = bytearray(event.data)
                 self.rf_parts_text = opcode is _TEXT
         elif opcode is _CONT:
             parts = self.rf_parts
             if parts is None:  # the protocol layer already rejects this; be safe
                 return
-            parts.append(bytes(event.data))
+            parts += event.data
             if event.fin:
                 self.rf_parts = None
-                self._rf_deliver(self.rf_parts_text, b"".join(parts))
+                self._rf_deliver(self.rf_parts_text, parts)
         else:
             super().process_event(event)  # pong acknowledgement; pings and closes are handled by the protocol
 
