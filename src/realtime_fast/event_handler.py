@@ -10,7 +10,10 @@ dispatch: the failure is logged on the ``realtime_fast`` logger and handed to
 ``error`` event.
 
 Waiting (:meth:`RealtimeEventHandler.wait_for_next`) uses futures resolved by
-:meth:`RealtimeEventHandler.dispatch`; nothing polls.
+:meth:`RealtimeEventHandler.dispatch`; nothing polls.  A short-lived backlog
+lets a task that loops on ``wait_for_next`` see every event of a burst
+dispatched in one callback (one socket read), as the reference client's loop
+does; :meth:`RealtimeEventHandler.wait_for_next` gives the rule.
 """
 
 from __future__ import annotations
@@ -31,6 +34,33 @@ Handler = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
 
 
+_TIMED_OUT: Any = object()  # what a waiter's future holds when its timeout passed first
+
+
+class _Window:
+    """The events of one name dispatched after one wake of its waiters, until the loop has run the woken tasks.
+
+    ``events[0]`` is the event that woke them; ``events`` becomes None once
+    the window is closed.
+    """
+
+    __slots__ = ("events",)
+
+    def __init__(self, events: List[Any]) -> None:
+        self.events: Optional[List[Any]] = events
+
+
+class _Backlog:
+    """The open windows of one event name, and where each woken task is in them."""
+
+    __slots__ = ("windows", "cursors")
+
+    def __init__(self) -> None:
+        self.windows: List[_Window] = []
+        # task -> [window, index in window.events of the next event that task's wait_for_next returns]
+        self.cursors: Dict[Any, List[Any]] = {}
+
+
 class RealtimeEventHandler:
     """A map of event names to handlers, with one-shot handlers and awaitable waits.
 
@@ -41,10 +71,14 @@ class RealtimeEventHandler:
 
     def __init__(self) -> None:
         # These three dicts live as long as the object (cleared in place, never
-        # replaced): the client's compiled receive path holds them.
+        # replaced): the client's compiled receive path holds them.  A name is in
+        # ``_waiters`` while a wait_for_next call waits for it or while it has a
+        # backlog (its list may then be empty): either way its dispatches must
+        # reach ``dispatch``, which is what the receive paths read the key as.
         self._handlers: Dict[str, List[Handler]] = {}
         self._next_handlers: Dict[str, List[Handler]] = {}
         self._waiters: Dict[str, List[asyncio.Future]] = {}
+        self._backlogs: Dict[str, _Backlog] = {}
         self._handler_tasks: Set[asyncio.Task] = set()
 
     # -- registration -------------------------------------------------------------
@@ -139,7 +173,12 @@ class RealtimeEventHandler:
         return True
 
     def has_listeners(self, event_name: str) -> bool:
-        """True when a handler, a one-shot handler or a :meth:`wait_for_next` waits for ``event_name``."""
+        """True when a handler, a one-shot handler or a :meth:`wait_for_next` waits for ``event_name``.
+
+        Also True while ``event_name`` has a backlog (see :meth:`wait_for_next`):
+        until the loop has run the tasks a dispatch woke, their next call may want
+        the events that follow.
+        """
         return event_name in self._handlers or event_name in self._next_handlers or event_name in self._waiters
 
     # -- dispatch -----------------------------------------------------------------
@@ -181,12 +220,30 @@ class RealtimeEventHandler:
                 if not next_handlers and self._next_handlers.get(event_name) is next_handlers:
                     del self._next_handlers[event_name]
         if self._waiters:
-            waiters = self._waiters.pop(event_name, None)
+            waiters = self._waiters.get(event_name)
             if waiters is not None:
-                for future in waiters:
-                    if not future.done():
-                        future.set_result(event)
+                self._feed_waiters(event_name, event, waiters)
         return True
+
+    def _feed_waiters(self, event_name: str, event: Any, waiters: List[asyncio.Future]) -> None:
+        """Hand ``event`` to the open windows of ``event_name`` and wake its waiters (a new window)."""
+        backlog = self._backlogs.get(event_name)
+        if backlog is not None:
+            for window in backlog.windows:
+                window.events.append(event)  # type: ignore[union-attr]  # open windows only
+        if waiters:
+            pending = [future for future in waiters if not future.done()]
+            waiters.clear()  # the key stays while a backlog is open (see __init__)
+            if pending:
+                window = self._open_window(event_name, [event])
+                woken = (event, window, 1)  # a woken task's next call returns window.events[1]
+                for future in pending:
+                    future.set_result(woken)
+                # After the woken tasks' steps, which set_result has just queued (FIFO).
+                pending[0].get_loop().call_soon(self._close_window, event_name, window)
+                return
+        if not waiters and backlog is None:
+            del self._waiters[event_name]
 
     def _call(self, handler: Handler, event_name: str, event: Any) -> None:
         try:
@@ -227,24 +284,126 @@ class RealtimeEventHandler:
     async def wait_for_next(self, event_name: str, timeout: Optional[float] = None) -> Any:
         """Wait for the next dispatch of ``event_name`` and return its event.
 
-        ``timeout`` is in seconds; when it passes first, return None.
+        ``timeout`` is in seconds; when it passes first, return None (a
+        ``timeout`` of 0 or less returns None at once unless the backlog below
+        has an event for the caller).
+
+        A loop such as ``while True: handle(await h.wait_for_next(name))`` sees
+        every event, even when several are dispatched in one synchronous call
+        (a transport delivers all the frames of one socket read in one
+        callback), as in the reference client, where promise continuations run
+        between messages.  The rule: when a dispatch wakes the waiters of
+        ``event_name``, the later dispatches of ``event_name`` are kept in a
+        backlog until the loop has run the callbacks that were ready at that
+        moment; the woken tasks' next steps are among them (the backlog's close
+        is queued after them, and the loop runs ready callbacks in order).  A
+        call made by a woken task while the backlog is open returns the next
+        kept event at once, in dispatch order, without waiting.  Each woken
+        task has its own place in the backlog, so tasks woken by the same event
+        each see every later one: two loops on one name each see the whole
+        stream, as two reference-client loops do.  A call from any other task,
+        or made after the backlog closed, waits for a dispatch made after the
+        call: nobody gets an event from before they waited.  A wait that times
+        out consumes nothing and opens no backlog.  A task cancelled after a
+        dispatch woke it but before it ran (say, by ``asyncio.timeout``) keeps
+        that event for a call it makes in the same step.  While a backlog is
+        open, :meth:`has_listeners` is True for its name.
+
+        Only the task that awaited gets a place: a wait run in a wrapper task
+        (``asyncio.create_task``, ``asyncio.gather``, or ``asyncio.wait_for``
+        on Python 3.11) resumes its caller one loop pass later, after the
+        backlog closed, so pass ``timeout`` rather than wrapping the call in
+        ``asyncio.wait_for``.  The backlog is per name: waiting for another
+        name right after a wake waits for that name's next dispatch.
         """
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        waiters = self._waiters.setdefault(event_name, [])
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task(loop)
+        if self._backlogs:
+            backlog = self._backlogs.get(event_name)
+            if backlog is not None:
+                cursor = backlog.cursors.get(task)
+                if cursor is not None:
+                    window, index = cursor
+                    events = window.events
+                    if index < len(events):
+                        cursor[1] = index + 1
+                        return events[index]
+        if timeout is not None and timeout <= 0:
+            return None
+        future: asyncio.Future = loop.create_future()
+        timer = None if timeout is None else loop.call_later(timeout, self._expire, future)
+        waiters = self._waiters.get(event_name)
+        if waiters is None:
+            waiters = self._waiters[event_name] = []
         waiters.append(future)
         try:
-            if timeout is None:
-                return await future
-            try:
-                return await asyncio.wait_for(future, timeout)
-            except asyncio.TimeoutError:
-                return None
+            value, window, index = await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # woken, then cancelled before it ran
+                value, window, index = future.result()
+                if value is not _TIMED_OUT:
+                    self._place(event_name, task, window, index - 1)  # the event it did not get comes next
+            raise
         finally:
+            if timer is not None:
+                timer.cancel()
             current = self._waiters.get(event_name)
-            if current is not None and future in current:
-                current.remove(future)
-                if not current:
+            if current is not None:
+                try:
+                    current.remove(future)
+                except ValueError:  # a dispatch took it
+                    pass
+                if not current and event_name not in self._backlogs:
                     del self._waiters[event_name]
+        if value is _TIMED_OUT:
+            return None
+        self._place(event_name, task, window, index)
+        return value
+
+    def _open_window(self, event_name: str, events: List[Any]) -> _Window:
+        """A new window of ``event_name``'s backlog (the backlog made when it has none)."""
+        backlog = self._backlogs.get(event_name)
+        if backlog is None:
+            backlog = self._backlogs[event_name] = _Backlog()
+            self._waiters.setdefault(event_name, [])
+        window = _Window(events)
+        backlog.windows.append(window)
+        return window
+
+    def _close_window(self, event_name: str, window: _Window) -> None:
+        """Forget ``window`` and the places in it; the backlog goes with its last window."""
+        backlog = self._backlogs.get(event_name)
+        window.events = None
+        if backlog is None:
+            return
+        windows = backlog.windows
+        for position, open_window in enumerate(windows):
+            if open_window is window:
+                del windows[position]
+                break
+        else:
+            return
+        cursors = backlog.cursors
+        for task in [task for task, cursor in cursors.items() if cursor[0] is window]:
+            del cursors[task]
+        if not windows:
+            del self._backlogs[event_name]
+            waiters = self._waiters.get(event_name)
+            if waiters is not None and not waiters:
+                del self._waiters[event_name]
+
+    def _place(self, event_name: str, task: Any, window: _Window, index: int) -> None:
+        """Let ``task``'s next wait for ``event_name`` return ``window.events[index]`` while the window is open."""
+        if task is not None and window.events is not None:
+            backlog = self._backlogs.get(event_name)
+            if backlog is not None:
+                backlog.cursors[task] = [window, index]
+
+    @staticmethod
+    def _expire(future: asyncio.Future) -> None:
+        """The timer of a wait: resolve it as timed out (unless a dispatch came first)."""
+        if not future.done():
+            future.set_result((_TIMED_OUT, None, 0))
 
     async def wait_for_handlers(self, timeout: Optional[float] = None) -> bool:
         """Wait until the tasks of coroutine handlers started so far have finished.
