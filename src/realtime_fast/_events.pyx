@@ -499,31 +499,45 @@ cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object
     return _general_at(p, n, frame, buffers)
 
 
+cdef int _frame_bytes(object frame, Py_buffer* view, const unsigned char** p, Py_ssize_t* n) except -1:
+    """Point ``p``/``n`` at the UTF-8 text of ``frame`` when it can be read in place.
+
+    Returns 1 for ``bytes`` and ASCII ``str`` (nothing to release), 2 for a
+    ``bytearray`` or C-contiguous ``memoryview`` (``view`` is held: release it
+    after the last read; holding it keeps a bytearray from being resized under
+    ``p`` while Python code runs), 0 for anything else.  Raises what
+    ``PyObject_GetBuffer`` raises for a strided or released memoryview.
+    """
+    if PyBytes_CheckExact(frame):
+        p[0] = <const unsigned char*>PyBytes_AS_STRING(frame)
+        n[0] = PyBytes_GET_SIZE(frame)
+        return 1
+    if PyUnicode_CheckExact(frame) and PyUnicode_IS_COMPACT_ASCII(frame):  # its characters are its UTF-8 bytes
+        p[0] = <const unsigned char*>PyUnicode_DATA(frame)
+        n[0] = PyUnicode_GET_LENGTH(frame)
+        return 1
+    if PyByteArray_CheckExact(frame) or type(frame) is memoryview:
+        PyObject_GetBuffer(frame, view, PyBUF_SIMPLE)
+        p[0] = <const unsigned char*>view.buf
+        n[0] = view.len
+        return 2
+    # Non-ASCII text is beyond the flat scanner anyway (this also spares the str a
+    # cached UTF-8 copy); other types get the pure twin's checks and messages.
+    return 0
+
+
 cdef object _fused(object frame, object buffers, bint whole):
     """parse_frame (``whole``) or parse_audio_delta on ``frame`` of any type."""
     cdef Py_buffer view
-    cdef const unsigned char* p
-    cdef Py_ssize_t n
-    cdef bint held = False
-    if PyBytes_CheckExact(frame):
-        p = <const unsigned char*>PyBytes_AS_STRING(frame)
-        n = PyBytes_GET_SIZE(frame)
-    elif PyUnicode_CheckExact(frame) and PyUnicode_IS_COMPACT_ASCII(frame):  # its characters are its UTF-8 bytes
-        p = <const unsigned char*>PyUnicode_DATA(frame)
-        n = PyUnicode_GET_LENGTH(frame)
-    elif PyByteArray_CheckExact(frame) or type(frame) is memoryview:
-        # Holding a view keeps a bytearray from being resized under p while Python code runs.
-        try:
-            PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
-        except (BufferError, ValueError):
-            _check_frame(frame)  # a strided or released memoryview: the pure twin's error
-            raise
-        p = <const unsigned char*>view.buf
-        n = view.len
-        held = True
-    else:
-        # Non-ASCII text is beyond the flat scanner anyway (this also spares the str a
-        # cached UTF-8 copy); other types get the pure twin's checks and messages.
+    cdef const unsigned char* p = NULL
+    cdef Py_ssize_t n = 0
+    cdef int how
+    try:
+        how = _frame_bytes(frame, &view, &p, &n)
+    except (BufferError, ValueError):
+        _check_frame(frame)  # a strided or released memoryview: the pure twin's error
+        raise
+    if how == 0:
         return _general_frame(frame, buffers) if whole else _general_audio_delta(frame, buffers)
     try:
         if whole:
@@ -535,7 +549,7 @@ cdef object _fused(object frame, object buffers, bint whole):
             return None
         return result
     finally:
-        if held:
+        if how == 2:
             PyBuffer_Release(&view)
 
 
@@ -660,34 +674,26 @@ cdef class FrameReceiver:
 
     def __call__(self, frame):
         cdef Py_buffer view
-        cdef bint held = False
-        if self.sink is not None:
-            # The sink reads the frame's bytes in place: only the types _fused reads in place.
-            if PyBytes_CheckExact(frame):
-                self._receive(<const unsigned char*>PyBytes_AS_STRING(frame), PyBytes_GET_SIZE(frame), frame)
-                return
-            if PyUnicode_CheckExact(frame) and PyUnicode_IS_COMPACT_ASCII(frame):
-                self._receive(<const unsigned char*>PyUnicode_DATA(frame), PyUnicode_GET_LENGTH(frame), frame)
-                return
-            if PyByteArray_CheckExact(frame) or type(frame) is memoryview:
-                # The view is held while the callbacks run (a bytearray cannot be resized under p).
-                try:
-                    PyObject_GetBuffer(frame, &view, PyBUF_SIMPLE)
-                    held = True
-                except (BufferError, ValueError):
-                    pass  # a strided or released view: _fused gives the error below
-                if held:
-                    try:
-                        self._receive(<const unsigned char*>view.buf, view.len, frame)
-                    finally:
-                        PyBuffer_Release(&view)
-                    return
+        cdef const unsigned char* p = NULL
+        cdef Py_ssize_t n = 0
+        cdef int how
         try:
-            result = _fused(frame, self.buffers, True)
-        except Exception as exc:  # never let one frame break the connection
-            _frame_failed(self, frame, exc)
+            how = _frame_bytes(frame, &view, &p, &n)
+        except (BufferError, ValueError):
+            how = 0  # a strided or released view: the general path reports it
+        if how == 0:
+            try:
+                result = _fused(frame, self.buffers, True)
+            except Exception as exc:  # never let one frame break the connection
+                _frame_failed(self, frame, exc)
+                return
+            self._deliver(<tuple>result)
             return
-        self._deliver(<tuple>result)
+        try:
+            self._receive(p, n, frame)
+        finally:
+            if how == 2:
+                PyBuffer_Release(&view)
 
     cdef int feed(self, const unsigned char* p, Py_ssize_t n) except -1:
         return self._receive(p, n, None)
