@@ -702,7 +702,8 @@ cdef class FrameReceiver:
         """Handle the frame p[0:n] (``frame`` its object, or None for a transport's buffer)."""
         cdef FlatObject flat
         cdef bint scanned = _scan_flat(p, n, &flat)
-        if scanned and self.sink is not None and self.sink.engaged() and self._to_sink(p, &flat):
+        if (scanned and flat.delta_at >= 0 and self.sink is not None  # only deltas go to the sink
+                and self.sink.engaged() and self._to_sink(p, &flat)):
             return 0
         try:
             result = _GENERAL
