@@ -448,7 +448,7 @@ class WebsocketsTransport(Transport):
         exc = getattr(conn, "connection_exc", None) or getattr(conn, "recv_exc", None)
         if sent is not None:  # close() was called and the server never answered
             code, reason = int(sent.code), sent.reason
-            if isinstance(exc, TimeoutError):
+            if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # two classes before Python 3.11
                 message = base.ERROR_CLOSE_TIMEOUT.format(address=address, timeout=self.close_timeout)
                 return code, reason, transport_error(message, code, reason, None)
             detail = f": {exc}" if exc is not None else ""
