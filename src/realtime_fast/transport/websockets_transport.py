@@ -398,6 +398,9 @@ class WebsocketsTransport(Transport):
             await conn.wait_closed()
         except BaseException:  # pragma: no cover - wait_closed does not fail; keep reporting anyway
             pass
+        # Already closed at the socket; closing it again marks Python 3.10's TLS wrapper closed
+        # too (else it warns "unclosed transport" when collected).
+        conn.transport.close()
         conn.rf_flush_early()
         code, reason, error = self._outcome(conn)
         try:
