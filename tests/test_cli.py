@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _realtime_helpers import PACKAGE_PARENT
 
 from realtime_fast.cli import main
 from realtime_fast.cli._output import Console
@@ -29,7 +30,7 @@ from realtime_fast.wav import speech_like_signal
 
 pytestmark = pytest.mark.timeout(60)
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = PACKAGE_PARENT
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but \t and \n
 
 
@@ -259,7 +260,8 @@ def test_ctrl_c_closes_the_session_cleanly(command: str) -> None:
                         break
             mock.wait_for_frame("response.created", timeout=10)
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=2)  # a clean exit is quick; a hang fails here
+            proc.wait(timeout=10)  # stdin stays open: the chat must end because of the signal alone
+            out, err = proc.communicate()
         finally:
             if proc.poll() is None:
                 proc.kill()
