@@ -240,6 +240,13 @@ def test_unreachable_url_names_the_address_and_the_os_error(capsys: pytest.Captu
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child differs on Windows")
+def _default_sigint() -> None:
+    """In the child: SIGINT as a terminal delivers it (a shell without job control starts
+    background commands with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to another process on Windows")
 @pytest.mark.parametrize("command", ["demo", "chat"])
 def test_ctrl_c_closes_the_session_cleanly(command: str) -> None:
     # On every supported Python (3.10 has no asyncio.Runner to turn SIGINT into a cancellation).
@@ -248,6 +255,7 @@ def test_ctrl_c_closes_the_session_cleanly(command: str) -> None:
             [sys.executable, "-m", "realtime_fast", command, "--url", mock.url],
             env=_env(OPENAI_API_KEY="sk-any-real-looking-key-0123"),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_default_sigint,
         )
         try:
             assert proc.stdin is not None and proc.stdout is not None
