@@ -411,6 +411,16 @@ class RealtimeAPI(RealtimeEventHandler):
     def _audio_sinks(self, buffers: Dict[str, Any]) -> None:
         self._on_message.buffers = buffers
 
+    def receive_frame(self, data: Union[bytes, bytearray, memoryview, str]) -> None:
+        """Process one server frame (a JSON text message) as if it had arrived on the socket.
+
+        The transport calls the same path for every text message; use this to
+        replay recorded frames in tests and benchmarks (see
+        :mod:`realtime_fast.benchmarking`), connected or not.  A frame that is
+        not a valid event becomes an ``error`` event, as on the socket.
+        """
+        self._on_message(data)
+
     def _on_event(self, event: Dict[str, Any]) -> None:
         self.receive(event["type"], event)
 
