@@ -101,3 +101,17 @@ def test_soak_keeps_history_and_input_audio_bounded_and_loses_nothing():
     assert result["max_input_audio_seconds_held"] <= 5
     assert result["assistant_audio_seconds"] == pytest.approx(30 * 3.0, abs=0.2)
     assert len(result["samples"]) == 3
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="CPU affinity is not available here")
+def test_run_load_leaves_the_callers_cpu_affinity_as_it_was():
+    # The harness pins the client to one CPU while it measures; a caller that goes on
+    # (a benchmark suite, a notebook) must get its CPUs back.
+    import os
+
+    from realtime_fast.bench.load import LoadConfig, run_load
+
+    before = os.sched_getaffinity(0)
+    result = run_load(LoadConfig(sessions=2, duration=1.0, warmup=0.5, client_cpu=0, server_cpu=None, quiet=True))
+    assert result["connected"] == 2
+    assert os.sched_getaffinity(0) == before

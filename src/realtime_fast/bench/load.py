@@ -794,6 +794,7 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
 
     if log is None:
         log = (lambda line: None) if config.quiet else (lambda line: print(line, flush=True))
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     pinned = pin_to_cpu(config.client_cpu)
     server = _Server(config)
     try:
@@ -805,6 +806,8 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
         result = run_loop(_run(config, server, log), loop=config.loop)
     finally:
         server.stop()
+        if affinity is not None and pinned is not None:  # the caller's process goes on: unpin it
+            os.sched_setaffinity(0, affinity)
     result.update(
         {
             "client_cpus": pinned,
