@@ -63,11 +63,11 @@ def _compact(event: Dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def _pcm(index: int) -> bytes:
-    return (bytes([(index * 7 + j) & 0xFF for j in range(64)]) * (2 * SAMPLES // 64 + 1))[: 2 * SAMPLES]
+def _pcm(index: int, samples: int = SAMPLES) -> bytes:
+    return (bytes([(index * 7 + j) & 0xFF for j in range(64)]) * (2 * samples // 64 + 1))[: 2 * samples]
 
 
-def audio_frame(index: int = 0) -> bytes:
+def audio_frame(index: int = 0, samples: int = SAMPLES) -> bytes:
     return _compact(
         {
             "type": "response.output_audio.delta",
@@ -76,7 +76,7 @@ def audio_frame(index: int = 0) -> bytes:
             "item_id": ITEM,
             "output_index": 0,
             "content_index": 0,
-            "delta": base64.b64encode(_pcm(index)).decode(),
+            "delta": base64.b64encode(_pcm(index, samples)).decode(),
         }
     )
 
