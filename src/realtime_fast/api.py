@@ -29,14 +29,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
 from .audio import b64encode_pcm16
 from .dialects import AUDIO_DELTA_TYPES, get_dialect
-from ._redact import redact_key, redact_text
+from ._redact import RedactingLogger, Redactor, redact_key
 from .errors import RealtimeError, TransportError
 from .event_handler import RealtimeEventHandler
 from .events import FrameReceiver, dumps_append_audio, dumps_event
@@ -45,6 +45,7 @@ from .utils import RealtimeUtils
 
 __all__ = ["AUTH_MODES", "DEFAULT_MODEL", "DEFAULT_URL", "ConnectionStateError", "RealtimeAPI", "redact_key", "url_with_model"]
 
+#: The package's logger (each client logs through a RedactingLogger around it that knows its key).
 logger = logging.getLogger("realtime_fast")
 
 #: The OpenAI Realtime endpoint.
@@ -100,20 +101,12 @@ def url_with_model(url: str, model: Optional[str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def _unexpected_subprotocol(url: str, selected: str, offered: Sequence[str]) -> str:
-    """Error message for a server that selected a subprotocol that was not offered (keys shortened)."""
-    return redact_text(
-        f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered "
-        f"({list(offered)}): check the URL and the server's configuration."
+def _unexpected_subprotocol(url: str, selected: str) -> str:
+    """Error message for a server that selected a subprotocol that was not offered (the offers carry the key)."""
+    return (
+        f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered: "
+        "check the URL and the server's configuration."
     )
-
-
-def _redact_exception(exc: BaseException) -> None:
-    """Shorten every API key quoted in ``exc``'s message (its string ``args``), in place."""
-    args = exc.args
-    redacted = tuple(redact_text(arg) if isinstance(arg, str) else arg for arg in args)
-    if redacted != args:
-        exc.args = redacted
 
 
 def _b64_tail(buffer: Any, start: int) -> str:
@@ -196,6 +189,9 @@ class RealtimeAPI(RealtimeEventHandler):
         super().__init__()
         self.url = url or DEFAULT_URL
         self._api_key = api_key
+        #: Shortens this client's key (and anything credential-looking) in what it logs, raises and dispatches.
+        self._redactor = Redactor([api_key])
+        self._logger = RedactingLogger(logger, self._redactor)
         self.model = model
         self.dialect = get_dialect(protocol)
         self.protocol = protocol
@@ -291,7 +287,7 @@ class RealtimeAPI(RealtimeEventHandler):
         if self.is_connected():
             raise ConnectionStateError("Already connected")
         if not self._api_key and self.url == DEFAULT_URL:
-            logger.warning('No api_key provided for connection to "%s"', self.url)
+            self._logger.warning('No api_key provided for connection to "%s"', self.url)
         url = url_with_model(self.url, model or self.model)
         headers: Dict[str, str]
         subprotocols: List[str]
@@ -308,7 +304,7 @@ class RealtimeAPI(RealtimeEventHandler):
                 self._transport_closed(transport, code, reason, exc)
 
         if self.debug:
-            logger.debug(
+            self._logger.debug(
                 "connecting to %s (protocol %s, auth %s, transport %s)", url, self.protocol, self.auth, transport.name
             )
         try:
@@ -324,8 +320,8 @@ class RealtimeAPI(RealtimeEventHandler):
                 ping_interval=self.ping_interval,
             )
         except Exception as exc:
-            _redact_exception(exc)  # a transport's message may quote the offered subprotocols, key included
-            raise
+            # A custom transport's error may quote the key (in its message, a 401 body, its chain).
+            raise self._redactor.exception(exc)
         selected = transport.subprotocol
         if selected is not None and selected not in subprotocols:
             # The built-in transports refuse this themselves; a custom one may not.
@@ -333,12 +329,12 @@ class RealtimeAPI(RealtimeEventHandler):
             try:
                 await transport.close(1002, "unexpected subprotocol")
             except Exception as exc:  # the connection is being dropped anyway
-                logger.debug("closing the refused connection failed: %s", exc)
-            raise TransportError(_unexpected_subprotocol(url, selected, subprotocols))
+                self._logger.debug("closing the refused connection failed: %s", exc)
+            raise self._redactor.exception(TransportError(_unexpected_subprotocol(url, selected)))
         self._transport = transport
         self.connected_url = url
         if self.debug:
-            logger.debug("connected to %s", url)
+            self._logger.debug("connected to %s", url)
         return True
 
     async def disconnect(self, code: int = 1000, reason: str = "") -> bool:
@@ -367,9 +363,13 @@ class RealtimeAPI(RealtimeEventHandler):
             return  # a previous connection's late report
         self._transport = None
         self._closing = False
+        redactor = self._redactor
+        if exc is not None:
+            exc = redactor.exception(exc)
+        reason = redactor.text(reason)
         payload: Dict[str, Any] = {"code": code, "reason": reason, "error": exc is not None, "exception": exc}
         if self.debug:
-            logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
+            self._logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
         observer = self._observer
         if observer is not None:
             observer._api_closing(payload)
@@ -382,7 +382,7 @@ class RealtimeAPI(RealtimeEventHandler):
     # -- errors -------------------------------------------------------------------
 
     def _report_error(self, payload: Dict[str, Any]) -> None:
-        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
         observer = self._observer
         if observer is not None:
@@ -438,7 +438,7 @@ class RealtimeAPI(RealtimeEventHandler):
         if (raw_listeners or debug) and self.raw_audio_deltas:
             event["delta"] = _b64_tail(buffer, start)
         if debug:
-            logger.debug("received %s", _preview(event))
+            self._logger.debug("received %s", _preview(event))
         observer = self._observer
         if observer is not None:
             observer._api_server_audio(event, buffer, start)  # it adds the delta too when it needs it
@@ -460,7 +460,7 @@ class RealtimeAPI(RealtimeEventHandler):
     def receive(self, event_name: str, event: Dict[str, Any]) -> bool:
         """Handle one server event: the client's processing, then ``server.<event_name>`` and ``server.*``."""
         if self.debug:
-            logger.debug("received %s", _preview(event))
+            self._logger.debug("received %s", _preview(event))
         observer = self._observer
         if observer is not None:
             observer._api_server_event(event)
@@ -481,7 +481,7 @@ class RealtimeAPI(RealtimeEventHandler):
 
     def _emit_client(self, event: Dict[str, Any]) -> None:
         if self.debug:
-            logger.debug("sent %s", _preview(event))
+            self._logger.debug("sent %s", _preview(event))
         name = event["type"]
         self.dispatch("client." + name, event)
         self.dispatch("client.*", event)

@@ -64,6 +64,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ._impl import load
+from ._redact import RedactingLogger, Redactor
 from .api import DEFAULT_MODEL, AuthMode, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
@@ -296,6 +297,7 @@ class RealtimeClient(RealtimeEventHandler):
             max_message_size=max_message_size,
             raw_audio_deltas=raw_audio_deltas,
         )
+        self._logger = RedactingLogger(logger, Redactor([api_key]))
         self.conversation = RealtimeConversation(max_history_items=max_history_items)
         self.reconnect = reconnect
         self.reconnect_attempts = reconnect_attempts
@@ -621,7 +623,7 @@ class RealtimeClient(RealtimeEventHandler):
     # -- errors -------------------------------------------------------------------------
 
     def _report(self, payload: Dict[str, Any]) -> None:
-        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
 
     def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:

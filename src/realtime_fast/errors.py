@@ -21,7 +21,13 @@ class TransportError(RealtimeError, ConnectionError):
 
 
 class HandshakeRejected(TransportError):
-    """The server answered the WebSocket upgrade with an HTTP status other than 101."""
+    """The server answered the WebSocket upgrade with an HTTP status other than 101.
+
+    ``status`` is the HTTP status; ``body`` the response body (bytes), with
+    every credential shortened as in logs (``sk-...wxyz``): a proxy or relay
+    may echo the request, ``Authorization`` header included, in its error page.
+    The unredacted body is not kept.
+    """
 
     def __init__(self, message: str, *, status: int, body: bytes = b"") -> None:
         super().__init__(message)

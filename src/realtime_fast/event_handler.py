@@ -23,6 +23,8 @@ import inspect
 import logging
 from typing import Any, Callable, Dict, List, Optional, Set, TypeVar, overload
 
+from ._redact import RedactingLogger
+
 __all__ = ["Handler", "RealtimeEventHandler"]
 
 logger = logging.getLogger("realtime_fast")
@@ -68,6 +70,10 @@ class RealtimeEventHandler:
     names too (the API dispatches every event under its own name and then under
     the wildcard name).
     """
+
+    #: Where handler failures are logged (the client and the API replace it with
+    #: one that also knows their API key).
+    _logger: RedactingLogger = RedactingLogger(logger)
 
     def __init__(self) -> None:
         # These three dicts live as long as the object (cleared in place, never
@@ -277,7 +283,7 @@ class RealtimeEventHandler:
 
     def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
         """Report a handler that raised.  Subclasses dispatch an ``error`` event as well."""
-        logger.error('Handler for "%s" raised %s: %s', event_name, type(exc).__name__, exc, exc_info=exc)
+        self._logger.error('Handler for "%s" raised %s: %s', event_name, type(exc).__name__, exc, exc_info=exc)
 
     # -- waiting ------------------------------------------------------------------
 

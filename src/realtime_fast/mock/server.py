@@ -35,7 +35,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._redact import redacting_logger
+from .._redact import package_logger
 from ._ids import IdFactory
 from .dialects import BETA, GA, Dialect
 from .pacing import Pacing
@@ -52,7 +52,7 @@ __all__ = [
     "spawn_mock_server",
 ]
 
-log = redacting_logger("realtime_fast.mock")  # websockets logs handshake headers, keys included
+log = package_logger("realtime_fast.mock")  # websockets logs handshake headers, keys included
 
 #: Models the mock accepts unless told otherwise (``models=``).
 DEFAULT_MODELS: frozenset[str] = frozenset(

@@ -57,6 +57,7 @@ import picows
 from picows import WSCloseCode, WSHandshakeError, WSMsgType, WSProtocolError
 
 from .._impl import load
+from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from ._picows_listener_py import deliver_early
 from . import base
@@ -70,7 +71,13 @@ _listener_module, COMPILED_LISTENER = load("transport._picows_listener")
 #: was built against the installed picows, else its pure twin.
 _Listener = _listener_module.Listener
 
-_logger = logging.getLogger(__name__)
+#: Where this backend logs (wrapped per connection, see ``PicowsTransport.logger``).
+LOGGER_NAME = __name__
+#: The logger picows writes to for this backend's connections (wrapped per
+#: connection: picows logs the whole upgrade request, credentials included,
+#: at its level 9).  Records come from this logger itself, not from picows'
+#: usual per-socket children (``picows.client.<fd>``).
+PICOWS_LOGGER_NAME = "picows.client"
 
 #: Seconds :meth:`PicowsTransport.close` waits for the server's close frame
 #: (and then for the socket to close) before aborting the connection.
@@ -173,8 +180,15 @@ class PicowsTransport(Transport):
         self._lost_exc: BaseException | None = None
         self._max_message_size = MAX_MESSAGE_SIZE
         self._ping_interval: float | None = None
+        self._redactor = Redactor()
+        self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), self._redactor)
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def logger(self) -> RedactingLogger:
+        """Where this transport (and its frame listener) logs: redacts the current connection's credentials."""
+        return self._logger
 
     @property
     def is_open(self) -> bool:
@@ -236,6 +250,8 @@ class PicowsTransport(Transport):
 
         loop = asyncio.get_running_loop()
         self._reset()
+        self._redactor = redactor = Redactor(secrets_of_handshake(headers, subprotocols))
+        self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), redactor)
         self._address = address
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
@@ -257,6 +273,10 @@ class PicowsTransport(Transport):
         except asyncio.CancelledError:
             self._abandon(opening)
             raise
+        except Exception as exc:
+            # No credential in the message, the attributes (a 401 body may echo the
+            # request) or the chain.
+            raise redactor.exception(exc)
         finally:
             self._connecting = False
             self._pending_sock = None
@@ -266,7 +286,9 @@ class PicowsTransport(Transport):
         if self._subprotocol is not None and self._subprotocol not in subprotocols:
             ws.disconnect(graceful=False)
             self._ws = None
-            raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=self._subprotocol))
+            raise redactor.exception(
+                TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=self._subprotocol))
+            )
         underlying = ws.underlying_transport
         # Resume drain() at the high-water mark itself, not below it.
         underlying.set_write_buffer_limits(high=self.high_water, low=self.high_water)
@@ -305,6 +327,7 @@ class PicowsTransport(Transport):
                 max_frame_size=max_message_size,
                 extra_headers=extra_headers,
                 disconnect_on_exception=True,
+                logger_name=RedactingLogger(logging.getLogger(PICOWS_LOGGER_NAME), self._redactor),
             )
         except TransportError:
             raise
@@ -522,7 +545,7 @@ class PicowsTransport(Transport):
         try:
             on_close(code, reason, error)
         except Exception:
-            _logger.error("realtime_fast: close handler raised", exc_info=True)
+            self._logger.error("realtime_fast: close handler raised", exc_info=True)
         finally:
             if not ended.done():
                 ended.set_result(None)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import socket
 import ssl
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
@@ -61,7 +62,7 @@ _NO_PROXY = {"proxy": None} if "proxy" in inspect.signature(connect).parameters 
 _UNSUPPORTED_SUBPROTOCOL = "unsupported subprotocol: "
 from websockets.protocol import State
 
-from .._redact import redacting_logger
+from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from . import base
 from ._errors import os_error_text, tls_error_text, transport_error, user_agent
@@ -95,8 +96,10 @@ _PROTOCOL_REASONS = {
 _INCOMPLETE_MESSAGE = "incomplete fragmented message"
 
 
-#: websockets logs every handshake header at DEBUG, the API key included: redact it.
-_LOGGER = redacting_logger("realtime_fast.websockets")
+#: The logger websockets writes to for this backend's connections.  It logs every
+#: handshake header at DEBUG, the API key included: each connection gets it
+#: wrapped in a RedactingLogger that knows that connection's credentials.
+LOGGER_NAME = "realtime_fast.websockets"
 
 
 class _Connection(ClientConnection):
@@ -256,8 +259,40 @@ class WebsocketsTransport(Transport):
         self._conn = None
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
-        has_user_agent = any(name.lower() == "user-agent" for name in headers)
+        redactor = Redactor(secrets_of_handshake(headers, subprotocols))
         loop = asyncio.get_running_loop()
+        try:
+            conn = await self._open(
+                url, address, parts.hostname, headers, subprotocols, open_timeout, max_message_size, ping_interval, redactor
+            )
+        except Exception as exc:
+            # No credential in the message, the attributes (a 401 body may echo the
+            # request) or the chain (websockets quotes an unoffered subprotocol).
+            raise redactor.exception(exc)
+        self._conn = conn
+        self._on_close = on_close
+        conn.rf_on_message = on_message
+        conn.rf_on_binary = on_binary
+        self._ended = loop.create_future()
+        # Both run after the caller has resumed: first the messages that came
+        # with the handshake, then (if the connection is already gone) the close report.
+        loop.call_soon(conn.rf_flush_early)
+        self._watcher = loop.create_task(self._watch(conn))
+
+    async def _open(
+        self,
+        url: str,
+        address: str,
+        hostname: Optional[str],
+        headers: Mapping[str, str],
+        subprotocols: Sequence[str],
+        open_timeout: float,
+        max_message_size: int,
+        ping_interval: Optional[float],
+        redactor: Redactor,
+    ) -> "_Connection":
+        """Run websockets' connect; returns the connection or raises one of our errors (not yet redacted)."""
+        has_user_agent = any(name.lower() == "user-agent" for name in headers)
         try:
             conn = await connect(
                 url,
@@ -275,7 +310,7 @@ class WebsocketsTransport(Transport):
                 write_limit=(self.high_water, self.high_water),
                 user_agent_header=None if has_user_agent else user_agent(),
                 create_connection=_Connection,
-                logger=_LOGGER,
+                logger=RedactingLogger(logging.getLogger(LOGGER_NAME), redactor),
             )
         except InvalidStatus as exc:
             response = exc.response
@@ -294,7 +329,7 @@ class WebsocketsTransport(Transport):
                 "answers WebSocket upgrades, or raise the timeout."
             ) from None
         except ssl.SSLError as exc:
-            detail = tls_error_text(exc, parts.hostname)
+            detail = tls_error_text(exc, hostname)
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
         except socket.gaierror as exc:
             raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=address, error=exc)) from exc
@@ -316,7 +351,8 @@ class WebsocketsTransport(Transport):
             text = str(exc)
             if text.startswith(_UNSUPPORTED_SUBPROTOCOL):  # websockets' NegotiationError for an unoffered pick
                 selected = text[len(_UNSUPPORTED_SUBPROTOCOL):]
-                raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=selected)) from exc
+                # websockets' own error says no more than this one (and quotes the pick unredacted).
+                raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=selected)) from None
             raise TransportError(
                 f"The server at {address} sent an invalid WebSocket handshake response ({exc}): "
                 "check that the URL points at a WebSocket endpoint."
@@ -324,15 +360,7 @@ class WebsocketsTransport(Transport):
         except WebSocketException as exc:  # pragma: no cover - any other library failure
             raise TransportError(f"Connecting to {address} failed: {exc}.") from exc
         assert isinstance(conn, _Connection)
-        self._conn = conn
-        self._on_close = on_close
-        conn.rf_on_message = on_message
-        conn.rf_on_binary = on_binary
-        self._ended = loop.create_future()
-        # Both run after the caller has resumed: first the messages that came
-        # with the handshake, then (if the connection is already gone) the close report.
-        loop.call_soon(conn.rf_flush_early)
-        self._watcher = loop.create_task(self._watch(conn))
+        return conn
 
     # ------------------------------------------------------------------- send
 
