@@ -21,7 +21,7 @@ from .api import ConnectionStateError, RealtimeAPI
 from .audio import AudioBuffer
 from .client import RealtimeClient
 from .conversation import ConversationError, RealtimeConversation
-from .errors import ConnectTimeout, EventParseError, HandshakeRejected, RealtimeError, TransportError
+from .errors import ConnectTimeout, EventParseError, HandshakeRejected, MessageTooLarge, RealtimeError, TransportError
 from .event_handler import RealtimeEventHandler
 from .utils import RealtimeUtils
 
@@ -39,6 +39,7 @@ __all__ = [
     "ConversationError",
     "EventParseError",
     "HandshakeRejected",
+    "MessageTooLarge",
     "RealtimeAPI",
     "RealtimeClient",
     "RealtimeConversation",

@@ -43,7 +43,16 @@ from .events import FrameReceiver, dumps_append_audio, dumps_event
 from .transport import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, Transport, create_transport
 from .utils import RealtimeUtils
 
-__all__ = ["AUTH_MODES", "DEFAULT_MODEL", "DEFAULT_URL", "ConnectionStateError", "RealtimeAPI", "redact_key", "url_with_model"]
+__all__ = [
+    "AUTH_MODES",
+    "DEFAULT_MODEL",
+    "DEFAULT_URL",
+    "MAX_AUDIO_DELTA_SIZE",
+    "ConnectionStateError",
+    "RealtimeAPI",
+    "redact_key",
+    "url_with_model",
+]
 
 #: The package's logger (each client logs through a RedactingLogger around it that knows its key).
 logger = logging.getLogger("realtime_fast")
@@ -52,6 +61,10 @@ logger = logging.getLogger("realtime_fast")
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 #: The default model (GA).
 DEFAULT_MODEL = "gpt-realtime"
+#: Longest audio delta accepted (bytes of base64 text; 1 MiB, about 16 s of 24 kHz
+#: PCM16).  The service's deltas carry well under a second (the mock server's,
+#: 100 ms: 6,400 bytes); a longer one is dropped with an ``error`` event.
+MAX_AUDIO_DELTA_SIZE: int = 1024 * 1024
 
 _generate_id = RealtimeUtils.generate_id
 _APPEND = "input_audio_buffer.append"
@@ -107,6 +120,10 @@ def _unexpected_subprotocol(url: str, selected: str) -> str:
         f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered: "
         "check the URL and the server's configuration."
     )
+
+
+def _is_byte_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _b64_tail(buffer: Any, start: int) -> str:
@@ -165,7 +182,19 @@ class RealtimeAPI(RealtimeEventHandler):
             logger (level DEBUG).
         connect_timeout: seconds allowed for the whole handshake.
         ping_interval: seconds between keepalive pings (None: none).
-        max_message_size: largest message accepted, bytes.
+        max_message_size: largest message accepted from the server, bytes
+            (default :data:`~realtime_fast.transport.MAX_MESSAGE_SIZE`, 16 MiB:
+            an item retrieved with 4 minutes of 24 kHz audio fits).  A larger
+            message fails the connection with close code 1009, an ``error``
+            event naming its size and the limit, and ``close``.  Raise it
+            (e.g. ``64 * 1024 * 1024``) to retrieve longer items; the messages
+            you send are not limited.
+        max_audio_delta_size: longest audio delta accepted, bytes of base64
+            text (default :data:`MAX_AUDIO_DELTA_SIZE`, 1 MiB, about 16 s of
+            24 kHz audio; None: no limit).  A longer delta is dropped with an
+            ``error`` event (``source: "protocol"``, a
+            :class:`~realtime_fast.errors.MessageTooLarge` naming its size and
+            the limit) and the session goes on.
         raw_audio_deltas: whether raw listeners of audio deltas get the
             ``delta`` string when the fast path decoded it (see the module docstring).
     """
@@ -184,6 +213,7 @@ class RealtimeAPI(RealtimeEventHandler):
         connect_timeout: float = 10.0,
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
         raw_audio_deltas: bool = True,
     ) -> None:
         super().__init__()
@@ -223,6 +253,12 @@ class RealtimeAPI(RealtimeEventHandler):
         self.debug = debug
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
+        if not _is_byte_count(max_message_size):
+            raise ValueError(f"max_message_size must be a positive number of bytes, got {max_message_size!r}.")
+        if max_audio_delta_size is not None and not _is_byte_count(max_audio_delta_size):
+            raise ValueError(
+                f"max_audio_delta_size must be a positive number of bytes or None, got {max_audio_delta_size!r}."
+            )
         self.max_message_size = max_message_size
         self.raw_audio_deltas = raw_audio_deltas
         self._transport: Optional[Transport] = None
@@ -230,7 +266,9 @@ class RealtimeAPI(RealtimeEventHandler):
         #: The receive path the transport calls with each text frame; the compiled
         #: picows listener feeds it straight from its receive buffer.  Its buffers
         #: are ``_audio_sinks``.
-        self._on_message = FrameReceiver({}, self._on_event, self._on_audio, self._on_frame_error)
+        self._on_message = FrameReceiver(
+            {}, self._on_event, self._on_audio, self._on_frame_error, max_audio_delta_size=max_audio_delta_size
+        )
         #: The client wiring (see RealtimeClient); None for a standalone API.
         self._observer: Any = None
         #: The URL of the current (or last) connection, with the model in its query.
@@ -242,6 +280,15 @@ class RealtimeAPI(RealtimeEventHandler):
     def api_key(self) -> Optional[str]:
         """The API key (never shown in ``repr``, logs or error messages)."""
         return self._api_key
+
+    @property
+    def max_audio_delta_size(self) -> Optional[int]:
+        """Longest audio delta accepted, bytes of base64 text (None: no limit); settable."""
+        return self._on_message.max_audio_delta_size
+
+    @max_audio_delta_size.setter
+    def max_audio_delta_size(self, value: Optional[int]) -> None:
+        self._on_message.max_audio_delta_size = value
 
     @property
     def transport(self) -> Optional[Transport]:

@@ -65,7 +65,16 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ._impl import load
 from ._redact import RedactingLogger, Redactor
-from .api import DEFAULT_MODEL, AuthMode, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
+from .api import (
+    DEFAULT_MODEL,
+    MAX_AUDIO_DELTA_SIZE,
+    AuthMode,
+    ConnectionStateError,
+    RealtimeAPI,
+    TransportSpec,
+    _b64_tail,
+    redact_key,
+)
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
 from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
@@ -254,7 +263,16 @@ class RealtimeClient(RealtimeEventHandler):
         raw_audio_deltas: whether raw listeners of audio delta events get the
             base64 ``delta`` (see :mod:`realtime_fast.api`).
         ping_interval: seconds between keepalive pings (None: none).
-        max_message_size: largest WebSocket message accepted, bytes.
+        max_message_size: largest message accepted from the server, bytes
+            (default 16 MiB, :data:`~realtime_fast.transport.MAX_MESSAGE_SIZE`:
+            an item retrieved with 4 minutes of 24 kHz audio fits).  A larger
+            one fails the connection with close code 1009 and an ``error``
+            event naming its size and the limit; raise it to retrieve longer
+            items.  What you send is not limited.
+        max_audio_delta_size: longest audio delta accepted, bytes of base64
+            text (default 1 MiB, about 16 s of audio; None: no limit).  A
+            longer one is dropped with an ``error`` event and the session
+            goes on.
     """
 
     def __init__(
@@ -277,6 +295,7 @@ class RealtimeClient(RealtimeEventHandler):
         raw_audio_deltas: bool = True,
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
     ) -> None:
         super().__init__()
         if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
@@ -295,6 +314,7 @@ class RealtimeClient(RealtimeEventHandler):
             connect_timeout=connect_timeout,
             ping_interval=ping_interval,
             max_message_size=max_message_size,
+            max_audio_delta_size=max_audio_delta_size,
             raw_audio_deltas=raw_audio_deltas,
         )
         self._logger = RedactingLogger(logger, Redactor([api_key]))

@@ -46,7 +46,8 @@ refreshes a known item in place from the server's full item: its fields,
 ``status`` and ``content`` (transcripts included) are the server's, and
 ``formatted`` follows them where the server has a value (text parts, non-null
 transcripts, function call fields); ``formatted["audio"]`` is kept, or, when
-still empty, filled from the item's base64 audio parts.  An unknown item is
+still empty, replaced by a buffer decoded straight from the item's base64
+audio parts (no intermediate copy: such an item can be megabytes).  An unknown item is
 added as ``conversation.item.created`` would (the server says it exists), at
 the end of the list.  Either way the delta is None.
 
@@ -66,7 +67,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .audio import SAMPLE_RATE, AudioBuffer, b64decode_pcm16
+from .audio import SAMPLE_RATE, AudioBuffer
 from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
 from .errors import RealtimeError
 
@@ -476,13 +477,8 @@ class RealtimeConversation:
                     tool[key] = item[key]
         if "output" in formatted and "output" in server_item:
             formatted["output"] = item.get("output")
-        if audio:
-            buffer = formatted["audio"]
-            if not len(buffer):
-                try:
-                    buffer.append(audio)
-                except BufferError:
-                    self._unshare_audio(item).append(audio)
+        if audio is not None and len(audio) and not len(formatted["audio"]):
+            self._set_audio(item, audio)
         return item, None
 
     def _speech_started(self, event: Dict[str, Any]) -> Result:
@@ -632,21 +628,23 @@ class RealtimeConversation:
         return item, {"arguments": delta}
 
 
-def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> bytes:
-    """The PCM16 bytes of every base64 ``audio`` in ``item``'s audio parts, in order (b"" when none)."""
+def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> Optional[AudioBuffer]:
+    """A new AudioBuffer with the audio of every base64 ``audio`` in ``item``'s audio parts, in order (None when none)."""
     content = item.get("content")
     if not isinstance(content, list):
-        return b""
-    pieces: List[bytes] = []
+        return None
+    audio: Optional[AudioBuffer] = None
     for index, part in enumerate(content):
         if isinstance(part, dict) and part.get("type") in _RETRIEVED_AUDIO_PARTS and isinstance(part.get("audio"), str):
+            if audio is None:
+                audio = AudioBuffer()
             try:
-                pieces.append(b64decode_pcm16(part["audio"]))
+                audio.append_base64(part["audio"])
             except ValueError as exc:
                 raise ConversationError(
                     f'{event.get("type")}: content part {index} of item "{item.get("id")}" has audio that is not base64 PCM16: {exc}'
                 ) from exc
-    return b"".join(pieces)
+    return audio
 
 
 #: Event type -> name of the RealtimeConversation method that processes it (beta names;

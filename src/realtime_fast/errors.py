@@ -37,3 +37,16 @@ class HandshakeRejected(TransportError):
 
 class ConnectTimeout(TransportError, TimeoutError):
     """The WebSocket handshake did not complete within the connect timeout."""
+
+
+class MessageTooLarge(RealtimeError):
+    """Something the server sent is over one of the client's size limits; it was dropped and the session goes on.
+
+    ``size`` and ``limit`` are in bytes.  Dispatched in an ``error`` event
+    (``source: "protocol"``), never raised to your code.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit

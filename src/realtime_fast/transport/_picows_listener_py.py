@@ -131,8 +131,9 @@ def continue_message(listener: Any, frame: picows.WSFrame) -> None:
         raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, REASON_UNEXPECTED_CONTINUATION)
     if frame.rsv1 or frame.rsv2 or frame.rsv3:
         raise reserved_bits_error()
-    if len(parts) + frame.payload_size > listener.max_message_size:
-        raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, REASON_MESSAGE_TOO_BIG)
+    size = len(parts) + frame.payload_size
+    if size > listener.max_message_size:
+        raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, f"{REASON_MESSAGE_TOO_BIG}: at least {size} bytes")
     view = frame.get_payload_as_memoryview()
     try:
         parts += view

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 from typing import Any, Mapping, Sequence
@@ -104,7 +105,22 @@ _PICOWS_REASONS: tuple[tuple[str, str], ...] = (
     ("Received frame with payload size exceeding", base.REASON_MESSAGE_TOO_BIG),
     ("Received CLOSE with invalid UTF-8", base.REASON_INVALID_CLOSE_UTF8),
     ("Received CLOSE", base.REASON_INVALID_CLOSE_FRAME),
+    (base.REASON_MESSAGE_TOO_BIG, base.REASON_MESSAGE_TOO_BIG),
 )
+
+#: The size in picows' text for a frame over the limit (``..., 30000000 > 16777216``),
+#: and in the listener's for a fragmented message (``... at least 3001 bytes``).
+_FRAME_SIZE = re.compile(r"(\d+) > \d+")
+_MESSAGE_SIZE = re.compile(r"at least (\d+) bytes")
+
+
+def _oversize(text: str) -> str:
+    """The ``size`` of ``base.ERROR_TOO_BIG`` read from a too-big error's text."""
+    match = _FRAME_SIZE.search(text)
+    if match is not None:
+        return match.group(1)
+    match = _MESSAGE_SIZE.search(text)
+    return f"at least {match.group(1)}" if match is not None else "more than max_message_size"
 
 
 def _failure_reason(text: str) -> str:
@@ -558,9 +574,10 @@ class PicowsTransport(Transport):
         sent = handshake.sent if handshake is not None else None
         if isinstance(failure, WSProtocolError):
             code = int(failure.args[0])
-            reason = _failure_reason(str(failure.args[1]) if len(failure.args) > 1 else "")
+            text = str(failure.args[1]) if len(failure.args) > 1 else ""
+            reason = _failure_reason(text)
             if code == base.CLOSE_MESSAGE_TOO_BIG:
-                message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
+                message = base.ERROR_TOO_BIG.format(address=address, size=_oversize(text), limit=self._max_message_size)
             else:
                 message = base.ERROR_PROTOCOL.format(address=address, reason=reason, code=code)
             return code, reason, transport_error(message, code, reason, failure)
