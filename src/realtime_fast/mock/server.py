@@ -137,7 +137,11 @@ class MockRealtimeServer:
     - ``ping_interval``: seconds between keepalive pings (the service uses about 20).
     - ``compression``: negotiate permessage-deflate (default: on for ``realistic``,
       off for ``fast``, as compressing base64 audio costs more CPU than it saves on loopback).
-    - ``record``: keep every frame in :attr:`frames` (turn off for long benchmark runs).
+    - ``record``: what :attr:`frames` keeps.  ``None`` (default): the newest frames
+      up to :data:`~realtime_fast.mock.recording.DEFAULT_RECORD_BYTES` (64 MiB), a
+      ring that never grows past it; an int: the same with that many bytes;
+      ``True``: every frame (memory grows with the traffic); ``False``: none.
+      ``recorder.dropped`` counts the frames a ring let go.
     """
 
     def __init__(
@@ -158,7 +162,7 @@ class MockRealtimeServer:
         timestamp_field: str | None = None,
         ping_interval: float | None = 20.0,
         compression: bool | None = None,
-        record: bool = True,
+        record: bool | int | None = None,
         script: Script | None = None,
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or api_key.strip() in _REJECTED_KEYS):
@@ -192,7 +196,12 @@ class MockRealtimeServer:
         #: The scripting API (replies, tool-call rules, transcripts); see :class:`Script`.
         self.script: Script = script if script is not None else Script()
         #: Every frame in both directions (see :class:`Recorder`).
-        self.recorder = Recorder(enabled=record)
+        if record is None or record is False:
+            self.recorder = Recorder(enabled=record is None)
+        elif record is True:
+            self.recorder = Recorder(max_bytes=None)
+        else:
+            self.recorder = Recorder(max_bytes=record)
         #: Live sessions by connection id.
         self.connections: dict[int, Session] = {}
         #: Every connection ever accepted, in order (also the closed and refused ones).
@@ -261,7 +270,7 @@ class MockRealtimeServer:
 
     @property
     def frames(self) -> list[Frame]:
-        """Every recorded frame, both directions, in socket order (see :class:`Frame`)."""
+        """The recorded frames, both directions, in socket order (see :class:`Frame` and ``record``)."""
         return self.recorder.frames
 
     def frames_of_type(
