@@ -20,7 +20,7 @@ import pytest
 from _realtime_helpers import KEY, EventLog, TRANSPORTS
 from websockets.asyncio.server import serve
 
-from realtime_fast import RealtimeAPI, RealtimeClient
+from realtime_fast import ConnectionStateError, RealtimeAPI, RealtimeClient
 from realtime_fast.api import MAX_AUDIO_DELTA_SIZE
 from realtime_fast.errors import MessageTooLarge, TransportError
 from realtime_fast.transport import MAX_MESSAGE_SIZE
@@ -90,6 +90,12 @@ async def test_a_30_mb_frame_gets_an_error_naming_its_size_and_the_limit(transpo
     assert error["source"] == "transport" and isinstance(error["exception"], TransportError)
     assert f"a message of {len(frame)} bytes, over max_message_size ({MAX_MESSAGE_SIZE} bytes)" in error["message"]
     assert "raise max_message_size" in error["message"]
+    # Later calls say how the connection died.
+    with pytest.raises(ConnectionStateError) as info:
+        await client.wait_for_session_created()
+    assert str(info.value) == f"Not connected; the last connection failed: {error['message']} Use .connect() to open a new one."
+    with pytest.raises(ConnectionStateError, match="RealtimeAPI is not connected; the last connection failed: .* 1009"):
+        client.create_response()
 
 
 async def test_a_30_mb_frame_arrives_whole_when_the_limit_is_raised(transport: str) -> None:

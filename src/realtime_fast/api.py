@@ -76,6 +76,29 @@ AuthMode = Literal["headers", "subprotocols"]
 AUTH_MODES = ("headers", "subprotocols")
 #: Constructor settings of a Transport instance that its replacements keep (see ``transport=``).
 _TRANSPORT_SETTINGS = ("high_water", "close_timeout")
+#: Close codes of a normal end: 1000, and 1005 for a close frame without a code.
+NORMAL_CLOSE_CODES = frozenset({1000, 1005})
+#: What the close codes of RFC 6455 (and its IANA registry) mean.
+_CLOSE_CODE_NAMES = {
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1007: "invalid payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+}
+
+
+def _close_words(code: Optional[int], reason: str) -> str:
+    """``code 1011 (internal error), reason 'x'`` for a close code and reason."""
+    name = _CLOSE_CODE_NAMES.get(code) if code is not None else None
+    words = f"code {code}" + (f" ({name})" if name else "")
+    return words + (f", reason {reason!r}" if reason else "")
 
 
 class ConnectionStateError(RealtimeError, RuntimeError):
@@ -273,6 +296,8 @@ class RealtimeAPI(RealtimeEventHandler):
         self._observer: Any = None
         #: The URL of the current (or last) connection, with the model in its query.
         self.connected_url: Optional[str] = None
+        self._last_close: Optional[Dict[str, Any]] = None
+        self._last_close_words: Optional[str] = None
 
     # -- state ------------------------------------------------------------------
 
@@ -299,6 +324,21 @@ class RealtimeAPI(RealtimeEventHandler):
         """True while the socket is open."""
         transport = self._transport
         return transport is not None and transport.is_open
+
+    @property
+    def last_close(self) -> Optional[Dict[str, Any]]:
+        """The ``close`` payload of the last connection that ended (None before any and while connected)."""
+        return None if self.is_connected() else self._last_close
+
+    @property
+    def closed_because(self) -> Optional[str]:
+        """How the last connection ended, in words that follow "the last connection"; None as for :attr:`last_close`.
+
+        ``"failed: <the transport's error message>"``, ``"was closed by the
+        server with code 1011 (internal error), reason 'x'."`` or ``"was closed
+        by disconnect()."``.
+        """
+        return None if self.is_connected() else self._last_close_words
 
     def __repr__(self) -> str:
         return (
@@ -380,6 +420,7 @@ class RealtimeAPI(RealtimeEventHandler):
             raise self._redactor.exception(TransportError(_unexpected_subprotocol(url, selected)))
         self._transport = transport
         self.connected_url = url
+        self._last_close = self._last_close_words = None
         if self.debug:
             self._logger.debug("connected to %s", url)
         return True
@@ -409,6 +450,7 @@ class RealtimeAPI(RealtimeEventHandler):
         if self._transport is not None and self._transport is not transport:
             return  # a previous connection's late report
         self._transport = None
+        by_client = self._closing
         self._closing = False
         redactor = self._redactor
         if exc is not None:
@@ -417,12 +459,30 @@ class RealtimeAPI(RealtimeEventHandler):
         payload: Dict[str, Any] = {"code": code, "reason": reason, "error": exc is not None, "exception": exc}
         if self.debug:
             self._logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
+        # A server close with another code than 1000 is an error too, though the
+        # connection itself ended cleanly (``error`` stays False: nothing failed here).
+        problem = exc
+        if exc is not None:
+            words = f"failed: {exc}"
+        elif by_client:
+            words = "was closed by disconnect()."
+        else:
+            words = f"was closed by the server with {_close_words(code, reason)}."
+            if code not in NORMAL_CLOSE_CODES:
+                address = urlsplit(self.connected_url or self.url).netloc
+                problem = TransportError(
+                    f"The server at {address} closed the connection with {_close_words(code, reason)}; "
+                    "connect() again to start a new session.",
+                    code=code,
+                    reason=reason,
+                )
+        self._last_close, self._last_close_words = payload, words
         observer = self._observer
         if observer is not None:
             observer._api_closing(payload)
         self.dispatch("close", payload)
-        if exc is not None:
-            self._report_error({"source": "transport", "message": str(exc), "exception": exc, "event": None})
+        if problem is not None:
+            self._report_error({"source": "transport", "message": str(problem), "exception": problem, "event": None})
         if observer is not None:
             observer._api_closed(payload)
 
@@ -523,7 +583,10 @@ class RealtimeAPI(RealtimeEventHandler):
     def _require_transport(self) -> Transport:
         transport = self._transport
         if transport is None or not transport.is_open:
-            raise ConnectionStateError("RealtimeAPI is not connected")
+            why = self.closed_because
+            raise ConnectionStateError(
+                "RealtimeAPI is not connected" if why is None else f"RealtimeAPI is not connected; the last connection {why}"
+            )
         return transport
 
     def _emit_client(self, event: Dict[str, Any]) -> None:

@@ -416,10 +416,14 @@ class RealtimeClient(RealtimeEventHandler):
         """Wait until ``session.created`` has arrived on this connection; returns True.
 
         Raises ConnectionStateError ``Not connected, use .connect() first``
-        when not connected, and when the connection closes before it arrives.
+        when not connected (saying how the last connection ended, when there
+        was one), and when the connection closes before it arrives.
         """
         if not self.is_connected():
-            raise ConnectionStateError("Not connected, use .connect() first")
+            why = self.realtime.closed_because
+            if why is None:
+                raise ConnectionStateError("Not connected, use .connect() first")
+            raise ConnectionStateError(f"Not connected; the last connection {why} Use .connect() to open a new one.")
         if self.session_created:
             return True
         waiter = self._session_waiter
@@ -753,7 +757,8 @@ class RealtimeClient(RealtimeEventHandler):
         self.session_created = False
         waiter = self._session_waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionStateError("The connection closed before session.created arrived."))
+            why = self.realtime.closed_because or "ended."
+            waiter.set_exception(ConnectionStateError(f"The connection ended before session.created arrived; it {why}"))
         self._session_waiter = None
         self.dispatch("close", payload)
         if payload.get("reconnecting"):
