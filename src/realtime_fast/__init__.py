@@ -22,7 +22,7 @@ from .audio import AudioBuffer
 from .client import RealtimeClient
 from .conversation import ConversationError, RealtimeConversation
 from .errors import ConnectTimeout, EventParseError, HandshakeRejected, MessageTooLarge, RealtimeError, TransportError
-from .event_handler import RealtimeEventHandler
+from .event_handler import RealtimeEventHandler, in_thread
 from .utils import RealtimeUtils
 
 __version__ = "0.1.0"
@@ -48,4 +48,5 @@ __all__ = [
     "RealtimeUtils",
     "TransportError",
     "__version__",
+    "in_thread",
 ]
