@@ -40,7 +40,7 @@ Frame = Union[bytes, bytearray, memoryview, str]
 #: Event types whose ``delta`` is base64 PCM16 audio (GA name, then beta name).
 AUDIO_DELTA_TYPES: frozenset[str] = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
-_orjson_loads = orjson.loads
+_loads = orjson.loads
 _dumps = orjson.dumps
 _JSONDecodeError = orjson.JSONDecodeError
 _JSONEncodeError = orjson.JSONEncodeError
@@ -160,23 +160,13 @@ _COLON_NEXT = re.compile(rb"[ \t\r\n]*:")
 
 def _orjson_or_error(frame: Any) -> Any:
     try:
-        return _orjson_loads(frame)
+        return _loads(frame)
     except _JSONDecodeError as exc:
         raise _invalid_json_error(exc) from exc
 
 
-def _loads(frame: Frame) -> Any:
-    """Decode ``frame`` (JSON text) as orjson does, at a cost of about the frame's size once more.
-
-    Raises :class:`EventParseError` for text that is not JSON.
-    """
-    if len(frame) < LARGE_FRAME:
-        return _orjson_or_error(frame)
-    return _loads_large(frame)
-
-
 def _loads_large(frame: Frame) -> Any:
-    """:func:`_loads` for a large frame: long strings are built straight from the frame.
+    """Decode a large ``frame`` (JSON text) as orjson does, building its long strings straight from it.
 
     Large frames are large because of a few long strings (base64 audio, text).
     Each plain string of at least ``LARGE_STRING`` bytes in a value position is
@@ -186,6 +176,7 @@ def _loads_large(frame: Frame) -> Any:
     the strings.  So the frame is read twice, but only the strings and a
     skeleton of a few KB are allocated.  The result is orjson's, exactly: a
     marker holds a random nonce, so no string of the frame can pass for one.
+    Raises :class:`EventParseError` for text that is not JSON.
     """
     if isinstance(frame, str):
         frame = frame.encode("utf-8", "surrogatepass")  # a lone surrogate then fails as invalid UTF-8, as in orjson
@@ -267,7 +258,13 @@ def parse_event(frame: Frame) -> dict[str, Any]:
     frame is not JSON, not a JSON object, or has no string ``type``.
     """
     _check_frame(frame)
-    event = _loads(frame)
+    if len(frame) < LARGE_FRAME:  # orjson, but for large frames (see the module docstring)
+        try:
+            event = _loads(frame)
+        except _JSONDecodeError as exc:
+            raise _invalid_json_error(exc) from exc
+    else:
+        event = _loads_large(frame)
     if type(event) is dict and type(event.get("type")) is str:
         return event
     raise _event_shape_error(event)
