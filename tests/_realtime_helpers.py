@@ -7,13 +7,19 @@ re-exported by importing them into the test module's namespace).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pytest
 
+import realtime_fast
 from realtime_fast import RealtimeClient
 from realtime_fast.transport import available_transports
+
+#: The directory holding the realtime_fast these tests imported (src/ in a checkout, site-packages
+#: for an installed wheel): put first on a subprocess's PYTHONPATH so it runs the same package.
+PACKAGE_PARENT = str(Path(realtime_fast.__file__).resolve().parents[1])
 
 #: Transports the client tests run on: websockets always, picows when importable.
 TRANSPORTS = [name for name in ("websockets", "picows") if name in available_transports()]

@@ -154,3 +154,24 @@ def test_test_extra_brings_uvloop_where_it_exists():
 
     assert wanted("linux", "CPython") and wanted("darwin", "CPython"), requires
     assert wanted("win32", "CPython") == [] and wanted("linux", "PyPy") == []  # uvloop does not exist there
+
+
+def test_a_listener_built_for_another_picows_is_refused_with_a_warning():
+    # Installed without its pin (pip --no-deps, or another package forcing a newer picows),
+    # the compiled listener must not run on picows' other C layout: the transport falls back
+    # to the pure listener and says so with a RuntimeWarning, once, at import.
+    pytest.importorskip("picows")
+    if _compiled_listener_path() is None or os.environ.get("REALTIME_FAST_NO_EXTENSIONS") == "1":
+        pytest.skip("the compiled picows listener is not built in this install")
+    code = (
+        "import warnings, picows; picows.__version__ = '99.0.0'\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    from realtime_fast.transport import picows_transport\n"
+        "print(picows_transport.COMPILED_LISTENER)\n"
+        "print([f'{w.category.__name__}: {w.message}' for w in caught])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "False"
+    assert "RuntimeWarning: realtime_fast's compiled picows listener was built for picows" in out[1]
+    assert "but picows 99.0.0 is installed; the pure listener is used instead" in out[1]

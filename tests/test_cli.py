@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _realtime_helpers import PACKAGE_PARENT
 
 from realtime_fast.cli import main
 from realtime_fast.cli._output import Console
@@ -29,7 +30,7 @@ from realtime_fast.wav import speech_like_signal
 
 pytestmark = pytest.mark.timeout(60)
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = PACKAGE_PARENT
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but \t and \n
 
 
@@ -239,23 +240,43 @@ def test_unreachable_url_names_the_address_and_the_os_error(capsys: pytest.Captu
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT delivery to a child differs on Windows")
-def test_ctrl_c_closes_the_session_cleanly() -> None:
+def _default_sigint() -> None:
+    """In the child: SIGINT as a terminal delivers it (a shell without job control starts
+    background commands with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT cannot be sent to another process on Windows")
+@pytest.mark.parametrize("command", ["demo", "chat"])
+def test_ctrl_c_closes_the_session_cleanly(command: str) -> None:
+    # On every supported Python (3.10 has no asyncio.Runner to turn SIGINT into a cancellation).
     with MockRealtimeServer(profile="realistic").run_in_thread() as mock:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "realtime_fast", "demo", "--url", mock.url],
+            [sys.executable, "-m", "realtime_fast", command, "--url", mock.url],
             env=_env(OPENAI_API_KEY="sk-any-real-looking-key-0123"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_default_sigint,
         )
-        assert proc.stdout is not None
-        for line in proc.stdout:  # wait until the first turn is under way
-            if line.startswith("you: "):
-                break
-        mock.wait_for_frame("response.created", timeout=10)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        try:
+            assert proc.stdin is not None and proc.stdout is not None
+            if command == "chat":
+                proc.stdin.write("tell me a long story\n")
+                proc.stdin.flush()  # stdin stays open: the chat would wait for the next line
+            else:
+                for line in proc.stdout:  # wait until the first turn is under way
+                    if line.startswith("you: "):
+                        break
+            mock.wait_for_frame("response.created", timeout=10)
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=10)  # stdin stays open: the chat must end because of the signal alone
+            out, err = proc.communicate()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
         records = list(mock.connection_log)
     assert proc.returncode == 130
-    assert err.strip() == "realtime-fast demo: interrupted; the session was closed."
+    assert err.strip() == f"realtime-fast {command}: interrupted; the session was closed."
     assert "Traceback" not in out + err
     assert records and records[-1].close_code == 1000  # a normal close frame, not a dropped socket
 

@@ -396,6 +396,10 @@ async def test_wait_for_next_item_and_completed_item(client):
     client.send_user_message_content([{"type": "input_text", "text": "x"}])
     assert (await first)["item"]["role"] == "user"
     assert (await completed)["item"]["role"] == "user"
+    # The task that made those waits calls again at once: it gets the assistant's item even
+    # when the mock sent it in the same read as the user's (no event lost between two waits).
+    assert (await client.wait_for_next_item(timeout=5))["item"]["role"] == "assistant"
+    assert (await client.wait_for_next_completed_item(timeout=5))["item"]["role"] == "assistant"
     assert await client.wait_for_next_item(timeout=0.01) is None
 
 

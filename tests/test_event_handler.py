@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from realtime_fast import RealtimeEventHandler
+from realtime_fast.event_handler import BACKLOG_LOOP_PASSES
 
 
 class Recorder(RealtimeEventHandler):
@@ -208,7 +209,21 @@ async def test_wait_for_next_returns_the_next_event():
     handler.dispatch("x", {"n": 1})
     handler.dispatch("x", {"n": 2})
     assert await waiter == {"n": 1}
+    for _ in range(BACKLOG_LOOP_PASSES):  # the backlog of the woken task closes
+        await asyncio.sleep(0)
     assert not handler.has_listeners("x")
+
+
+async def test_wait_for_next_is_registered_when_called():
+    # As the reference's waitForNext: an event dispatched after the call and before the
+    # first await (or before a wrapper task first runs) is the one it returns.
+    handler = RealtimeEventHandler()
+    direct = handler.wait_for_next("x")
+    wrapped = asyncio.ensure_future(handler.wait_for_next("x"))
+    assert handler.has_listeners("x")
+    handler.dispatch("x", "right after the call")
+    assert await direct == "right after the call"
+    assert await wrapped == "right after the call"
 
 
 async def test_wait_for_next_times_out_with_none():

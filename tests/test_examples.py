@@ -15,6 +15,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from _realtime_helpers import PACKAGE_PARENT
 
 from realtime_fast.mock import MockRealtimeServer
 
@@ -27,7 +28,7 @@ KEY = "sk-example-test-key-0123456789"
 
 def run_example(name: str, *args: str, cwd: Path, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
     if key is not None:
         env["OPENAI_API_KEY"] = key
     proc = subprocess.run(

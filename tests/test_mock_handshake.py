@@ -191,7 +191,7 @@ async def test_client_close_is_recorded(mock_server):
     client = await WireClient.open(mock_server)
     await client.ws.close(1000)
     for _ in range(100):
-        if mock_server.connection_log[0].close_code is not None:
+        if mock_server.connection_log[0].closed_at is not None:  # the session has ended
             break
         await asyncio.sleep(0.01)
     assert mock_server.connection_log[0].close_code == 1000

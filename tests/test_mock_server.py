@@ -13,6 +13,7 @@ import textwrap
 import tracemalloc
 
 import pytest
+from _realtime_helpers import PACKAGE_PARENT
 from websockets.sync.client import connect as sync_connect
 
 from realtime_fast.mock import MockRealtimeServer, Pacing, spawn_mock_server
@@ -30,7 +31,7 @@ from test_mock_support import (  # noqa: F401 - fixtures
 )
 
 pytestmark = pytest.mark.timeout(60)
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+SRC = PACKAGE_PARENT
 
 
 def _sync_text_turn(url: str, text: str = "ping") -> list[dict]:

@@ -23,6 +23,7 @@ from typing import Any, Awaitable, Callable, Dict, List
 import pytest
 
 from realtime_fast import RealtimeClient, RealtimeEventHandler
+from realtime_fast.event_handler import BACKLOG_LOOP_PASSES
 from realtime_fast.transport import loops
 
 pytestmark = pytest.mark.timeout(60)
@@ -45,7 +46,7 @@ def run_on(kind: str, scenario: Callable[[], Awaitable[Any]]) -> Any:
     return loops.run(checked(), loop=kind)
 
 
-async def settle(passes: int = 3) -> None:
+async def settle(passes: int = BACKLOG_LOOP_PASSES + 2) -> None:
     """Let the loop run a few passes (woken tasks run, backlogs close)."""
     for _ in range(passes):
         await asyncio.sleep(0)
@@ -111,17 +112,20 @@ def test_bursts_interleaved_with_other_names_reach_the_loop(kind: str) -> None:
 def test_the_backlog_is_gone_once_the_loop_has_moved_on(kind: str) -> None:
     async def scenario() -> Dict[str, Any]:
         handler = RealtimeEventHandler()
+        moved_on = asyncio.Event()
 
         async def consumer() -> List[Any]:
             first = await handler.wait_for_next("x")
-            await asyncio.sleep(0)  # not straight back to waiting: the rest of the burst passed it by
+            await moved_on.wait()  # not straight back to waiting: the rest of the burst passed it by
             second = await handler.wait_for_next("x")
             return [first, second]
 
         task = asyncio.ensure_future(consumer())
         await settle()
         burst(handler, "x", ["a", "b", "c"])
-        await settle(5)
+        await settle()
+        moved_on.set()
+        await settle()
         waiting = not task.done() and handler.has_listeners("x")
         handler.dispatch("x", "later")
         return {"waiting": waiting, "got": await asyncio.wait_for(task, PATIENCE)}
@@ -158,7 +162,7 @@ def test_a_new_wait_ignores_events_from_before_it(kind: str) -> None:
             latecomer_go.set()  # the latecomer runs in the same pass as the woken waiter
 
         asyncio.get_running_loop().call_soon(read)
-        await settle(5)
+        await settle()
         late_waiting = not late.done()
         handler.dispatch("x", "new")
         await asyncio.wait_for(waiter, PATIENCE)
@@ -288,7 +292,9 @@ def test_a_waiter_cancelled_after_its_event_came_gets_it_on_the_next_call(kind: 
                     if cancelled:  # only the test's own cancel is survived (a failing run must end)
                         raise
                     cancelled.append(True)
-                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    task = asyncio.current_task()
+                    if hasattr(task, "uncancel"):  # Python 3.11+ counts cancellations
+                        task.uncancel()  # type: ignore[union-attr]
 
         task = asyncio.ensure_future(consumer())
         await settle()
@@ -405,3 +411,34 @@ def test_a_loop_on_conversation_updated_sees_every_delta_of_one_read(kind: str, 
         return deltas
 
     assert run_on(kind, scenario) == [{"transcript": word} for word in ["One", " two", " three", " four", " five"]]
+
+
+# -- wrapped waits, against the mock ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["websockets", "picows"])
+@pytest.mark.parametrize("kind", LOOPS)
+def test_waits_wrapped_in_asyncio_wait_for_lose_nothing(kind: str, transport: str) -> None:
+    # The fast mock answers a text message in one write: the user's item and the
+    # assistant's item complete in the same read.  The natural idiom, each wait wrapped
+    # in asyncio.wait_for (a task of its own before Python 3.12), must see both.
+    from realtime_fast.mock import MockRealtimeServer
+
+    async def scenario() -> List[str]:
+        async with MockRealtimeServer(profile="fast") as server:
+            async with RealtimeClient(url=server.url, api_key=KEY, transport=transport) as client:
+                await asyncio.wait_for(client.wait_for_session_created(), PATIENCE)
+                client.send_user_message_content([{"type": "input_text", "text": "Hello"}])
+                roles = []
+                for _ in range(2):
+                    completed = await asyncio.wait_for(client.wait_for_next_completed_item(), PATIENCE)
+                    roles.append(completed["item"]["role"])
+                gathered = asyncio.gather(client.wait_for_next_completed_item(), client.wait_for_next_item())
+                client.send_user_message_content([{"type": "input_text", "text": "Again"}])
+                first_completed, first_appended = await asyncio.wait_for(gathered, PATIENCE)
+                roles += [first_completed["item"]["role"], first_appended["item"]["role"]]
+                later = asyncio.create_task(client.wait_for_next_completed_item(PATIENCE))
+                roles.append((await later)["item"]["role"])
+                return roles
+
+    assert run_on(kind, scenario) == ["user", "assistant", "user", "user", "assistant"]

@@ -61,7 +61,7 @@ import logging
 import sys
 from array import array
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional
 
 from ._impl import load
 from ._redact import RedactingLogger, Redactor
@@ -165,6 +165,11 @@ for _alias, _canonical in SERVER_EVENT_ALIASES.items():
 _FLOAT_CODES = frozenset("fd")
 _FLOAT_FORMATS = frozenset({"f", "d", "e", "<f", "<d", "=f", "=d", "@f", "@d"})
 _INT16_FORMATS = frozenset({"h", "<h", "=h", "@h"})
+
+
+async def _raise(exc: BaseException) -> Any:
+    """An awaitable that raises ``exc`` when awaited (not when made)."""
+    raise exc
 
 
 def _now_iso() -> str:
@@ -412,26 +417,33 @@ class RealtimeClient(RealtimeEventHandler):
         self.update_session()
         return True
 
-    async def wait_for_session_created(self) -> bool:
-        """Wait until ``session.created`` has arrived on this connection; returns True.
+    def wait_for_session_created(self) -> Awaitable[bool]:
+        """Wait until ``session.created`` has arrived on this connection: returns an awaitable of True.
 
-        Raises ConnectionStateError ``Not connected, use .connect() first``
-        when not connected (saying how the last connection ended, when there
-        was one), and when the connection closes before it arrives.
+        The wait is registered when this method is called (see
+        :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`), so it can
+        be wrapped in ``asyncio.wait_for`` or a task.  Awaiting it raises
+        ConnectionStateError ``Not connected, use .connect() first`` when not
+        connected (saying how the last connection ended, when there was one),
+        and ConnectionStateError when the connection closes before
+        ``session.created`` arrives.
         """
         if not self.is_connected():
             why = self.realtime.closed_because
             if why is None:
-                raise ConnectionStateError("Not connected, use .connect() first")
-            raise ConnectionStateError(f"Not connected; the last connection {why} Use .connect() to open a new one.")
+                return _raise(ConnectionStateError("Not connected, use .connect() first"))
+            return _raise(ConnectionStateError(f"Not connected; the last connection {why} Use .connect() to open a new one."))
+        loop = asyncio.get_running_loop()
         if self.session_created:
-            return True
+            done = loop.create_future()
+            done.set_result(True)
+            return done
         waiter = self._session_waiter
         if waiter is None or waiter.done():
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = loop.create_future()
             waiter.add_done_callback(lambda f: f.cancelled() or f.exception())  # mark any failure as seen
             self._session_waiter = waiter
-        return await asyncio.shield(waiter)
+        return asyncio.shield(waiter)
 
     async def disconnect(self) -> bool:
         """Close the connection, forget ``session.created`` and clear the local conversation; returns True."""
@@ -636,13 +648,19 @@ class RealtimeClient(RealtimeEventHandler):
         )
         return {"item": item}
 
-    async def wait_for_next_item(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
-        """Wait for the next ``conversation.item.appended``; returns ``{"item": item}`` (None after ``timeout`` s)."""
-        return await self.wait_for_next("conversation.item.appended", timeout)
+    def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+        """Wait for the next ``conversation.item.appended``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
 
-    async def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Optional[Dict[str, Any]]:
-        """Wait for the next ``conversation.item.completed``; returns ``{"item": item}`` (None after ``timeout`` s)."""
-        return await self.wait_for_next("conversation.item.completed", timeout)
+        Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.
+        """
+        return self.wait_for_next("conversation.item.appended", timeout)
+
+    def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+        """Wait for the next ``conversation.item.completed``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
+
+        Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.
+        """
+        return self.wait_for_next("conversation.item.completed", timeout)
 
     # -- errors -------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 
 class RealtimeError(Exception):
     """Base class of every error raised by realtime_fast."""
@@ -35,8 +37,16 @@ class HandshakeRejected(TransportError):
         self.body = body
 
 
-class ConnectTimeout(TransportError, TimeoutError):
-    """The WebSocket handshake did not complete within the connect timeout."""
+#: The timeout exceptions ``except`` clauses use: one class since Python 3.11, two before it.
+_TIMEOUT_BASES = (TimeoutError,) if asyncio.TimeoutError is TimeoutError else (TimeoutError, asyncio.TimeoutError)
+
+
+class ConnectTimeout(TransportError, *_TIMEOUT_BASES):  # type: ignore[misc]
+    """The WebSocket handshake did not complete within the connect timeout.
+
+    It is a :class:`TimeoutError` (and, before Python 3.11, an
+    :class:`asyncio.TimeoutError` too), so either ``except`` clause catches it.
+    """
 
 
 class MessageTooLarge(RealtimeError):

@@ -30,11 +30,11 @@ import functools
 import inspect
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, TypeVar, overload
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set, TypeVar, overload
 
 from ._redact import RedactingLogger
 
-__all__ = ["Handler", "RealtimeEventHandler", "in_thread"]
+__all__ = ["BACKLOG_LOOP_PASSES", "Handler", "RealtimeEventHandler", "in_thread"]
 
 logger = logging.getLogger("realtime_fast")
 
@@ -45,7 +45,36 @@ Handler = Callable[[Any], Any]
 H = TypeVar("H", bound=Handler)
 
 
-_TIMED_OUT: Any = object()  # what a waiter's future holds when its timeout passed first
+_TIMED_OUT: Any = object()  # what a wait's future holds when its timeout passed first
+
+#: How many passes of the event loop a backlog window stays open after a dispatch
+#: woke waits (see :meth:`RealtimeEventHandler.wait_for_next`): a task awaiting the
+#: wait directly runs again in the first pass; each wrapper between the wait and the
+#: task (``asyncio.wait_for`` before Python 3.12, ``gather``, a task) adds one or two
+#: passes, so ``wait_for(gather(...))`` resumes its caller in the fourth.
+BACKLOG_LOOP_PASSES = 10
+
+
+class _Wait:
+    """One pending :meth:`RealtimeEventHandler.wait_for_next` call: its future, the task that made it, its timer."""
+
+    __slots__ = ("future", "task", "timer")
+
+    def __init__(self, future: asyncio.Future, task: Optional[asyncio.Task]) -> None:
+        self.future = future
+        self.task = task
+        self.timer: Optional[asyncio.TimerHandle] = None
+
+
+def _expire(future: asyncio.Future) -> None:
+    """The timer of a wait: resolve it as timed out (unless a dispatch came first)."""
+    if not future.done():
+        future.set_result(_TIMED_OUT)
+
+
+async def _ready(value: Any) -> Any:
+    """An awaitable of ``value`` (what :meth:`RealtimeEventHandler.wait_for_next` returns when it needs no wait)."""
+    return value
 
 
 def in_thread(
@@ -88,7 +117,7 @@ def in_thread(
 
 
 class _Window:
-    """The events of one name dispatched after one wake of its waiters, until the loop has run the woken tasks.
+    """The events of one name dispatched after one wake of its waits, while the window is open.
 
     ``events[0]`` is the event that woke them; ``events`` becomes None once
     the window is closed.
@@ -131,7 +160,7 @@ class RealtimeEventHandler:
         # reach ``dispatch``, which is what the receive paths read the key as.
         self._handlers: Dict[str, List[Handler]] = {}
         self._next_handlers: Dict[str, List[Handler]] = {}
-        self._waiters: Dict[str, List[asyncio.Future]] = {}
+        self._waiters: Dict[str, List[_Wait]] = {}
         self._backlogs: Dict[str, _Backlog] = {}
         self._handler_tasks: Set[asyncio.Task] = set()
 
@@ -279,24 +308,21 @@ class RealtimeEventHandler:
                 self._feed_waiters(event_name, event, waiters)
         return True
 
-    def _feed_waiters(self, event_name: str, event: Any, waiters: List[asyncio.Future]) -> None:
-        """Hand ``event`` to the open windows of ``event_name`` and wake its waiters (a new window)."""
+    def _feed_waiters(self, event_name: str, event: Any, waits: List[_Wait]) -> None:
+        """Hand ``event`` to the open windows of ``event_name`` and wake its waits (a new window)."""
         backlog = self._backlogs.get(event_name)
         if backlog is not None:
             for window in backlog.windows:
                 window.events.append(event)  # type: ignore[union-attr]  # open windows only
-        if waiters:
-            pending = [future for future in waiters if not future.done()]
-            waiters.clear()  # the key stays while a backlog is open (see __init__)
-            if pending:
-                window = self._open_window(event_name, [event])
-                woken = (event, window, 1)  # a woken task's next call returns window.events[1]
-                for future in pending:
-                    future.set_result(woken)
-                # After the woken tasks' steps, which set_result has just queued (FIFO).
-                pending[0].get_loop().call_soon(self._close_window, event_name, window)
+        if waits:
+            woken = [wait for wait in waits if not wait.future.done()]
+            waits.clear()  # the key stays while a backlog is open (see __init__)
+            if woken:
+                for wait in woken:
+                    wait.future.set_result(event)
+                self._open_window(event_name, event, woken)
                 return
-        if not waiters and backlog is None:
+        if not waits and backlog is None:
             del self._waiters[event_name]
 
     def _call(self, handler: Handler, event_name: str, event: Any) -> None:
@@ -335,94 +361,107 @@ class RealtimeEventHandler:
 
     # -- waiting ------------------------------------------------------------------
 
-    async def wait_for_next(self, event_name: str, timeout: Optional[float] = None) -> Any:
-        """Wait for the next dispatch of ``event_name`` and return its event.
+    def wait_for_next(self, event_name: str, timeout: Optional[float] = None) -> Coroutine[Any, Any, Any]:
+        """Wait for the next dispatch of ``event_name``: returns an awaitable of its event.
 
-        ``timeout`` is in seconds; when it passes first, return None (a
-        ``timeout`` of 0 or less returns None at once unless the backlog below
+        The wait is registered when this method is *called*, as in the
+        reference client, not when the result is first awaited: wrapping it
+        in :func:`asyncio.wait_for`, :func:`asyncio.gather` or a task loses
+        no event dispatched in between.  Await the result (an unawaited one
+        stays registered until its event or its timeout comes).
+
+        ``timeout`` is in seconds; when it passes first, the result is None (a
+        ``timeout`` of 0 or less gives None at once unless the backlog below
         has an event for the caller).
 
         A loop such as ``while True: handle(await h.wait_for_next(name))`` sees
         every event, even when several are dispatched in one synchronous call
         (a transport delivers all the frames of one socket read in one
         callback), as in the reference client, where promise continuations run
-        between messages.  The rule: when a dispatch wakes the waiters of
-        ``event_name``, the later dispatches of ``event_name`` are kept in a
-        backlog until the loop has run the callbacks that were ready at that
-        moment; the woken tasks' next steps are among them (the backlog's close
-        is queued after them, and the loop runs ready callbacks in order).  A
-        call made by a woken task while the backlog is open returns the next
-        kept event at once, in dispatch order, without waiting.  Each woken
-        task has its own place in the backlog, so tasks woken by the same event
-        each see every later one: two loops on one name each see the whole
-        stream, as two reference-client loops do.  A call from any other task,
-        or made after the backlog closed, waits for a dispatch made after the
-        call: nobody gets an event from before they waited.  A wait that times
-        out consumes nothing and opens no backlog.  A task cancelled after a
-        dispatch woke it but before it ran (say, by ``asyncio.timeout``) keeps
-        that event for a call it makes in the same step.  While a backlog is
-        open, :meth:`has_listeners` is True for its name.
+        between messages.  The rule: when a dispatch wakes the waits of
+        ``event_name``, each task that made one of them gets a place in a
+        backlog of the later dispatches of ``event_name``, kept for a few
+        passes of the event loop (:data:`BACKLOG_LOOP_PASSES`): long enough
+        for the woken task to run again even through a wrapper such as
+        ``asyncio.wait_for`` or ``gather``.  A call made by that task while the
+        backlog is open returns the next kept event at once, in dispatch order.
+        Each woken task has its own place, so two loops on one name each see
+        the whole stream, as two reference-client loops do.  A call from any
+        other task, or made after the backlog closed, waits for a dispatch
+        made after the call: nobody gets an event from before they waited.  A
+        wait that times out consumes nothing and opens no backlog.  A task
+        cancelled after a dispatch woke it but before it ran (say, by
+        ``asyncio.timeout``) gets that event from its next call while the
+        backlog is open.  While a backlog is open, :meth:`has_listeners` is
+        True for its name.  The backlog is per name: waiting for another name
+        right after a wake waits for that name's next dispatch.
 
-        Only the task that awaited gets a place: a wait run in a wrapper task
-        (``asyncio.create_task``, ``asyncio.gather``, or ``asyncio.wait_for``
-        on Python 3.11) resumes its caller one loop pass later, after the
-        backlog closed, so pass ``timeout`` rather than wrapping the call in
-        ``asyncio.wait_for``.  The backlog is per name: waiting for another
-        name right after a wake waits for that name's next dispatch.
+        Raises RuntimeError when called with no running event loop.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.current_task(loop)
-        if self._backlogs:
+        if self._backlogs and task is not None:
             backlog = self._backlogs.get(event_name)
             if backlog is not None:
                 cursor = backlog.cursors.get(task)
                 if cursor is not None:
                     window, index = cursor
                     events = window.events
-                    if index < len(events):
+                    if events is not None and index < len(events):
                         cursor[1] = index + 1
-                        return events[index]
+                        return _ready(events[index])
         if timeout is not None and timeout <= 0:
-            return None
-        future: asyncio.Future = loop.create_future()
-        timer = None if timeout is None else loop.call_later(timeout, self._expire, future)
-        waiters = self._waiters.get(event_name)
-        if waiters is None:
-            waiters = self._waiters[event_name] = []
-        waiters.append(future)
+            return _ready(None)
+        wait = _Wait(loop.create_future(), task)
+        if timeout is not None:
+            wait.timer = loop.call_later(timeout, _expire, wait.future)
+        waits = self._waiters.get(event_name)
+        if waits is None:
+            waits = self._waiters[event_name] = []
+        waits.append(wait)
+        return self._wait(event_name, wait)
+
+    async def _wait(self, event_name: str, wait: _Wait) -> Any:
+        """Await ``wait`` (registered by :meth:`wait_for_next`) and forget it however it ends."""
+        future = wait.future
         try:
-            value, window, index = await future
+            value = await future
         except asyncio.CancelledError:
-            if future.done() and not future.cancelled():  # woken, then cancelled before it ran
-                value, window, index = future.result()
-                if value is not _TIMED_OUT:
-                    self._place(event_name, task, window, index - 1)  # the event it did not get comes next
+            if future.done() and not future.cancelled() and future.result() is not _TIMED_OUT:
+                self._step_back(event_name, wait.task)  # woken, then cancelled before it ran
             raise
         finally:
-            if timer is not None:
-                timer.cancel()
-            current = self._waiters.get(event_name)
-            if current is not None:
+            if wait.timer is not None:
+                wait.timer.cancel()
+            waits = self._waiters.get(event_name)
+            if waits is not None:
                 try:
-                    current.remove(future)
+                    waits.remove(wait)
                 except ValueError:  # a dispatch took it
                     pass
-                if not current and event_name not in self._backlogs:
+                if not waits and event_name not in self._backlogs:
                     del self._waiters[event_name]
-        if value is _TIMED_OUT:
-            return None
-        self._place(event_name, task, window, index)
-        return value
+        return None if value is _TIMED_OUT else value
 
-    def _open_window(self, event_name: str, events: List[Any]) -> _Window:
-        """A new window of ``event_name``'s backlog (the backlog made when it has none)."""
+    def _open_window(self, event_name: str, event: Any, woken: List[_Wait]) -> None:
+        """Open a window of ``event_name``'s backlog at ``event`` and give each woken task its place after it."""
         backlog = self._backlogs.get(event_name)
         if backlog is None:
             backlog = self._backlogs[event_name] = _Backlog()
             self._waiters.setdefault(event_name, [])
-        window = _Window(events)
+        window = _Window([event])
         backlog.windows.append(window)
-        return window
+        for wait in woken:
+            if wait.task is not None:
+                backlog.cursors[wait.task] = [window, 1]
+        woken[0].future.get_loop().call_soon(self._age_window, event_name, window, BACKLOG_LOOP_PASSES - 1)
+
+    def _age_window(self, event_name: str, window: _Window, passes_left: int) -> None:
+        """One loop pass of ``window``'s life: close it once no pass is left."""
+        if passes_left > 0:
+            asyncio.get_running_loop().call_soon(self._age_window, event_name, window, passes_left - 1)
+        else:
+            self._close_window(event_name, window)
 
     def _close_window(self, event_name: str, window: _Window) -> None:
         """Forget ``window`` and the places in it; the backlog goes with its last window."""
@@ -442,22 +481,17 @@ class RealtimeEventHandler:
             del cursors[task]
         if not windows:
             del self._backlogs[event_name]
-            waiters = self._waiters.get(event_name)
-            if waiters is not None and not waiters:
+            waits = self._waiters.get(event_name)
+            if waits is not None and not waits:
                 del self._waiters[event_name]
 
-    def _place(self, event_name: str, task: Any, window: _Window, index: int) -> None:
-        """Let ``task``'s next wait for ``event_name`` return ``window.events[index]`` while the window is open."""
-        if task is not None and window.events is not None:
-            backlog = self._backlogs.get(event_name)
-            if backlog is not None:
-                backlog.cursors[task] = [window, index]
-
-    @staticmethod
-    def _expire(future: asyncio.Future) -> None:
-        """The timer of a wait: resolve it as timed out (unless a dispatch came first)."""
-        if not future.done():
-            future.set_result((_TIMED_OUT, None, 0))
+    def _step_back(self, event_name: str, task: Any) -> None:
+        """Let ``task``'s next wait for ``event_name`` return the event it was woken with but did not get."""
+        backlog = self._backlogs.get(event_name)
+        if backlog is not None and task is not None:
+            cursor = backlog.cursors.get(task)
+            if cursor is not None and cursor[1] > 0:
+                cursor[1] -= 1
 
     async def wait_for_handlers(self, timeout: Optional[float] = None) -> bool:
         """Wait until the tasks of coroutine handlers started so far have finished.

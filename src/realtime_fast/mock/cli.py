@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timestamp-field", default=None, help="add this field with the send time (time.time()) to every server event"
     )
+    parser.add_argument(
+        "--reply",
+        default=None,
+        metavar="TEXT",
+        help='what the assistant answers, {text} standing for the user\'s words (default: \'You said: "{text}"\')',
+    )
     if not any(a.dest == "debug" for a in parser._actions):
         parser.add_argument("--debug", action="store_true", help="log every connection and frame")
 
@@ -61,6 +67,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"realtime-fast mock-server: {exc}", file=sys.stderr)
         return 2
+    if args.reply is not None:
+        try:
+            args.reply.format(text="")
+        except (KeyError, IndexError, ValueError) as exc:
+            print(f"realtime-fast mock-server: --reply may only use {{text}} (and {{{{ }}}} for braces): {exc!r}", file=sys.stderr)
+            return 2
+        server.script.default_reply = args.reply
     try:
         asyncio.run(_serve(server))
     except KeyboardInterrupt:  # platforms without loop signal handlers

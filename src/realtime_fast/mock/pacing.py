@@ -19,6 +19,9 @@ __all__ = ["Pacing"]
 class Pacing:
     """Delays of the mock server, in seconds (``audio_realtime_factor`` is a ratio)."""
 
+    #: From the handshake's 101 response to ``session.created``: the service sends it
+    #: a few ms later (2.6-5.7 ms measured), never in the same TCP segment as the 101.
+    session_created_delay: float = 0.0
     #: Smallest and largest delay before acknowledging a client event
     #: (``session.updated``, ``conversation.item.created``, ``...committed`` ...).
     ack_delay_min: float = 0.0
@@ -46,6 +49,7 @@ class Pacing:
     def realistic(cls) -> Pacing:
         """Pauses close to what the real service shows (see REALTIME_PROTOCOL.md 6A.9)."""
         return cls(
+            session_created_delay=0.005,
             ack_delay_min=0.020,
             ack_delay_max=0.050,
             response_created_delay=0.100,

@@ -89,8 +89,13 @@ _MIB = 1024 * 1024
 class ConnectionRecord:
     """What the server saw of one connection (kept after it closed).
 
-    ``close_code`` / ``close_reason`` are the close frame the server sent or received;
-    ``refused`` is the error code when the server refused the session (auth, model, beta).
+    ``close_code`` / ``close_reason`` are the close frame the server received (or,
+    before one came, the one it sent), as soon as that frame is sent or received:
+    a test that has just seen the close on the client side can read them; 1006
+    once the connection ended without a close frame.  ``closed_at``
+    (``time.monotonic()``) is set once the connection has ended and its
+    session has left :attr:`MockRealtimeServer.connections`.  ``refused`` is
+    the error code when the server refused the session (auth, model, beta).
     """
 
     id: int
@@ -105,8 +110,32 @@ class ConnectionRecord:
     opened_at: float = field(default_factory=time.monotonic)
     refused: str | None = None
     closed_at: float | None = None
-    close_code: int | None = None
-    close_reason: str | None = None
+    #: The live connection's protocol state, read until :meth:`finish` freezes the outcome.
+    _protocol: Any = field(default=None, repr=False, compare=False)
+    _close: tuple[int | None, str | None] = field(default=(None, None), repr=False, compare=False)
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code the server received or sent (see the class docstring)."""
+        return self._close_frame()[0]
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason that goes with :attr:`close_code`."""
+        return self._close_frame()[1]
+
+    def _close_frame(self) -> tuple[int | None, str | None]:
+        protocol = self._protocol
+        if protocol is None:
+            return self._close
+        frame = protocol.close_rcvd or protocol.close_sent
+        return (None, None) if frame is None else (int(frame.code), frame.reason)
+
+    def finish(self, code: int | None, reason: str | None) -> None:
+        """Freeze the outcome once the connection has ended (and let go of its state)."""
+        self.closed_at = time.monotonic()
+        self._close = (code, reason)
+        self._protocol = None
 
 
 class MockRealtimeServer:
@@ -317,6 +346,7 @@ class MockRealtimeServer:
             dialect="beta" if beta else "ga",
             model=model,
             api_key=key,
+            _protocol=ws.protocol,
         )
         self.connection_log.append(record)
         log.debug("#%s connected: %s dialect=%s model=%s", conn_id, url.path, record.dialect, model)
@@ -337,13 +367,11 @@ class MockRealtimeServer:
             finally:
                 self.connections.pop(conn_id, None)
         finally:
-            record.closed_at = time.monotonic()
             try:
                 await asyncio.wait_for(ws.wait_closed(), 1.0)
             except (asyncio.TimeoutError, ConnectionClosed):
                 pass
-            record.close_code = ws.close_code
-            record.close_reason = ws.close_reason
+            record.finish(ws.close_code, ws.close_reason)
             log.debug("#%s closed: %s %s", conn_id, record.close_code, record.close_reason)
 
     def _refusal(self, key: str | None, beta: bool, model: str | None) -> tuple[str | None, str, int, str] | None:

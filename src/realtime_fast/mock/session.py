@@ -275,6 +275,8 @@ class Session:
     async def run(self) -> None:
         """Send ``session.created`` and serve client frames until the socket closes."""
         try:
+            if self.server.pacing.session_created_delay > 0:
+                await asyncio.sleep(self.server.pacing.session_created_delay)
             await self._send(self._ev("session.created", session=self.session))
             if self.server.emit_conversation_created:
                 await self._send(

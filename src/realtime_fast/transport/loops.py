@@ -11,7 +11,9 @@ Windows).  The CLI and the benchmarks pick a loop by name:
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
+import threading
 from typing import Any, Coroutine, TypeVar
 
 __all__ = ["LOOP_KINDS", "available_loops", "loop_kind", "new_event_loop", "run"]
@@ -57,21 +59,54 @@ def loop_kind(loop: asyncio.AbstractEventLoop | None = None) -> str:
 
 
 def run(main: Coroutine[Any, Any, T], *, loop: str = "auto", debug: bool | None = None) -> T:
-    """Run coroutine ``main`` to completion on a new loop of kind ``loop`` and return its result (like :func:`asyncio.run`)."""
+    """Run coroutine ``main`` to completion on a new loop of kind ``loop`` and return its result (like :func:`asyncio.run`).
+
+    Ctrl-C (SIGINT, in the main thread) cancels ``main`` so its cleanup runs
+    (``async with`` blocks close their sessions), then raises
+    :class:`KeyboardInterrupt`; a second Ctrl-C interrupts at once.  This is
+    :class:`asyncio.Runner`'s behaviour, given to Python 3.10 as well.
+    """
     if sys.version_info >= (3, 11):
         with asyncio.Runner(debug=debug, loop_factory=lambda: new_event_loop(loop)) as runner:
             return runner.run(main)
-    event_loop = new_event_loop(loop)  # pragma: no cover - Python 3.10
-    try:  # pragma: no cover
+    return _run_310(main, new_event_loop(loop), debug)  # pragma: no cover - Python 3.10
+
+
+def _run_310(main: Coroutine[Any, Any, T], event_loop: asyncio.AbstractEventLoop, debug: bool | None) -> T:
+    """:func:`run` for Python 3.10, which has no :class:`asyncio.Runner`."""
+    interrupts = 0
+    task: asyncio.Task[T] | None = None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1 and task is not None and not task.done():
+            task.cancel()
+            event_loop.call_soon_threadsafe(lambda: None)  # wake a loop blocked in select()
+            return
+        raise KeyboardInterrupt()
+
+    previous = None
+    try:
         asyncio.set_event_loop(event_loop)
         if debug is not None:
             event_loop.set_debug(debug)
-        return event_loop.run_until_complete(main)
-    finally:  # pragma: no cover
+        task = event_loop.create_task(main)
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            return event_loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            if interrupts:
+                raise KeyboardInterrupt() from None
+            raise
+    finally:
+        if previous is not None and signal.getsignal(signal.SIGINT) is on_sigint:
+            signal.signal(signal.SIGINT, previous)
         try:
             pending = asyncio.all_tasks(event_loop)
-            for task in pending:
-                task.cancel()
+            for pending_task in pending:
+                pending_task.cancel()
             if pending:
                 event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             event_loop.run_until_complete(event_loop.shutdown_asyncgens())

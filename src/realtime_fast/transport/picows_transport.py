@@ -51,13 +51,14 @@ import logging
 import re
 import socket
 import ssl
+import warnings
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import picows
 from picows import WSCloseCode, WSHandshakeError, WSMsgType, WSProtocolError
 
-from .._impl import load
+from .._impl import LOAD_ERRORS, load
 from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from ._picows_listener_py import deliver_early
@@ -71,6 +72,13 @@ _listener_module, COMPILED_LISTENER = load("transport._picows_listener")
 #: The frame listener: compiled (reads frames in picows' buffer at C level) when it
 #: was built against the installed picows, else its pure twin.
 _Listener = _listener_module.Listener
+if not COMPILED_LISTENER and "was built for picows" in LOAD_ERRORS.get("transport._picows_listener", ""):
+    # Built, but for another picows release (installed without its pin, say): say so once, loudly.
+    warnings.warn(
+        LOAD_ERRORS["transport._picows_listener"] + " It costs 3-30 % more CPU per received message.",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 #: Where this backend logs (wrapped per connection, see ``PicowsTransport.logger``).
 LOGGER_NAME = __name__

@@ -450,6 +450,9 @@ class WebsocketsTransport(Transport):
             await conn.wait_closed()
         except BaseException:  # pragma: no cover - wait_closed does not fail; keep reporting anyway
             pass
+        # Already closed at the socket; closing it again marks Python 3.10's TLS wrapper closed
+        # too (else it warns "unclosed transport" when collected).
+        conn.transport.close()
         conn.rf_flush_early()
         code, reason, error = self._outcome(conn)
         try:
@@ -500,7 +503,7 @@ class WebsocketsTransport(Transport):
         exc = getattr(conn, "connection_exc", None) or getattr(conn, "recv_exc", None)
         if sent is not None:  # close() was called and the server never answered
             code, reason = int(sent.code), sent.reason
-            if isinstance(exc, TimeoutError):
+            if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):  # two classes before Python 3.11
                 message = base.ERROR_CLOSE_TIMEOUT.format(address=address, timeout=self.close_timeout)
                 return code, reason, transport_error(message, code, reason, None)
             detail = f": {exc}" if exc is not None else ""
