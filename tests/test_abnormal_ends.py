@@ -158,3 +158,31 @@ async def test_in_thread_keeps_dispatch_order_and_reports_failures() -> None:
     assert error["source"] == "handler" and 'Handler for "tick" raised ValueError: three' == error["message"]
     with pytest.raises(TypeError, match="for plain functions"):
         in_thread(until_done)
+
+
+# -- a server close the client reconnects after ----------------------------------------------------
+
+
+async def test_a_1011_close_is_an_error_event_that_says_the_client_reconnects(transport: str) -> None:
+    connections = 0
+
+    async def handler(ws: Any) -> None:
+        nonlocal connections
+        connections += 1
+        await ws.send(orjson.dumps({"type": "session.created", "event_id": "e0", "session": {}}), text=True)
+        if connections == 1:
+            await ws.recv()
+            await ws.close(1011, "overloaded")
+        async for _ in ws:
+            pass
+
+    async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/realtime"
+        client = RealtimeClient(url, KEY, transport=transport, reconnect=True, reconnect_delay=0.01)
+        log = EventLog(client, ["error", "close", "reconnected"])
+        await client.connect()
+        await log.wait_for("reconnected")
+        close, error = log.of("close")[0], log.of("error")[0]
+        assert (close["code"], close["error"], close["reconnecting"]) == (1011, False, True)
+        assert error["message"].endswith("closed the connection with code 1011 (internal error), reason 'overloaded'; the client reconnects.")
+        await client.disconnect()

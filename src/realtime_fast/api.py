@@ -459,27 +459,27 @@ class RealtimeAPI(RealtimeEventHandler):
         payload: Dict[str, Any] = {"code": code, "reason": reason, "error": exc is not None, "exception": exc}
         if self.debug:
             self._logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
-        # A server close with another code than 1000 is an error too, though the
-        # connection itself ended cleanly (``error`` stays False: nothing failed here).
-        problem = exc
         if exc is not None:
             words = f"failed: {exc}"
         elif by_client:
             words = "was closed by disconnect()."
         else:
             words = f"was closed by the server with {_close_words(code, reason)}."
-            if code not in NORMAL_CLOSE_CODES:
-                address = urlsplit(self.connected_url or self.url).netloc
-                problem = TransportError(
-                    f"The server at {address} closed the connection with {_close_words(code, reason)}; "
-                    "connect() again to start a new session.",
-                    code=code,
-                    reason=reason,
-                )
         self._last_close, self._last_close_words = payload, words
         observer = self._observer
         if observer is not None:
             observer._api_closing(payload)
+        problem = exc
+        if exc is None and not by_client and code not in NORMAL_CLOSE_CODES:
+            # An error too, though the connection itself ended cleanly (``error``
+            # stays False: nothing failed here, and reconnect=True goes by the code).
+            address = urlsplit(self.connected_url or self.url).netloc
+            then = "the client reconnects" if payload.get("reconnecting") else "connect() again to start a new session"
+            problem = TransportError(
+                f"The server at {address} closed the connection with {_close_words(code, reason)}; {then}.",
+                code=code,
+                reason=reason,
+            )
         self.dispatch("close", payload)
         if problem is not None:
             self._report_error({"source": "transport", "message": str(problem), "exception": problem, "event": None})
