@@ -156,9 +156,11 @@ class _Connection(ClientConnection):
 
     def _rf_deliver(self, is_text: bool, data: Union[bytes, bytearray, memoryview]) -> None:
         view = None
-        if type(data) is not bytes:
-            # websockets 17 gives each frame's payload a bytearray nobody else uses.
-            data = view = memoryview(data) if len(data) >= _VIEW_FROM else bytes(data)
+        if type(data) is not bytes:  # websockets 17 gives each payload a bytearray nobody else uses
+            if len(data) < _VIEW_FROM:
+                data = bytes(data)
+            else:
+                data = view = memoryview(data)
         early = self.rf_early
         if early is not None:
             early.append((is_text, data))
@@ -169,7 +171,7 @@ class _Connection(ClientConnection):
                 handler(data)
             except Exception:  # the layer above reports its own failures; never break the protocol
                 self.logger.error("realtime_fast: message handler raised", exc_info=True)
-        if type(view) is memoryview:
+        if view is not None:
             try:
                 view.release()
             except BufferError:
