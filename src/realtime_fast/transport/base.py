@@ -192,6 +192,12 @@ class Transport(abc.ABC):
         answers the upgrade with an HTTP error, :class:`~realtime_fast.errors.ConnectTimeout`
         after ``open_timeout`` seconds, and :class:`~realtime_fast.errors.TransportError`
         (with the address and the OS error in its message) for anything else.
+        The credentials in ``headers`` and ``subprotocols`` appear, shortened
+        (``sk-...wxyz``), in none of these errors (message, attributes, chain)
+        nor in anything the backend's library logs about the connection.
+        ``max_message_size`` (bytes) bounds one message from the server: a
+        larger one fails the connection with 1009 (``ERROR_TOO_BIG`` names its
+        size and the limit).
         """
 
     @abc.abstractmethod
