@@ -25,8 +25,8 @@ from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from realtime_fast import RealtimeClient
-from realtime_fast._redact import RedactedError, Redactor, redact_text, secrets_of_handshake
-from realtime_fast.errors import ConnectTimeout, HandshakeRejected, TransportError
+from realtime_fast._redact import Redactor, redact_text, secrets_of_handshake
+from realtime_fast.errors import ConnectTimeout, HandshakeRejected, RedactedError, TransportError
 from realtime_fast.mock import MockRealtimeServer
 
 pytestmark = pytest.mark.timeout(60)

@@ -29,8 +29,9 @@ import re
 import traceback
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from .errors import RedactedError
+
 __all__ = [
-    "RedactedError",
     "RedactingLogger",
     "Redactor",
     "package_logger",
@@ -147,7 +148,7 @@ class Redactor:
                     chained = stand_ins[id(chained)]
                     setattr(link, attribute, chained)
                 elif id(chained) not in seen and (self.leaks(chained) or self.leaks(_formatted(chained))):
-                    stand_in = RedactedError.of(chained, self)
+                    stand_in = _stand_in(chained, self)
                     stand_ins[id(chained)] = stand_in
                     setattr(link, attribute, stand_in)
                     chained = stand_in
@@ -220,31 +221,19 @@ def _clean_own(redactor: Redactor, exc: BaseException) -> None:
             setattr(exc, name, clean)
 
 
-class RedactedError(Exception):
-    """Stands in, in an exception's chain, for a foreign exception that quoted a secret.
-
-    ``type_name`` is the original exception's class name (``module.Class``);
-    the message is its text with the secrets shortened.
-    """
-
-    def __init__(self, message: str, *, type_name: str) -> None:
-        super().__init__(message)
-        self.type_name = type_name
-
-    @classmethod
-    def of(cls, exc: BaseException, redactor: Redactor) -> "RedactedError":
-        """The stand-in for ``exc``: its type name and redacted text, and its own (cleaned later) chain."""
-        kind = type(exc)
-        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-        try:
-            text = str(exc)
-        except Exception:
-            text = ""
-        stand_in = cls(f"{name}: {redactor.text(text)}" if text else name, type_name=name)
-        stand_in.__cause__ = exc.__cause__
-        stand_in.__context__ = exc.__context__
-        stand_in.__suppress_context__ = exc.__suppress_context__
-        return stand_in
+def _stand_in(exc: BaseException, redactor: Redactor) -> RedactedError:
+    """The :class:`RedactedError` for ``exc``: its type name and redacted text, and its own (cleaned later) chain."""
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    try:
+        text = str(exc)
+    except Exception:
+        text = ""
+    stand_in = RedactedError(f"{name}: {redactor.text(text)}" if text else name, type_name=name)
+    stand_in.__cause__ = exc.__cause__
+    stand_in.__context__ = exc.__context__
+    stand_in.__suppress_context__ = exc.__suppress_context__
+    return stand_in
 
 
 #: Pattern-only redaction, for text no client's key is known for.

@@ -60,3 +60,17 @@ class MessageTooLarge(RealtimeError):
         super().__init__(message)
         self.size = size
         self.limit = limit
+
+
+class RedactedError(Exception):
+    """Stands in, in the chain of an exception the package raised, for a library's exception that quoted a credential.
+
+    ``type_name`` is the original exception's class (``module.Class``); the
+    message is ``"<type_name>: <its text>"`` with every credential shortened
+    (``sk-...wxyz``).  Its own ``__cause__`` and ``__context__`` are the
+    original's (cleaned the same way).
+    """
+
+    def __init__(self, message: str, *, type_name: str) -> None:
+        super().__init__(message)
+        self.type_name = type_name
