@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -9,12 +10,14 @@ import subprocess
 import sys
 import time
 import textwrap
+import tracemalloc
 
 import pytest
 from _realtime_helpers import PACKAGE_PARENT
 from websockets.sync.client import connect as sync_connect
 
 from realtime_fast.mock import MockRealtimeServer, Pacing, spawn_mock_server
+from realtime_fast.mock.recording import DEFAULT_RECORD_BYTES, Frame
 from test_mock_support import (  # noqa: F401 - fixtures
     GA_MODEL,
     KEY,
@@ -243,3 +246,56 @@ def test_plugin_import_does_not_load_the_server():
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# -- how much the recording keeps -------------------------------------------------------------------
+
+
+def append_frame(i: int) -> Frame:
+    """An ``input_audio_buffer.append`` of 20 ms, as a client sends it (1.3 KB)."""
+    audio = base64.b64encode(bytes(960)).decode()
+    raw = '{"event_id":"evt_%018d","type":"input_audio_buffer.append","audio":"%s"}' % (i, audio)
+    return Frame(time.monotonic(), "client", 1, raw, "input_audio_buffer.append")
+
+
+def test_the_default_recording_stays_under_its_bound_after_100000_appends():
+    recorder = MockRealtimeServer().recorder
+    assert recorder.max_bytes == DEFAULT_RECORD_BYTES == 64 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(100_000):
+            recorder.add(append_frame(i))
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept - before <= DEFAULT_RECORD_BYTES
+    assert recorder.size <= DEFAULT_RECORD_BYTES and recorder.dropped > 0
+    frames = recorder.frames
+    assert len(frames) + recorder.dropped == 100_000
+    assert frames[-1].data["event_id"] == "evt_%018d" % 99_999  # the newest are kept, in order
+    assert [f.data["event_id"] for f in frames[:2]] == ["evt_%018d" % i for i in (recorder.dropped, recorder.dropped + 1)]
+
+
+async def test_six_20_mb_frames_leave_the_default_recording_bounded():
+    async with MockRealtimeServer(profile="fast") as server:
+        async with await WireClient.open(server) as c:
+            for _ in range(6):
+                await c.send("conversation.item.create", item=user_text("x" * 20_000_000))
+                await c.until("conversation.item.done")
+        assert server.recorder.size <= DEFAULT_RECORD_BYTES and server.recorder.dropped >= 4
+        assert server.frames_of_type("conversation.item.done")  # small frames since the last big one are kept
+
+
+def test_record_true_keeps_everything_and_record_n_keeps_n_bytes():
+    everything = MockRealtimeServer(record=True).recorder
+    small = MockRealtimeServer(record=100_000).recorder
+    for i in range(1_000):
+        everything.add(append_frame(i))
+        small.add(append_frame(i))
+    assert len(everything.frames) == 1_000 and everything.dropped == 0 and everything.max_bytes is None
+    assert small.size <= 100_000 and len(small.frames) + small.dropped == 1_000
+    small.clear()
+    assert small.frames == [] and small.size == 0 and small.dropped == 0
+    with pytest.raises(ValueError, match="max_bytes must be a positive number of bytes"):
+        MockRealtimeServer(record=0)

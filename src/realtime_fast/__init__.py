@@ -21,8 +21,8 @@ from .api import ConnectionStateError, RealtimeAPI
 from .audio import AudioBuffer
 from .client import RealtimeClient
 from .conversation import ConversationError, RealtimeConversation
-from .errors import ConnectTimeout, EventParseError, HandshakeRejected, RealtimeError, TransportError
-from .event_handler import RealtimeEventHandler
+from .errors import ConnectTimeout, EventParseError, HandshakeRejected, MessageTooLarge, RealtimeError, TransportError
+from .event_handler import RealtimeEventHandler, in_thread
 from .utils import RealtimeUtils
 
 __version__ = "0.1.0"
@@ -39,6 +39,7 @@ __all__ = [
     "ConversationError",
     "EventParseError",
     "HandshakeRejected",
+    "MessageTooLarge",
     "RealtimeAPI",
     "RealtimeClient",
     "RealtimeConversation",
@@ -47,4 +48,5 @@ __all__ = [
     "RealtimeUtils",
     "TransportError",
     "__version__",
+    "in_thread",
 ]

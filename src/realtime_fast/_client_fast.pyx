@@ -166,6 +166,7 @@ cdef class ClientFastPath(DeltaSink):
     cdef dict api_handlers, api_nexts, api_waiters
     cdef dict handlers, nexts, waiters
     cdef dict item_lookup
+    cdef set duplicate_ids
 
     def __init__(self, client):
         self.client = client
@@ -177,6 +178,7 @@ cdef class ClientFastPath(DeltaSink):
         self.nexts = client._next_handlers
         self.waiters = client._waiters
         self.item_lookup = client.conversation.item_lookup
+        self.duplicate_ids = client.conversation.duplicate_ids
 
     cdef int _mode(self) except -1:
         """Who else can see the streamed deltas: _LAYERED, _CLIENT_ONLY or _WITH_RAW (see the constants)."""
@@ -351,6 +353,8 @@ cdef class ClientFastPath(DeltaSink):
         """
         if type(item_id) is not str:
             return None  # the Python path reports it (an unhashable id must not raise here)
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None  # the Python path ignores it
         item = self.item_lookup.get(item_id)
         if type(item) is not dict:
             return None

@@ -29,28 +29,42 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
 from .audio import b64encode_pcm16
 from .dialects import AUDIO_DELTA_TYPES, get_dialect
-from ._redact import redact_key, redact_text
+from ._redact import RedactingLogger, Redactor, redact_key
 from .errors import RealtimeError, TransportError
 from .event_handler import RealtimeEventHandler
 from .events import FrameReceiver, dumps_append_audio, dumps_event
 from .transport import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, Transport, create_transport
 from .utils import RealtimeUtils
 
-__all__ = ["AUTH_MODES", "DEFAULT_MODEL", "DEFAULT_URL", "ConnectionStateError", "RealtimeAPI", "redact_key", "url_with_model"]
+__all__ = [
+    "AUTH_MODES",
+    "DEFAULT_MODEL",
+    "DEFAULT_URL",
+    "MAX_AUDIO_DELTA_SIZE",
+    "ConnectionStateError",
+    "RealtimeAPI",
+    "redact_key",
+    "url_with_model",
+]
 
+#: The package's logger (each client logs through a RedactingLogger around it that knows its key).
 logger = logging.getLogger("realtime_fast")
 
 #: The OpenAI Realtime endpoint.
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 #: The default model (GA).
 DEFAULT_MODEL = "gpt-realtime"
+#: Longest audio delta accepted (bytes of base64 text; 1 MiB, about 16 s of 24 kHz
+#: PCM16).  The service's deltas carry well under a second (the mock server's,
+#: 100 ms: 6,400 bytes); a longer one is dropped with an ``error`` event.
+MAX_AUDIO_DELTA_SIZE: int = 1024 * 1024
 
 _generate_id = RealtimeUtils.generate_id
 _APPEND = "input_audio_buffer.append"
@@ -62,6 +76,29 @@ AuthMode = Literal["headers", "subprotocols"]
 AUTH_MODES = ("headers", "subprotocols")
 #: Constructor settings of a Transport instance that its replacements keep (see ``transport=``).
 _TRANSPORT_SETTINGS = ("high_water", "close_timeout")
+#: Close codes of a normal end: 1000, and 1005 for a close frame without a code.
+NORMAL_CLOSE_CODES = frozenset({1000, 1005})
+#: What the close codes of RFC 6455 (and its IANA registry) mean.
+_CLOSE_CODE_NAMES = {
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1007: "invalid payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+}
+
+
+def _close_words(code: Optional[int], reason: str) -> str:
+    """``code 1011 (internal error), reason 'x'`` for a close code and reason."""
+    name = _CLOSE_CODE_NAMES.get(code) if code is not None else None
+    words = f"code {code}" + (f" ({name})" if name else "")
+    return words + (f", reason {reason!r}" if reason else "")
 
 
 class ConnectionStateError(RealtimeError, RuntimeError):
@@ -100,20 +137,16 @@ def url_with_model(url: str, model: Optional[str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def _unexpected_subprotocol(url: str, selected: str, offered: Sequence[str]) -> str:
-    """Error message for a server that selected a subprotocol that was not offered (keys shortened)."""
-    return redact_text(
-        f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered "
-        f"({list(offered)}): check the URL and the server's configuration."
+def _unexpected_subprotocol(url: str, selected: str) -> str:
+    """Error message for a server that selected a subprotocol that was not offered (the offers carry the key)."""
+    return (
+        f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered: "
+        "check the URL and the server's configuration."
     )
 
 
-def _redact_exception(exc: BaseException) -> None:
-    """Shorten every API key quoted in ``exc``'s message (its string ``args``), in place."""
-    args = exc.args
-    redacted = tuple(redact_text(arg) if isinstance(arg, str) else arg for arg in args)
-    if redacted != args:
-        exc.args = redacted
+def _is_byte_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _b64_tail(buffer: Any, start: int) -> str:
@@ -172,7 +205,19 @@ class RealtimeAPI(RealtimeEventHandler):
             logger (level DEBUG).
         connect_timeout: seconds allowed for the whole handshake.
         ping_interval: seconds between keepalive pings (None: none).
-        max_message_size: largest message accepted, bytes.
+        max_message_size: largest message accepted from the server, bytes
+            (default :data:`~realtime_fast.transport.MAX_MESSAGE_SIZE`, 16 MiB:
+            an item retrieved with 4 minutes of 24 kHz audio fits).  A larger
+            message fails the connection with close code 1009, an ``error``
+            event naming its size and the limit, and ``close``.  Raise it
+            (e.g. ``64 * 1024 * 1024``) to retrieve longer items; the messages
+            you send are not limited.
+        max_audio_delta_size: longest audio delta accepted, bytes of base64
+            text (default :data:`MAX_AUDIO_DELTA_SIZE`, 1 MiB, about 16 s of
+            24 kHz audio; None: no limit).  A longer delta is dropped with an
+            ``error`` event (``source: "protocol"``, a
+            :class:`~realtime_fast.errors.MessageTooLarge` naming its size and
+            the limit) and the session goes on.
         raw_audio_deltas: whether raw listeners of audio deltas get the
             ``delta`` string when the fast path decoded it (see the module docstring).
     """
@@ -191,11 +236,15 @@ class RealtimeAPI(RealtimeEventHandler):
         connect_timeout: float = 10.0,
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
         raw_audio_deltas: bool = True,
     ) -> None:
         super().__init__()
         self.url = url or DEFAULT_URL
         self._api_key = api_key
+        #: Shortens this client's key (and anything credential-looking) in what it logs, raises and dispatches.
+        self._redactor = Redactor([api_key])
+        self._logger = RedactingLogger(logger, self._redactor)
         self.model = model
         self.dialect = get_dialect(protocol)
         self.protocol = protocol
@@ -227,6 +276,12 @@ class RealtimeAPI(RealtimeEventHandler):
         self.debug = debug
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
+        if not _is_byte_count(max_message_size):
+            raise ValueError(f"max_message_size must be a positive number of bytes, got {max_message_size!r}.")
+        if max_audio_delta_size is not None and not _is_byte_count(max_audio_delta_size):
+            raise ValueError(
+                f"max_audio_delta_size must be a positive number of bytes or None, got {max_audio_delta_size!r}."
+            )
         self.max_message_size = max_message_size
         self.raw_audio_deltas = raw_audio_deltas
         self._transport: Optional[Transport] = None
@@ -234,11 +289,15 @@ class RealtimeAPI(RealtimeEventHandler):
         #: The receive path the transport calls with each text frame; the compiled
         #: picows listener feeds it straight from its receive buffer.  Its buffers
         #: are ``_audio_sinks``.
-        self._on_message = FrameReceiver({}, self._on_event, self._on_audio, self._on_frame_error)
+        self._on_message = FrameReceiver(
+            {}, self._on_event, self._on_audio, self._on_frame_error, max_audio_delta_size=max_audio_delta_size
+        )
         #: The client wiring (see RealtimeClient); None for a standalone API.
         self._observer: Any = None
         #: The URL of the current (or last) connection, with the model in its query.
         self.connected_url: Optional[str] = None
+        self._last_close: Optional[Dict[str, Any]] = None
+        self._last_close_words: Optional[str] = None
 
     # -- state ------------------------------------------------------------------
 
@@ -246,6 +305,15 @@ class RealtimeAPI(RealtimeEventHandler):
     def api_key(self) -> Optional[str]:
         """The API key (never shown in ``repr``, logs or error messages)."""
         return self._api_key
+
+    @property
+    def max_audio_delta_size(self) -> Optional[int]:
+        """Longest audio delta accepted, bytes of base64 text (None: no limit); settable."""
+        return self._on_message.max_audio_delta_size
+
+    @max_audio_delta_size.setter
+    def max_audio_delta_size(self, value: Optional[int]) -> None:
+        self._on_message.max_audio_delta_size = value
 
     @property
     def transport(self) -> Optional[Transport]:
@@ -256,6 +324,21 @@ class RealtimeAPI(RealtimeEventHandler):
         """True while the socket is open."""
         transport = self._transport
         return transport is not None and transport.is_open
+
+    @property
+    def last_close(self) -> Optional[Dict[str, Any]]:
+        """The ``close`` payload of the last connection that ended (None before any and while connected)."""
+        return None if self.is_connected() else self._last_close
+
+    @property
+    def closed_because(self) -> Optional[str]:
+        """How the last connection ended, in words that follow "the last connection"; None as for :attr:`last_close`.
+
+        ``"failed: <the transport's error message>"``, ``"was closed by the
+        server with code 1011 (internal error), reason 'x'."`` or ``"was closed
+        by disconnect()."``.
+        """
+        return None if self.is_connected() else self._last_close_words
 
     def __repr__(self) -> str:
         return (
@@ -291,7 +374,7 @@ class RealtimeAPI(RealtimeEventHandler):
         if self.is_connected():
             raise ConnectionStateError("Already connected")
         if not self._api_key and self.url == DEFAULT_URL:
-            logger.warning('No api_key provided for connection to "%s"', self.url)
+            self._logger.warning('No api_key provided for connection to "%s"', self.url)
         url = url_with_model(self.url, model or self.model)
         headers: Dict[str, str]
         subprotocols: List[str]
@@ -308,7 +391,7 @@ class RealtimeAPI(RealtimeEventHandler):
                 self._transport_closed(transport, code, reason, exc)
 
         if self.debug:
-            logger.debug(
+            self._logger.debug(
                 "connecting to %s (protocol %s, auth %s, transport %s)", url, self.protocol, self.auth, transport.name
             )
         try:
@@ -324,8 +407,8 @@ class RealtimeAPI(RealtimeEventHandler):
                 ping_interval=self.ping_interval,
             )
         except Exception as exc:
-            _redact_exception(exc)  # a transport's message may quote the offered subprotocols, key included
-            raise
+            # A custom transport's error may quote the key (in its message, a 401 body, its chain).
+            raise self._redactor.exception(exc)
         selected = transport.subprotocol
         if selected is not None and selected not in subprotocols:
             # The built-in transports refuse this themselves; a custom one may not.
@@ -333,12 +416,13 @@ class RealtimeAPI(RealtimeEventHandler):
             try:
                 await transport.close(1002, "unexpected subprotocol")
             except Exception as exc:  # the connection is being dropped anyway
-                logger.debug("closing the refused connection failed: %s", exc)
-            raise TransportError(_unexpected_subprotocol(url, selected, subprotocols))
+                self._logger.debug("closing the refused connection failed: %s", exc)
+            raise self._redactor.exception(TransportError(_unexpected_subprotocol(url, selected)))
         self._transport = transport
         self.connected_url = url
+        self._last_close = self._last_close_words = None
         if self.debug:
-            logger.debug("connected to %s", url)
+            self._logger.debug("connected to %s", url)
         return True
 
     async def disconnect(self, code: int = 1000, reason: str = "") -> bool:
@@ -366,23 +450,46 @@ class RealtimeAPI(RealtimeEventHandler):
         if self._transport is not None and self._transport is not transport:
             return  # a previous connection's late report
         self._transport = None
+        by_client = self._closing
         self._closing = False
+        redactor = self._redactor
+        if exc is not None:
+            exc = redactor.exception(exc)
+        reason = redactor.text(reason)
         payload: Dict[str, Any] = {"code": code, "reason": reason, "error": exc is not None, "exception": exc}
         if self.debug:
-            logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
+            self._logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
+        if exc is not None:
+            words = f"failed: {exc}"
+        elif by_client:
+            words = "was closed by disconnect()."
+        else:
+            words = f"was closed by the server with {_close_words(code, reason)}."
+        self._last_close, self._last_close_words = payload, words
         observer = self._observer
         if observer is not None:
             observer._api_closing(payload)
+        problem = exc
+        if exc is None and not by_client and code not in NORMAL_CLOSE_CODES:
+            # An error too, though the connection itself ended cleanly (``error``
+            # stays False: nothing failed here, and reconnect=True goes by the code).
+            address = urlsplit(self.connected_url or self.url).netloc
+            then = "the client reconnects" if payload.get("reconnecting") else "connect() again to start a new session"
+            problem = TransportError(
+                f"The server at {address} closed the connection with {_close_words(code, reason)}; {then}.",
+                code=code,
+                reason=reason,
+            )
         self.dispatch("close", payload)
-        if exc is not None:
-            self._report_error({"source": "transport", "message": str(exc), "exception": exc, "event": None})
+        if problem is not None:
+            self._report_error({"source": "transport", "message": str(problem), "exception": problem, "event": None})
         if observer is not None:
             observer._api_closed(payload)
 
     # -- errors -------------------------------------------------------------------
 
     def _report_error(self, payload: Dict[str, Any]) -> None:
-        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
         observer = self._observer
         if observer is not None:
@@ -448,7 +555,7 @@ class RealtimeAPI(RealtimeEventHandler):
         if (raw_listeners or debug) and self.raw_audio_deltas:
             event["delta"] = _b64_tail(buffer, start)
         if debug:
-            logger.debug("received %s", _preview(event))
+            self._logger.debug("received %s", _preview(event))
         observer = self._observer
         if observer is not None:
             observer._api_server_audio(event, buffer, start)  # it adds the delta too when it needs it
@@ -470,7 +577,7 @@ class RealtimeAPI(RealtimeEventHandler):
     def receive(self, event_name: str, event: Dict[str, Any]) -> bool:
         """Handle one server event: the client's processing, then ``server.<event_name>`` and ``server.*``."""
         if self.debug:
-            logger.debug("received %s", _preview(event))
+            self._logger.debug("received %s", _preview(event))
         observer = self._observer
         if observer is not None:
             observer._api_server_event(event)
@@ -486,12 +593,15 @@ class RealtimeAPI(RealtimeEventHandler):
     def _require_transport(self) -> Transport:
         transport = self._transport
         if transport is None or not transport.is_open:
-            raise ConnectionStateError("RealtimeAPI is not connected")
+            why = self.closed_because
+            raise ConnectionStateError(
+                "RealtimeAPI is not connected" if why is None else f"RealtimeAPI is not connected; the last connection {why}"
+            )
         return transport
 
     def _emit_client(self, event: Dict[str, Any]) -> None:
         if self.debug:
-            logger.debug("sent %s", _preview(event))
+            self._logger.debug("sent %s", _preview(event))
         name = event["type"]
         self.dispatch("client." + name, event)
         self.dispatch("client.*", event)

@@ -64,7 +64,17 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional
 
 from ._impl import load
-from .api import DEFAULT_MODEL, AuthMode, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
+from ._redact import RedactingLogger, Redactor
+from .api import (
+    DEFAULT_MODEL,
+    MAX_AUDIO_DELTA_SIZE,
+    AuthMode,
+    ConnectionStateError,
+    RealtimeAPI,
+    TransportSpec,
+    _b64_tail,
+    redact_key,
+)
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
 from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
@@ -258,7 +268,16 @@ class RealtimeClient(RealtimeEventHandler):
         raw_audio_deltas: whether raw listeners of audio delta events get the
             base64 ``delta`` (see :mod:`realtime_fast.api`).
         ping_interval: seconds between keepalive pings (None: none).
-        max_message_size: largest WebSocket message accepted, bytes.
+        max_message_size: largest message accepted from the server, bytes
+            (default 16 MiB, :data:`~realtime_fast.transport.MAX_MESSAGE_SIZE`:
+            an item retrieved with 4 minutes of 24 kHz audio fits).  A larger
+            one fails the connection with close code 1009 and an ``error``
+            event naming its size and the limit; raise it to retrieve longer
+            items.  What you send is not limited.
+        max_audio_delta_size: longest audio delta accepted, bytes of base64
+            text (default 1 MiB, about 16 s of audio; None: no limit).  A
+            longer one is dropped with an ``error`` event and the session
+            goes on.
     """
 
     def __init__(
@@ -281,6 +300,7 @@ class RealtimeClient(RealtimeEventHandler):
         raw_audio_deltas: bool = True,
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
     ) -> None:
         super().__init__()
         if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
@@ -299,8 +319,10 @@ class RealtimeClient(RealtimeEventHandler):
             connect_timeout=connect_timeout,
             ping_interval=ping_interval,
             max_message_size=max_message_size,
+            max_audio_delta_size=max_audio_delta_size,
             raw_audio_deltas=raw_audio_deltas,
         )
+        self._logger = RedactingLogger(logger, Redactor([api_key]))
         self.conversation = RealtimeConversation(max_history_items=max_history_items)
         self.reconnect = reconnect
         self.reconnect_attempts = reconnect_attempts
@@ -402,11 +424,15 @@ class RealtimeClient(RealtimeEventHandler):
         :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`), so it can
         be wrapped in ``asyncio.wait_for`` or a task.  Awaiting it raises
         ConnectionStateError ``Not connected, use .connect() first`` when not
-        connected, and ConnectionStateError when the connection closes before
+        connected (saying how the last connection ended, when there was one),
+        and ConnectionStateError when the connection closes before
         ``session.created`` arrives.
         """
         if not self.is_connected():
-            return _raise(ConnectionStateError("Not connected, use .connect() first"))
+            why = self.realtime.closed_because
+            if why is None:
+                return _raise(ConnectionStateError("Not connected, use .connect() first"))
+            return _raise(ConnectionStateError(f"Not connected; the last connection {why} Use .connect() to open a new one."))
         loop = asyncio.get_running_loop()
         if self.session_created:
             done = loop.create_future()
@@ -639,7 +665,7 @@ class RealtimeClient(RealtimeEventHandler):
     # -- errors -------------------------------------------------------------------------
 
     def _report(self, payload: Dict[str, Any]) -> None:
-        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
 
     def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
@@ -749,7 +775,8 @@ class RealtimeClient(RealtimeEventHandler):
         self.session_created = False
         waiter = self._session_waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionStateError("The connection closed before session.created arrived."))
+            why = self.realtime.closed_because or "ended."
+            waiter.set_exception(ConnectionStateError(f"The connection ended before session.created arrived; it {why}"))
         self._session_waiter = None
         self.dispatch("close", payload)
         if payload.get("reconnecting"):

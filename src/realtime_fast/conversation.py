@@ -46,7 +46,8 @@ refreshes a known item in place from the server's full item: its fields,
 ``status`` and ``content`` (transcripts included) are the server's, and
 ``formatted`` follows them where the server has a value (text parts, non-null
 transcripts, function call fields); ``formatted["audio"]`` is kept, or, when
-still empty, filled from the item's base64 audio parts.  An unknown item is
+still empty, replaced by a buffer decoded straight from the item's base64
+audio parts (no intermediate copy: such an item can be megabytes).  An unknown item is
 added as ``conversation.item.created`` would (the server says it exists), at
 the end of the list.  Either way the delta is None.
 
@@ -56,7 +57,15 @@ raises :class:`ConversationError` (the client turns it into an ``error`` event),
 except for items of out-of-band responses (``conversation_id`` null), which are
 ignored; queued input audio goes to the next user item that has an
 ``input_audio`` part (not to a text message created in between); a repeated
-``conversation.item.created`` for a known item changes nothing; ``response.done``
+``conversation.item.done`` for a known item changes nothing, but a second
+``conversation.item.created`` (GA: ``.added``) with a known item's id is a
+:class:`ConversationError`: the server gave two items one id, so the new item
+is not added, the id is put in :attr:`RealtimeConversation.duplicate_ids`, and
+every later event about it (deltas, parts, transcriptions, ``output_item.done``)
+is ignored, so the two are never merged (the first item keeps what it had);
+a delta for an item that was never created (or was forgotten, see
+``max_history_items``) is a :class:`ConversationError` and is dropped, as the
+service always announces an item before streaming into it; ``response.done``
 is recorded on the stored response; an input transcription event without an
 ``item_id`` raises :class:`ConversationError` (the reference queues it under
 ``undefined``, where it is never used).
@@ -66,7 +75,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .audio import SAMPLE_RATE, AudioBuffer, b64decode_pcm16
+from .audio import SAMPLE_RATE, AudioBuffer
 from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
 from .errors import RealtimeError
 
@@ -155,6 +164,9 @@ class RealtimeConversation:
         self.queued_transcript_items: Dict[str, Dict[str, Any]] = {}
         self.queued_input_audio: Optional[AudioBuffer] = None
         self._out_of_band: Set[str] = set()
+        #: Ids the server gave to a second item: events about them are ignored (see the module docstring).
+        #: Cleared in place, never replaced (the client's compiled receive path holds it).
+        self.duplicate_ids: Set[str] = set()
         #: event type -> processor function, called as ``processor(self, event)`` (one table per class).
         self._processors = _processor_table(type(self))
 
@@ -171,6 +183,7 @@ class RealtimeConversation:
         self.queued_transcript_items = {}
         self.queued_input_audio = None
         self._out_of_band = set()
+        self.duplicate_ids.clear()
         return True
 
     def queue_input_audio(self, input_audio: Any) -> AudioBuffer:
@@ -234,7 +247,9 @@ class RealtimeConversation:
     # -- helpers --------------------------------------------------------------------
 
     def _find(self, event: Dict[str, Any], item_id: Any) -> Optional[Item]:
-        """The item ``item_id``; None for items of out-of-band responses; raises for other unknown items."""
+        """The item ``item_id``; None for items of out-of-band responses and duplicated ids; raises for other unknown items."""
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None
         item = self.item_lookup.get(item_id)
         if item is None:
             if event.get("response_id") in self._out_of_band:
@@ -276,6 +291,7 @@ class RealtimeConversation:
                     excess -= 1
                     self.item_lookup.pop(item.get("id"), None)
                     self.audio_buffers.pop(item.get("id"), None)
+                    self.duplicate_ids.discard(item.get("id"))
                 else:
                     kept.append(item)
             self.items = kept
@@ -291,9 +307,17 @@ class RealtimeConversation:
         item = event.get("item")
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             raise ConversationError(f'{event.get("type")}: Missing "item" with an "id"')
-        known = self.item_lookup.get(item["id"])
+        item_id = item["id"]
+        known = self.item_lookup.get(item_id)
         if known is not None:
-            return known, None
+            if event.get("type") == "conversation.item.done" or item_id in self.duplicate_ids:
+                return known, None  # GA's second announcement of the same item
+            self.duplicate_ids.add(item_id)
+            self.audio_buffers.pop(item_id, None)  # no audio of the other item is decoded into this one
+            raise ConversationError(
+                f'{event.get("type")}: the server gave a second item the id "{item_id}"; it was not added, and later '
+                "events about that id are ignored so that the two items are not merged."
+            )
         return self._add(item), None
 
     def _add(self, item: Dict[str, Any], *, new_input: bool = True) -> Item:
@@ -373,6 +397,7 @@ class RealtimeConversation:
         if item is None:
             raise ConversationError(f'item.deleted: Item "{item_id}" not found')
         self.audio_buffers.pop(item_id, None)
+        self.duplicate_ids.discard(item_id)
         self.items = [i for i in self.items if i is not item]
         return item, None
 
@@ -387,6 +412,8 @@ class RealtimeConversation:
         content_index = event.get("content_index", 0)
         transcript = event.get("transcript")
         formatted_transcript = transcript or " "
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
         item = self.item_lookup.get(item_id)
         if item is None:
             # Replaces whatever deltas were queued for the item: the completed transcript is final.
@@ -420,6 +447,8 @@ class RealtimeConversation:
         if not delta:
             return None, None
         content_index = event.get("content_index", 0)
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
         item = self.item_lookup.get(item_id)
         if item is None:
             queued = self.queued_transcript_items.get(item_id)
@@ -476,13 +505,8 @@ class RealtimeConversation:
                     tool[key] = item[key]
         if "output" in formatted and "output" in server_item:
             formatted["output"] = item.get("output")
-        if audio:
-            buffer = formatted["audio"]
-            if not len(buffer):
-                try:
-                    buffer.append(audio)
-                except BufferError:
-                    self._unshare_audio(item).append(audio)
+        if audio is not None and len(audio) and not len(formatted["audio"]):
+            self._set_audio(item, audio)
         return item, None
 
     def _speech_started(self, event: Dict[str, Any]) -> Result:
@@ -586,7 +610,7 @@ class RealtimeConversation:
     def _content_delta(self, field: str, event: Dict[str, Any]) -> Result:
         """Append a text or transcript delta (``field``) to its content part and to ``formatted``."""
         item = self.item_lookup.get(event.get("item_id"))
-        if item is None:
+        if item is None or self.duplicate_ids:
             item = self._find(event, event.get("item_id"))
             if item is None:
                 return None, None
@@ -619,7 +643,7 @@ class RealtimeConversation:
 
     def _arguments_delta(self, event: Dict[str, Any]) -> Result:
         item = self.item_lookup.get(event.get("item_id"))
-        if item is None:
+        if item is None or self.duplicate_ids:
             item = self._find(event, event.get("item_id"))
             if item is None:
                 return None, None
@@ -632,21 +656,23 @@ class RealtimeConversation:
         return item, {"arguments": delta}
 
 
-def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> bytes:
-    """The PCM16 bytes of every base64 ``audio`` in ``item``'s audio parts, in order (b"" when none)."""
+def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> Optional[AudioBuffer]:
+    """A new AudioBuffer with the audio of every base64 ``audio`` in ``item``'s audio parts, in order (None when none)."""
     content = item.get("content")
     if not isinstance(content, list):
-        return b""
-    pieces: List[bytes] = []
+        return None
+    audio: Optional[AudioBuffer] = None
     for index, part in enumerate(content):
         if isinstance(part, dict) and part.get("type") in _RETRIEVED_AUDIO_PARTS and isinstance(part.get("audio"), str):
+            if audio is None:
+                audio = AudioBuffer()
             try:
-                pieces.append(b64decode_pcm16(part["audio"]))
+                audio.append_base64(part["audio"])
             except ValueError as exc:
                 raise ConversationError(
                     f'{event.get("type")}: content part {index} of item "{item.get("id")}" has audio that is not base64 PCM16: {exc}'
                 ) from exc
-    return b"".join(pieces)
+    return audio
 
 
 #: Event type -> name of the RealtimeConversation method that processes it (beta names;

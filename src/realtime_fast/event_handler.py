@@ -9,6 +9,12 @@ dispatch: the failure is logged on the ``realtime_fast`` logger and handed to
 :meth:`RealtimeEventHandler._handler_failed`, which the client turns into an
 ``error`` event.
 
+Handlers run on the event loop, inside the receive path: while one runs, no
+frame is read and nothing else on the loop (other sessions, keepalive pings,
+your own tasks) moves.  A handler that blocks (file or database I/O, a slow
+computation) should run elsewhere: :func:`in_thread` wraps it so that it runs
+in a worker thread, one event after another, tracked like a coroutine handler.
+
 Waiting (:meth:`RealtimeEventHandler.wait_for_next`) uses futures resolved by
 :meth:`RealtimeEventHandler.dispatch`; nothing polls.  A short-lived backlog
 lets a task that loops on ``wait_for_next`` see every event of a burst
@@ -19,11 +25,16 @@ does; :meth:`RealtimeEventHandler.wait_for_next` gives the rule.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import inspect
 import logging
-from typing import Any, Callable, Coroutine, Dict, List, Optional, Set, TypeVar, overload
+import threading
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set, TypeVar, overload
 
-__all__ = ["BACKLOG_LOOP_PASSES", "Handler", "RealtimeEventHandler"]
+from ._redact import RedactingLogger
+
+__all__ = ["BACKLOG_LOOP_PASSES", "Handler", "RealtimeEventHandler", "in_thread"]
 
 logger = logging.getLogger("realtime_fast")
 
@@ -66,6 +77,45 @@ async def _ready(value: Any) -> Any:
     return value
 
 
+def in_thread(
+    handler: Callable[[Any], Any], *, executor: Optional[concurrent.futures.Executor] = None
+) -> Callable[[Any], Awaitable[Any]]:
+    """Wrap a plain (blocking) ``handler`` so that it runs in a worker thread instead of on the event loop.
+
+    ``client.on("conversation.item.completed", in_thread(save_to_database))``:
+    the dispatch returns at once and the receive path goes on while the
+    handler runs.  The wrapper is a coroutine function, so the dispatcher
+    tracks each call as a task (:meth:`RealtimeEventHandler.wait_for_handlers`
+    waits for them; a failure becomes an ``error`` event, ``source:
+    "handler"``).  Without ``executor``, the wrapper has its own thread and
+    runs the calls one after another, in dispatch order; with one, they run as
+    that executor schedules them.  Events a slow handler has not reached yet
+    wait in memory, so keep per-delta events (``conversation.updated``) on
+    the loop.  The handler sees the live item dicts, which the conversation
+    keeps changing: copy what it needs first if that matters.
+    """
+    if not callable(handler):
+        raise TypeError(f"in_thread() takes a callable handler, got {type(handler).__name__}.")
+    if inspect.iscoroutinefunction(handler):
+        raise TypeError("in_thread() is for plain functions; a coroutine handler already runs as a task.")
+    own: List[concurrent.futures.Executor] = []
+    lock = threading.Lock()
+
+    def pool() -> concurrent.futures.Executor:
+        if executor is not None:
+            return executor
+        with lock:
+            if not own:
+                own.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="realtime_fast-handler"))
+            return own[0]
+
+    @functools.wraps(handler)
+    async def run_in_thread(event: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool(), handler, event)
+
+    return run_in_thread
+
+
 class _Window:
     """The events of one name dispatched after one wake of its waits, while the window is open.
 
@@ -97,6 +147,10 @@ class RealtimeEventHandler:
     names too (the API dispatches every event under its own name and then under
     the wildcard name).
     """
+
+    #: Where handler failures are logged (the client and the API replace it with
+    #: one that also knows their API key).
+    _logger: RedactingLogger = RedactingLogger(logger)
 
     def __init__(self) -> None:
         # These three dicts live as long as the object (cleared in place, never
@@ -303,7 +357,7 @@ class RealtimeEventHandler:
 
     def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
         """Report a handler that raised.  Subclasses dispatch an ``error`` event as well."""
-        logger.error('Handler for "%s" raised %s: %s', event_name, type(exc).__name__, exc, exc_info=exc)
+        self._logger.error('Handler for "%s" raised %s: %s', event_name, type(exc).__name__, exc, exc_info=exc)
 
     # -- waiting ------------------------------------------------------------------
 

@@ -20,9 +20,9 @@ Nothing in this package talks to a socket.
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Dict, FrozenSet, Mapping, Optional
 
+from .._redact import package_logger
 from ._common import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, REALTIME_SUBPROTOCOL, Dialect
 from .beta import BetaDialect
 from .ga import SERVER_EVENT_ALIASES, GADialect
@@ -43,7 +43,7 @@ __all__ = [
     "turn_detection_of",
 ]
 
-logger = logging.getLogger("realtime_fast")
+logger = package_logger()
 
 #: Content part types whose ``text`` goes into ``formatted["text"]`` (beta, GA).
 TEXT_PART_TYPES: FrozenSet[str] = frozenset({"text", "input_text", "output_text"})

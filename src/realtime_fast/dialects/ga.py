@@ -31,14 +31,14 @@ the conversation processes.
 from __future__ import annotations
 
 import copy
-import logging
 from typing import Any, Dict, Mapping
 
+from .._redact import package_logger
 from ._common import Dialect, deep_merge, ga_format, ga_modalities, none_turn_detection
 
 __all__ = ["GADialect", "SERVER_EVENT_ALIASES", "to_ga_response", "to_ga_session"]
 
-logger = logging.getLogger("realtime_fast")
+logger = package_logger()
 
 #: GA server event name -> the name the conversation processes.
 SERVER_EVENT_ALIASES: Dict[str, str] = {

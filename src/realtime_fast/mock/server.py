@@ -35,7 +35,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._redact import redacting_logger
+from .._redact import package_logger
 from ._ids import IdFactory
 from .dialects import BETA, GA, Dialect
 from .pacing import Pacing
@@ -52,7 +52,7 @@ __all__ = [
     "spawn_mock_server",
 ]
 
-log = redacting_logger("realtime_fast.mock")  # websockets logs handshake headers, keys included
+log = package_logger("realtime_fast.mock")  # websockets logs handshake headers, keys included
 
 #: Models the mock accepts unless told otherwise (``models=``).
 DEFAULT_MODELS: frozenset[str] = frozenset(
@@ -166,7 +166,11 @@ class MockRealtimeServer:
     - ``ping_interval``: seconds between keepalive pings (the service uses about 20).
     - ``compression``: negotiate permessage-deflate (default: on for ``realistic``,
       off for ``fast``, as compressing base64 audio costs more CPU than it saves on loopback).
-    - ``record``: keep every frame in :attr:`frames` (turn off for long benchmark runs).
+    - ``record``: what :attr:`frames` keeps.  ``None`` (default): the newest frames
+      up to :data:`~realtime_fast.mock.recording.DEFAULT_RECORD_BYTES` (64 MiB), a
+      ring that never grows past it; an int: the same with that many bytes;
+      ``True``: every frame (memory grows with the traffic); ``False``: none.
+      ``recorder.dropped`` counts the frames a ring let go.
     """
 
     def __init__(
@@ -187,7 +191,7 @@ class MockRealtimeServer:
         timestamp_field: str | None = None,
         ping_interval: float | None = 20.0,
         compression: bool | None = None,
-        record: bool = True,
+        record: bool | int | None = None,
         script: Script | None = None,
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or api_key.strip() in _REJECTED_KEYS):
@@ -221,7 +225,12 @@ class MockRealtimeServer:
         #: The scripting API (replies, tool-call rules, transcripts); see :class:`Script`.
         self.script: Script = script if script is not None else Script()
         #: Every frame in both directions (see :class:`Recorder`).
-        self.recorder = Recorder(enabled=record)
+        if record is None or record is False:
+            self.recorder = Recorder(enabled=record is None)
+        elif record is True:
+            self.recorder = Recorder(max_bytes=None)
+        else:
+            self.recorder = Recorder(max_bytes=record)
         #: Live sessions by connection id.
         self.connections: dict[int, Session] = {}
         #: Every connection ever accepted, in order (also the closed and refused ones).
@@ -290,7 +299,7 @@ class MockRealtimeServer:
 
     @property
     def frames(self) -> list[Frame]:
-        """Every recorded frame, both directions, in socket order (see :class:`Frame`)."""
+        """The recorded frames, both directions, in socket order (see :class:`Frame` and ``record``)."""
         return self.recorder.frames
 
     def frames_of_type(

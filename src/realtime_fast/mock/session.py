@@ -23,6 +23,7 @@ import orjson
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
+from .._redact import package_logger
 from ._errors import ClientEventError
 from ._schema import Any_, Arr, Int, Nullable, Obj, Str
 from .dialects import Dialect, ResponseConfig, SessionView
@@ -38,7 +39,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Item", "Response", "Session"]
 
-log = logging.getLogger("realtime_fast.mock")
+log = package_logger("realtime_fast.mock")
 
 #: Largest ``input_audio_buffer.append`` audio string ("Each chunk cannot exceed 15 MB").
 MAX_APPEND_CHARS = 15 * 1024 * 1024

@@ -45,7 +45,7 @@ if picows.__version__ != BUILT_WITH_PICOWS:
         f"(reinstall realtime-fast from source, or install picows=={BUILT_WITH_PICOWS}, to compile it)."
     )
 
-cdef object _logger = _py._logger
+cdef object _handler_failed = _py.handler_failed
 cdef object _reserved_bits_error = _py.reserved_bits_error
 cdef object _unfinished_message_error = _py.unfinished_message_error
 cdef object _deliver_view = _py.deliver_view
@@ -94,7 +94,7 @@ cdef class Listener(WSListener):
                     try:
                         self._receiver.feed(<const unsigned char*>frame.payload_ptr, frame.payload_size)
                     except Exception:  # the layer above reports its own failures; never break the connection
-                        _logger.error("realtime_fast: message handler raised", exc_info=True)
+                        _handler_failed(self)
                     return
                 _deliver_view(self, msg_type == WSMsgType.TEXT, frame.get_payload_as_memoryview())
             else:

@@ -55,9 +55,17 @@ from __future__ import annotations
 import abc
 from typing import Callable, Mapping, Sequence, Union
 
-#: Largest message accepted in either direction (bytes).  The service takes
-#: audio appends up to 15 MiB of audio, i.e. about 20 MiB of base64 text.
-MAX_MESSAGE_SIZE: int = 32 * 1024 * 1024
+#: Largest message accepted from the server (bytes; 16 MiB).  The service's
+#: messages are small (audio deltas of a few KB, ``session.*`` and
+#: ``response.done`` of a few KB); the largest is an item retrieved with its
+#: audio (``conversation.item.retrieved``), 64,000 bytes of base64 per second
+#: of 24 kHz PCM16: 11.0 MiB for 3 minutes, so 16 MiB holds an item of 4 min
+#: 22 s.  A larger message fails the connection with 1009.  The limit bounds
+#: what one message can cost: the backend's receive buffer (picows keeps it,
+#: grown to the next power of two above the largest message, for the life of
+#: the connection) plus the parsed event (about the message's size).  It does
+#: not apply to messages the client sends.
+MAX_MESSAGE_SIZE: int = 16 * 1024 * 1024
 
 #: Bytes queued for sending above which :meth:`Transport.drain` waits.
 DEFAULT_HIGH_WATER: int = 1024 * 1024
@@ -102,10 +110,11 @@ ERROR_PROTOCOL: str = (
     "The server at {address} broke the WebSocket protocol ({reason}); the client closed the connection "
     "with {code}: check the server's WebSocket implementation."
 )
-#: A message over the limit (``code`` 1009).
+#: A message over the limit (``code`` 1009; ``size``: the message's length in
+#: bytes, or ``at least N`` for a fragmented message cut short).
 ERROR_TOO_BIG: str = (
-    "The server at {address} sent a message larger than max_message_size ({limit} bytes); the client closed "
-    "the connection with 1009: raise max_message_size if such messages are expected."
+    "The server at {address} sent a message of {size} bytes, over max_message_size ({limit} bytes); the client "
+    "closed the connection with 1009: raise max_message_size if such messages are expected."
 )
 #: Keepalive timeout (``code`` 1011).
 ERROR_KEEPALIVE: str = (
@@ -183,6 +192,12 @@ class Transport(abc.ABC):
         answers the upgrade with an HTTP error, :class:`~realtime_fast.errors.ConnectTimeout`
         after ``open_timeout`` seconds, and :class:`~realtime_fast.errors.TransportError`
         (with the address and the OS error in its message) for anything else.
+        The credentials in ``headers`` and ``subprotocols`` appear, shortened
+        (``sk-...wxyz``), in none of these errors (message, attributes, chain)
+        nor in anything the backend's library logs about the connection.
+        ``max_message_size`` (bytes) bounds one message from the server: a
+        larger one fails the connection with 1009 (``ERROR_TOO_BIG`` names its
+        size and the limit).
         """
 
     @abc.abstractmethod

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import ssl
 import warnings
@@ -58,6 +59,7 @@ import picows
 from picows import WSCloseCode, WSHandshakeError, WSMsgType, WSProtocolError
 
 from .._impl import LOAD_ERRORS, load
+from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from ._picows_listener_py import deliver_early
 from . import base
@@ -78,7 +80,13 @@ if not COMPILED_LISTENER and "was built for picows" in LOAD_ERRORS.get("transpor
         stacklevel=2,
     )
 
-_logger = logging.getLogger(__name__)
+#: Where this backend logs (wrapped per connection, see ``PicowsTransport.logger``).
+LOGGER_NAME = __name__
+#: The logger picows writes to for this backend's connections (wrapped per
+#: connection: picows logs the whole upgrade request, credentials included,
+#: at its level 9).  Records come from this logger itself, not from picows'
+#: usual per-socket children (``picows.client.<fd>``).
+PICOWS_LOGGER_NAME = "picows.client"
 
 #: Seconds :meth:`PicowsTransport.close` waits for the server's close frame
 #: (and then for the socket to close) before aborting the connection.
@@ -105,7 +113,22 @@ _PICOWS_REASONS: tuple[tuple[str, str], ...] = (
     ("Received frame with payload size exceeding", base.REASON_MESSAGE_TOO_BIG),
     ("Received CLOSE with invalid UTF-8", base.REASON_INVALID_CLOSE_UTF8),
     ("Received CLOSE", base.REASON_INVALID_CLOSE_FRAME),
+    (base.REASON_MESSAGE_TOO_BIG, base.REASON_MESSAGE_TOO_BIG),
 )
+
+#: The size in picows' text for a frame over the limit (``..., 30000000 > 16777216``),
+#: and in the listener's for a fragmented message (``... at least 3001 bytes``).
+_FRAME_SIZE = re.compile(r"(\d+) > \d+")
+_MESSAGE_SIZE = re.compile(r"at least (\d+) bytes")
+
+
+def _oversize(text: str) -> str:
+    """The ``size`` of ``base.ERROR_TOO_BIG`` read from a too-big error's text."""
+    match = _FRAME_SIZE.search(text)
+    if match is not None:
+        return match.group(1)
+    match = _MESSAGE_SIZE.search(text)
+    return f"at least {match.group(1)}" if match is not None else "more than max_message_size"
 
 
 def _failure_reason(text: str) -> str:
@@ -181,8 +204,15 @@ class PicowsTransport(Transport):
         self._lost_exc: BaseException | None = None
         self._max_message_size = MAX_MESSAGE_SIZE
         self._ping_interval: float | None = None
+        self._redactor = Redactor()
+        self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), self._redactor)
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def logger(self) -> RedactingLogger:
+        """Where this transport (and its frame listener) logs: redacts the current connection's credentials."""
+        return self._logger
 
     @property
     def is_open(self) -> bool:
@@ -244,6 +274,8 @@ class PicowsTransport(Transport):
 
         loop = asyncio.get_running_loop()
         self._reset()
+        self._redactor = redactor = Redactor(secrets_of_handshake(headers, subprotocols))
+        self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), redactor)
         self._address = address
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
@@ -265,6 +297,10 @@ class PicowsTransport(Transport):
         except asyncio.CancelledError:
             self._abandon(opening)
             raise
+        except Exception as exc:
+            # No credential in the message, the attributes (a 401 body may echo the
+            # request) or the chain.
+            raise redactor.exception(exc)
         finally:
             self._connecting = False
             self._pending_sock = None
@@ -274,7 +310,9 @@ class PicowsTransport(Transport):
         if self._subprotocol is not None and self._subprotocol not in subprotocols:
             ws.disconnect(graceful=False)
             self._ws = None
-            raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=self._subprotocol))
+            raise redactor.exception(
+                TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=self._subprotocol))
+            )
         underlying = ws.underlying_transport
         # Resume drain() at the high-water mark itself, not below it.
         underlying.set_write_buffer_limits(high=self.high_water, low=self.high_water)
@@ -313,6 +351,7 @@ class PicowsTransport(Transport):
                 max_frame_size=max_message_size,
                 extra_headers=extra_headers,
                 disconnect_on_exception=True,
+                logger_name=RedactingLogger(logging.getLogger(PICOWS_LOGGER_NAME), self._redactor),
             )
         except TransportError:
             raise
@@ -530,7 +569,7 @@ class PicowsTransport(Transport):
         try:
             on_close(code, reason, error)
         except Exception:
-            _logger.error("realtime_fast: close handler raised", exc_info=True)
+            self._logger.error("realtime_fast: close handler raised", exc_info=True)
         finally:
             if not ended.done():
                 ended.set_result(None)
@@ -543,9 +582,10 @@ class PicowsTransport(Transport):
         sent = handshake.sent if handshake is not None else None
         if isinstance(failure, WSProtocolError):
             code = int(failure.args[0])
-            reason = _failure_reason(str(failure.args[1]) if len(failure.args) > 1 else "")
+            text = str(failure.args[1]) if len(failure.args) > 1 else ""
+            reason = _failure_reason(text)
             if code == base.CLOSE_MESSAGE_TOO_BIG:
-                message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
+                message = base.ERROR_TOO_BIG.format(address=address, size=_oversize(text), limit=self._max_message_size)
             else:
                 message = base.ERROR_PROTOCOL.format(address=address, reason=reason, code=code)
             return code, reason, transport_error(message, code, reason, failure)

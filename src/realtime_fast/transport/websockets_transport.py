@@ -4,8 +4,9 @@ Built on ``websockets.asyncio.client``, with one change to how messages come
 in: instead of queueing them for ``recv()`` (a task switch and a queue per
 message), a :class:`ClientConnection` subclass hands each complete data message
 to the transport's callbacks straight from the protocol's frame events.  Text
-messages reach ``on_message`` as ``bytes`` exactly as they arrived (no UTF-8
-decode here; the event parser reports invalid text like any other malformed
+messages reach ``on_message`` as ``bytes`` exactly as they arrived, or, from
+64 KiB on, as a ``memoryview`` of websockets' own buffer, borrowed for the
+call (no UTF-8 decode here; the event parser reports invalid text like any other malformed
 frame, so one bad frame does not end the session).  Fragmented messages are
 joined and delivered once.
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import socket
 import ssl
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
@@ -61,7 +63,7 @@ _NO_PROXY = {"proxy": None} if "proxy" in inspect.signature(connect).parameters 
 _UNSUPPORTED_SUBPROTOCOL = "unsupported subprotocol: "
 from websockets.protocol import State
 
-from .._redact import redacting_logger
+from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from . import base
 from ._errors import os_error_text, tls_error_text, transport_error, user_agent
@@ -90,13 +92,29 @@ _PROTOCOL_REASONS = {
     "close frame too short": base.REASON_INVALID_CLOSE_FRAME,
 }
 
+#: Messages of at least this many bytes that websockets hands over in a bytearray of
+#: its own are delivered as a memoryview of it (released when ``on_message`` returns)
+#: instead of a bytes copy: a large message then costs its size once, not twice.
+_VIEW_FROM = 64 * 1024
+
 #: websockets' text for a close frame that arrives in the middle of a fragmented
 #: message; picows reports such a close like any other, and so does this backend.
 _INCOMPLETE_MESSAGE = "incomplete fragmented message"
 
 
-#: websockets logs every handshake header at DEBUG, the API key included: redact it.
-_LOGGER = redacting_logger("realtime_fast.websockets")
+#: The logger websockets writes to for this backend's connections.  It logs every
+#: handshake header at DEBUG, the API key included: each connection gets it
+#: wrapped in a RedactingLogger that knows that connection's credentials.
+LOGGER_NAME = "realtime_fast.websockets"
+
+
+def _oversize(failure: PayloadTooBig) -> str:
+    """The ``size`` of ``base.ERROR_TOO_BIG``: the frame's length, plus the message read before it."""
+    size = getattr(failure, "size", None)
+    if not isinstance(size, int):
+        return "more than max_message_size"
+    before = getattr(failure, "current_size", None)
+    return f"at least {before + size}" if before else str(size)
 
 
 class _Connection(ClientConnection):
@@ -107,7 +125,7 @@ class _Connection(ClientConnection):
         self.rf_on_message: Optional[MessageHandler] = None
         self.rf_on_binary: Optional[MessageHandler] = None
         #: Messages received before the transport is ready for them: (is_text, data).
-        self.rf_early: Optional[List[Tuple[bool, bytes]]] = []
+        self.rf_early: Optional[List[Tuple[bool, Union[bytes, memoryview]]]] = []
         self.rf_parts: Optional[bytearray] = None
         self.rf_parts_text = True
         self.rf_abort_handle: Optional[asyncio.TimerHandle] = None
@@ -136,9 +154,13 @@ class _Connection(ClientConnection):
         else:
             super().process_event(event)  # pong acknowledgement; pings and closes are handled by the protocol
 
-    def _rf_deliver(self, is_text: bool, data: Union[bytes, bytearray]) -> None:
-        if type(data) is not bytes:
-            data = bytes(data)
+    def _rf_deliver(self, is_text: bool, data: Union[bytes, bytearray, memoryview]) -> None:
+        view = None
+        if type(data) is not bytes:  # websockets 17 gives each payload a bytearray nobody else uses
+            if len(data) < _VIEW_FROM:
+                data = bytes(data)
+            else:
+                data = view = memoryview(data)
         early = self.rf_early
         if early is not None:
             early.append((is_text, data))
@@ -149,6 +171,13 @@ class _Connection(ClientConnection):
                 handler(data)
             except Exception:  # the layer above reports its own failures; never break the protocol
                 self.logger.error("realtime_fast: message handler raised", exc_info=True)
+        if view is not None:
+            try:
+                view.release()
+            except BufferError:
+                self.logger.error(
+                    "realtime_fast: a message handler kept a buffer of the borrowed memoryview; copy the data instead."
+                )
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -256,8 +285,40 @@ class WebsocketsTransport(Transport):
         self._conn = None
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
-        has_user_agent = any(name.lower() == "user-agent" for name in headers)
+        redactor = Redactor(secrets_of_handshake(headers, subprotocols))
         loop = asyncio.get_running_loop()
+        try:
+            conn = await self._open(
+                url, address, parts.hostname, headers, subprotocols, open_timeout, max_message_size, ping_interval, redactor
+            )
+        except Exception as exc:
+            # No credential in the message, the attributes (a 401 body may echo the
+            # request) or the chain (websockets quotes an unoffered subprotocol).
+            raise redactor.exception(exc)
+        self._conn = conn
+        self._on_close = on_close
+        conn.rf_on_message = on_message
+        conn.rf_on_binary = on_binary
+        self._ended = loop.create_future()
+        # Both run after the caller has resumed: first the messages that came
+        # with the handshake, then (if the connection is already gone) the close report.
+        loop.call_soon(conn.rf_flush_early)
+        self._watcher = loop.create_task(self._watch(conn))
+
+    async def _open(
+        self,
+        url: str,
+        address: str,
+        hostname: Optional[str],
+        headers: Mapping[str, str],
+        subprotocols: Sequence[str],
+        open_timeout: float,
+        max_message_size: int,
+        ping_interval: Optional[float],
+        redactor: Redactor,
+    ) -> "_Connection":
+        """Run websockets' connect; returns the connection or raises one of our errors (not yet redacted)."""
+        has_user_agent = any(name.lower() == "user-agent" for name in headers)
         try:
             conn = await connect(
                 url,
@@ -275,7 +336,7 @@ class WebsocketsTransport(Transport):
                 write_limit=(self.high_water, self.high_water),
                 user_agent_header=None if has_user_agent else user_agent(),
                 create_connection=_Connection,
-                logger=_LOGGER,
+                logger=RedactingLogger(logging.getLogger(LOGGER_NAME), redactor),
             )
         except InvalidStatus as exc:
             response = exc.response
@@ -294,7 +355,7 @@ class WebsocketsTransport(Transport):
                 "answers WebSocket upgrades, or raise the timeout."
             ) from None
         except ssl.SSLError as exc:
-            detail = tls_error_text(exc, parts.hostname)
+            detail = tls_error_text(exc, hostname)
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
         except socket.gaierror as exc:
             raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=address, error=exc)) from exc
@@ -316,7 +377,8 @@ class WebsocketsTransport(Transport):
             text = str(exc)
             if text.startswith(_UNSUPPORTED_SUBPROTOCOL):  # websockets' NegotiationError for an unoffered pick
                 selected = text[len(_UNSUPPORTED_SUBPROTOCOL):]
-                raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=selected)) from exc
+                # websockets' own error says no more than this one (and quotes the pick unredacted).
+                raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=selected)) from None
             raise TransportError(
                 f"The server at {address} sent an invalid WebSocket handshake response ({exc}): "
                 "check that the URL points at a WebSocket endpoint."
@@ -324,15 +386,7 @@ class WebsocketsTransport(Transport):
         except WebSocketException as exc:  # pragma: no cover - any other library failure
             raise TransportError(f"Connecting to {address} failed: {exc}.") from exc
         assert isinstance(conn, _Connection)
-        self._conn = conn
-        self._on_close = on_close
-        conn.rf_on_message = on_message
-        conn.rf_on_binary = on_binary
-        self._ended = loop.create_future()
-        # Both run after the caller has resumed: first the messages that came
-        # with the handshake, then (if the connection is already gone) the close report.
-        loop.call_soon(conn.rf_flush_early)
-        self._watcher = loop.create_task(self._watch(conn))
+        return conn
 
     # ------------------------------------------------------------------- send
 
@@ -426,7 +480,7 @@ class WebsocketsTransport(Transport):
         if failure is not None:
             if isinstance(failure, PayloadTooBig):
                 code, reason = base.CLOSE_MESSAGE_TOO_BIG, base.REASON_MESSAGE_TOO_BIG
-                message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
+                message = base.ERROR_TOO_BIG.format(address=address, size=_oversize(failure), limit=self._max_message_size)
             elif isinstance(failure, (ProtocolError, UnicodeDecodeError)):
                 if isinstance(failure, UnicodeDecodeError):  # only close reasons are decoded here
                     code, reason = base.CLOSE_INVALID_DATA, base.REASON_INVALID_CLOSE_UTF8
