@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging as _logging
 
-from . import audio as _audio_sel
-from . import events as _events_sel
-from ._impl import LOAD_ERRORS
+from ._impl import LOAD_ERRORS, accelerated
 
 # A library logs, the application decides where to: without this, warnings
 # would reach stderr through logging's last-resort handler.
@@ -24,11 +22,10 @@ from .conversation import ConversationError, RealtimeConversation
 from .errors import ConnectTimeout, EventParseError, HandshakeRejected, MessageTooLarge, RealtimeError, TransportError
 from .event_handler import RealtimeEventHandler, in_thread
 from .utils import RealtimeUtils
+from ._version import __version__  # noqa: E402  (after the logger set-up above)
 
-__version__ = "0.1.0"
-
-#: True when both compiled core modules (audio codecs, event parser) are in use.
-IS_ACCELERATED: bool = bool(_audio_sel.COMPILED and _events_sel.COMPILED)
+#: True when the whole compiled core is in use: audio codecs, event parser, conversation core, client fast path.
+IS_ACCELERATED: bool = accelerated()
 
 __all__ = [
     "IS_ACCELERATED",

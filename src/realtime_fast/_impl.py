@@ -17,6 +17,10 @@ NO_EXTENSIONS: bool = os.environ.get("REALTIME_FAST_NO_EXTENSIONS", "") == "1" o
 
 #: Why each compiled module could not be loaded (module name -> error text).
 LOAD_ERRORS: dict[str, str] = {}
+#: Each module :func:`load` chose so far -> True when compiled.
+COMPILED_MODULES: dict[str, bool] = {}
+#: The compiled core: realtime_fast is accelerated when all of these are compiled.
+CORE_MODULES = ("_audio", "_events", "_conversation_core", "_client_fast")
 
 
 def load(name: str) -> tuple[ModuleType, bool]:
@@ -28,9 +32,18 @@ def load(name: str) -> tuple[ModuleType, bool]:
     """
     if not NO_EXTENSIONS:
         try:
-            return importlib.import_module(f"{__package__}.{name}"), True
+            module = importlib.import_module(f"{__package__}.{name}")
         except (ImportError, ValueError) as exc:  # ValueError: Cython's check of a cimported type's size
             LOAD_ERRORS[name] = str(exc)
+        else:
+            COMPILED_MODULES[name] = True
+            return module, True
+    COMPILED_MODULES[name] = False
     # Relative to this package (not "realtime_fast" spelled out), so that a second copy
     # of the package loaded under another name (the benchmarks' pure build) is self-contained.
     return importlib.import_module(f"{__package__}.{name}_py"), False
+
+
+def accelerated() -> bool:
+    """True when every module of the compiled core (:data:`CORE_MODULES`) was loaded compiled."""
+    return all(COMPILED_MODULES.get(name, False) for name in CORE_MODULES)

@@ -34,25 +34,13 @@ import copy
 from typing import Any, Dict, Mapping
 
 from .._redact import package_logger
+from ..names import SERVER_EVENT_ALIASES
 from ._common import Dialect, deep_merge, ga_format, ga_modalities, none_turn_detection
 
 __all__ = ["GADialect", "SERVER_EVENT_ALIASES", "to_ga_response", "to_ga_session"]
 
 logger = package_logger()
 
-#: GA server event name -> the name the conversation processes.
-SERVER_EVENT_ALIASES: Dict[str, str] = {
-    "conversation.item.added": "conversation.item.created",
-    # item.done repeats an item already added; processed as "add it if it is new",
-    # so an item whose "added" was missed still appears, and a known one is left alone.
-    "conversation.item.done": "conversation.item.created",
-    "response.output_audio.delta": "response.audio.delta",
-    "response.output_audio.done": "response.audio.done",
-    "response.output_text.delta": "response.text.delta",
-    "response.output_text.done": "response.text.done",
-    "response.output_audio_transcript.delta": "response.audio_transcript.delta",
-    "response.output_audio_transcript.done": "response.audio_transcript.done",
-}
 
 #: Keys the GA session no longer has (left out of ``session.update``).
 DROPPED_KEYS = frozenset({"temperature"})
