@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 #: The compiled modules every CPython wheel must hold.
-COMPILED = ["_audio", "_events", "_client_fast", "transport/_picows_listener"]
+COMPILED = ["_audio", "_events", "_conversation_core", "_client_fast", "transport/_picows_listener"]
 #: Runtime requirements other than picows (name -> specifier).
 BASE = {"numpy": ">=1.24", "orjson": ">=3.9", "websockets": ">=14.2"}
 #: The newest glibc a wheel may need: cibuildwheel's default image (manylinux_2_28) builds there.

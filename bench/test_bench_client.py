@@ -2,7 +2,7 @@
 
 Run ``pytest bench/test_bench_client.py --benchmark-only`` (``-k`` to pick a
 group).  No socket is involved: server frames (``bytes``) are fed to the API's
-receive entry point (``RealtimeAPI._on_message``, what the transport calls for
+receive entry point (``RealtimeAPI.receive_frame``, what the transport calls for
 every text message), so each number is parse -> conversation ->
 ``conversation.updated`` dispatch to one handler.  Rows of a group, measured
 in the same run:
@@ -202,7 +202,7 @@ def new_receiver(impl: str) -> Any:
     else:
         client = _package(impl).RealtimeClient(api_key="sk-bench-0123456789abcdef", transport="websockets")
         client.on("conversation.updated", _on_updated)
-        receive = client.realtime._on_message
+        receive = client.realtime.receive_frame
     for frame in preamble():
         receive(frame)
     return receive, client

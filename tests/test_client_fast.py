@@ -203,7 +203,7 @@ SETUPS: Dict[str, Setup] = {
 def _run(fast_module: Any, setup: Setup, frames: List[Any], protocol: str) -> Dict[str, Any]:
     client = RealtimeClient(api_key=KEY, protocol=protocol, transport="websockets")
     fast = fast_module.ClientFastPath(client)
-    receiver = client.realtime._on_message
+    receiver = client.realtime.receive_frame
     fast.install(receiver)
     log: List[Any] = []
     client.on("error", lambda e: log.append(("error", e["source"], e["message"])))
@@ -261,7 +261,7 @@ def test_coroutine_handlers_are_scheduled_on_the_fast_path() -> None:
     async def main() -> List[Any]:
         client = RealtimeClient(api_key=KEY, transport="websockets")
         fast = compiled.ClientFastPath(client)
-        receiver = client.realtime._on_message
+        receiver = client.realtime.receive_frame
         fast.install(receiver)
         seen: List[Any] = []
         errors: List[str] = []
@@ -292,7 +292,7 @@ def test_a_transcript_held_elsewhere_is_not_changed_under_its_holder() -> None:
     compiled = _compiled_module()
     client = RealtimeClient(api_key=KEY, transport="websockets")
     fast = compiled.ClientFastPath(client)
-    receiver = client.realtime._on_message
+    receiver = client.realtime.receive_frame
     fast.install(receiver)
     kept: List[str] = []
     client.on("conversation.updated", lambda e: e["delta"] and kept.append(e["item"]["formatted"]["transcript"]))
@@ -307,13 +307,13 @@ def test_plain_deltas_do_not_take_the_layered_path() -> None:
     compiled = _compiled_module()
     client = RealtimeClient(api_key=KEY, transport="websockets")
     fast = compiled.ClientFastPath(client)
-    receiver = client.realtime._on_message
+    receiver = client.realtime.receive_frame
     fast.install(receiver)
     layered: List[str] = []
     api = client.realtime
-    on_event, on_audio = api._on_event, api._on_audio
-    api._on_event = lambda event: (layered.append(event["type"]), on_event(event))  # type: ignore[method-assign]
-    api._on_audio = lambda event, buf, start: (layered.append(event["type"]), on_audio(event, buf, start))  # type: ignore[method-assign]
+    receive, receive_audio = api.receive, api.receive_audio
+    api.receive = lambda name, event: (layered.append(event["type"]), receive(name, event))  # type: ignore[method-assign]
+    api.receive_audio = lambda event, buf, start: (layered.append(event["type"]), receive_audio(event, buf, start))  # type: ignore[method-assign]
     client.on("conversation.updated", lambda e: None)
     for frame in preamble() + DELTAS["plain"]:
         receiver(frame)
@@ -333,7 +333,7 @@ def test_plain_deltas_reach_the_client_without_an_event_dict() -> None:
     # the frame: the receiver's callbacks, which take event dicts, never see them.
     compiled = _compiled_module()
     client = RealtimeClient(api_key=KEY, transport="websockets")
-    receiver = client.realtime._on_message
+    receiver = client.realtime.receive_frame
     if type(receiver).__module__ != "realtime_fast._events":
         pytest.skip("the compiled event core is not in use")
     assert isinstance(client._fast, compiled.ClientFastPath) and receiver.sink is client._fast

@@ -141,7 +141,7 @@ def test_a_30_mb_frame_costs_at_most_twice_its_size(kind: str, delivery: str) ->
     client = RealtimeClient("ws://127.0.0.1:9/v1/realtime", KEY, max_message_size=64 * MIB)
     errors = EventLog(client, ["error"])
     data = frame if delivery == "bytes" else memoryview(bytearray(frame))  # as websockets and picows deliver it
-    receive = client.realtime._on_message  # the transport's on_message
+    receive = client.realtime.receive_frame  # the transport's on_message
     gc.collect()
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:

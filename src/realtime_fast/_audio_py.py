@@ -387,6 +387,15 @@ class AudioBuffer(bytearray):
         """Cap in samples (oldest samples are dropped past it), or None for unbounded."""
         return self._max_samples
 
+    @property
+    def resizable(self) -> bool:
+        """False while a view (``memoryview``, numpy array) uses the buffer's memory: it cannot grow or shrink then."""
+        try:
+            self._check_no_views()
+        except BufferError:
+            return False
+        return True
+
     # -- shrinking -----------------------------------------------------------
 
     def truncate(self, n_samples: int) -> None:

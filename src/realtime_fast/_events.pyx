@@ -387,14 +387,10 @@ cdef Py_ssize_t _decode_onto(const unsigned char* p, const FlatObject* flat, Aud
     the buffer raises otherwise (BufferError when it has live views).
     """
     cdef const Field* d = &flat.fields[flat.delta_at]
-    cdef Py_ssize_t before = audio._nbytes >> 1, start
-    cdef long long offset = audio._offset
     try:
-        audio.append_b64_raw(p + d.value, d.value_len)
+        return audio.append_b64_new(p + d.value, d.value_len)
     except ValueError:
         return -1
-    start = before - <Py_ssize_t>(audio._offset - offset)
-    return start if start > 0 else 0
 
 
 cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object buffers, Py_ssize_t limit):
@@ -709,7 +705,8 @@ cdef class FrameReceiver:
     C-level ``feed`` reads a frame straight from a transport's receive buffer
     (the picows transport's listener calls it), with the same result.  Compiled
     code may also attach a ``DeltaSink`` (``sink``), which takes plain streamed
-    deltas without an event dict being built for them.
+    deltas without an event dict being built for them; a sink that is not a
+    compiled ``DeltaSink`` (the pure twin's) is kept but not called here.
     """
 
     def __init__(self, buffers, on_event, on_audio, on_error, max_audio_delta_size=None):
@@ -719,6 +716,16 @@ cdef class FrameReceiver:
         self.on_error = on_error
         self.sink = None
         self.max_audio_delta_size = max_audio_delta_size
+
+    @property
+    def sink(self):
+        """The delta sink (see the class docstring), or None."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, value):
+        self._sink = value
+        self._csink = value if isinstance(value, DeltaSink) else None
 
     @property
     def max_audio_delta_size(self):
@@ -760,8 +767,8 @@ cdef class FrameReceiver:
         """Handle the frame p[0:n] (``frame`` its object, or None for a transport's buffer)."""
         cdef FlatObject flat
         cdef bint scanned = _scan_flat(p, n, &flat)
-        if (scanned and flat.delta_at >= 0 and self.sink is not None  # only deltas go to the sink
-                and self.sink.engaged() and self._to_sink(p, &flat)):
+        if (scanned and flat.delta_at >= 0 and self._csink is not None  # only deltas go to the sink
+                and self._csink.engaged() and self._to_sink(p, &flat)):
             return 0
         try:
             result = _GENERAL
@@ -811,7 +818,7 @@ cdef class FrameReceiver:
                 return 0  # live views: the usual path raises again and reports it
             if start < 0:
                 return 0  # unchanged buffer; the usual path gives the exact error
-            if not self.sink.audio(item_id, buffer, start):
+            if not self._csink.audio(item_id, buffer, start):
                 # Decoded already: only the event is missing for the usual callback.
                 self.on_audio(_audio_event(p, flat, type_name, item_id), buffer, start)
             return 1
@@ -833,7 +840,7 @@ cdef class FrameReceiver:
         if not has_event_id or _duplicate_keys(p, flat):
             return 0
         f = &flat.fields[flat.item_id_at]
-        return self.sink.text(type_name, _ascii(p + f.value, f.value_len), content_index, _ascii(p + d.value, d.value_len))
+        return self._csink.text(type_name, _ascii(p + f.value, f.value_len), content_index, _ascii(p + d.value, d.value_len))
 
     cdef int _deliver(self, tuple result) except -1:
         buffer = result[1]

@@ -29,6 +29,7 @@ import orjson
 
 from ._audio_py import _pcm_view
 from .errors import EventParseError, MessageTooLarge
+from .names import AUDIO_DELTA_TYPES, TEXT_DELTA_FIELDS
 
 if TYPE_CHECKING:
     from .audio import AudioBuffer
@@ -38,7 +39,6 @@ __all__ = ["AUDIO_DELTA_TYPES", "FrameReceiver", "dumps_append_audio", "dumps_ev
 Frame = Union[bytes, bytearray, memoryview, str]
 
 #: Event types whose ``delta`` is base64 PCM16 audio (GA name, then beta name).
-AUDIO_DELTA_TYPES: frozenset[str] = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -377,7 +377,7 @@ class FrameReceiver:
     (its C-level ``feed``), which the picows transport uses.
     """
 
-    __slots__ = ("buffers", "on_event", "on_audio", "on_error", "max_audio_delta_size")
+    __slots__ = ("buffers", "on_event", "on_audio", "on_error", "max_audio_delta_size", "sink")
 
     def __init__(
         self,
@@ -392,6 +392,10 @@ class FrameReceiver:
         self.on_audio = on_audio
         self.on_error = on_error
         self.max_audio_delta_size = max_audio_delta_size
+        #: The delta sink: takes plain streamed deltas (``engaged()``, ``audio(item_id, buffer,
+        #: start)``, ``text(type, item_id, content_index, delta)``; each returns True when it
+        #: handled the delta) before the callbacks; None for none.
+        self.sink: Any = None
 
     def __call__(self, frame: Frame) -> None:
         try:
@@ -399,10 +403,30 @@ class FrameReceiver:
         except Exception as exc:  # never let one frame break the connection
             _frame_failed(self, frame, exc)
             return
+        sink = self.sink
         if buffer is None:
-            self.on_event(event)
-        else:
+            if sink is None or not _to_sink(sink, event):
+                self.on_event(event)
+        elif sink is None or type(event.get("item_id")) is not str or not sink.engaged() or not sink.audio(event["item_id"], buffer, start):
             self.on_audio(event, buffer, start)
+
+
+def _to_sink(sink: Any, event: dict[str, Any]) -> bool:
+    """Give a plain streamed text delta to the engaged ``sink``; True when it was handled.
+
+    Plain: a text, transcript or arguments delta with a true ``event_id``, a
+    str ``item_id`` and a str ``delta``; ``content_index`` is passed as given
+    when an int in range, 0 when absent, -1 otherwise.
+    """
+    type_name = event["type"]
+    if type_name not in TEXT_DELTA_FIELDS or not event.get("event_id"):
+        return False
+    item_id, delta = event.get("item_id"), event.get("delta")
+    if type(item_id) is not str or type(delta) is not str or not sink.engaged():
+        return False
+    index = event.get("content_index", 0)
+    position = index if type(index) is int and 0 <= index < 1 << 62 else -1
+    return bool(sink.text(type_name, item_id, position, delta))
 
 
 def _frame_failed(receiver: Any, frame: Frame, exc: Exception) -> None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Union
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Protocol, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -40,6 +40,7 @@ from ._redact import RedactingLogger, Redactor, redact_key
 from .errors import RealtimeError, TransportError
 from .event_handler import RealtimeEventHandler
 from .events import FrameReceiver, dumps_append_audio, dumps_event
+from .names import CLIENT_ANY, INPUT_AUDIO_APPEND, SERVER_ANY
 from .transport import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, Transport, create_transport
 from .utils import RealtimeUtils
 
@@ -48,6 +49,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_URL",
     "MAX_AUDIO_DELTA_SIZE",
+    "ApiConsumer",
     "ConnectionStateError",
     "RealtimeAPI",
     "redact_key",
@@ -67,7 +69,7 @@ DEFAULT_MODEL = "gpt-realtime"
 MAX_AUDIO_DELTA_SIZE: int = 1024 * 1024
 
 _generate_id = RealtimeUtils.generate_id
-_APPEND = "input_audio_buffer.append"
+_APPEND = INPUT_AUDIO_APPEND
 _CLIENT_APPEND = "client." + _APPEND
 
 TransportSpec = Union[str, Transport, Callable[[], Transport]]
@@ -165,6 +167,36 @@ def _preview(event: Mapping[str, Any], limit: int = 600) -> str:
     except Exception:  # pragma: no cover - debug output only
         text = repr(event)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+class ApiConsumer(Protocol):
+    """What :class:`RealtimeAPI` tells the object :meth:`RealtimeAPI.attach` gave it.
+
+    :class:`~realtime_fast.RealtimeClient` attaches one to its API: that is
+    how server events reach the conversation.  Each method is called
+    synchronously, in the receive or send path.
+    """
+
+    def server_event(self, event: Dict[str, Any]) -> None:
+        """Every server event (but audio decoded onto a buffer), before ``server.<type>`` is dispatched."""
+
+    def server_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
+        """An audio delta decoded onto ``buffer`` from sample ``start`` on, before ``server.<type>``."""
+
+    def client_event(self, event: Dict[str, Any]) -> None:
+        """Every client event built as a dict, after ``client.<type>`` was dispatched."""
+
+    def wants_client_events(self) -> bool:
+        """True when every client event must be built as a dict and reported (else an append may skip it)."""
+
+    def error(self, payload: Dict[str, Any]) -> None:
+        """An ``error`` the API dispatched (transport, protocol or handler failure)."""
+
+    def closing(self, payload: Dict[str, Any]) -> None:
+        """The connection ended; called before ``close`` is dispatched (may add fields to ``payload``)."""
+
+    def closed(self, payload: Dict[str, Any]) -> None:
+        """The connection ended; called after ``close`` and its ``error`` were dispatched."""
 
 
 class RealtimeAPI(RealtimeEventHandler):
@@ -284,16 +316,20 @@ class RealtimeAPI(RealtimeEventHandler):
             )
         self.max_message_size = max_message_size
         self.raw_audio_deltas = raw_audio_deltas
-        self._transport: Optional[Transport] = None
+        #: The transport of the current connection, or None (read only).
+        self.transport: Optional[Transport] = None
         self._closing = False
-        #: The receive path the transport calls with each text frame; the compiled
-        #: picows listener feeds it straight from its receive buffer.  Its buffers
-        #: are ``_audio_sinks``.
-        self._on_message = FrameReceiver(
-            {}, self._on_event, self._on_audio, self._on_frame_error, max_audio_delta_size=max_audio_delta_size
+        #: The receive path: the transport calls it with each text frame (the compiled
+        #: picows listener feeds it straight from its receive buffer), and
+        #: ``receive_frame(frame)`` processes a frame as if it had arrived on the
+        #: socket (to replay recorded frames in tests and benchmarks, connected or
+        #: not; a frame that is not an event becomes an ``error`` event).  A
+        #: :class:`~realtime_fast.events.FrameReceiver`: its ``buffers`` (item id ->
+        #: AudioBuffer) receive audio deltas decoded straight from the frame.
+        self.receive_frame = FrameReceiver(
+            {}, self._on_event, self.receive_audio, self._on_frame_error, max_audio_delta_size=max_audio_delta_size
         )
-        #: The client wiring (see RealtimeClient); None for a standalone API.
-        self._observer: Any = None
+        self._consumer: Optional[ApiConsumer] = None
         #: The URL of the current (or last) connection, with the model in its query.
         self.connected_url: Optional[str] = None
         self._last_close: Optional[Dict[str, Any]] = None
@@ -309,21 +345,24 @@ class RealtimeAPI(RealtimeEventHandler):
     @property
     def max_audio_delta_size(self) -> Optional[int]:
         """Longest audio delta accepted, bytes of base64 text (None: no limit); settable."""
-        return self._on_message.max_audio_delta_size
+        return self.receive_frame.max_audio_delta_size
 
     @max_audio_delta_size.setter
     def max_audio_delta_size(self, value: Optional[int]) -> None:
-        self._on_message.max_audio_delta_size = value
-
-    @property
-    def transport(self) -> Optional[Transport]:
-        """The transport of the current connection, or None."""
-        return self._transport
+        self.receive_frame.max_audio_delta_size = value
 
     def is_connected(self) -> bool:
         """True while the socket is open."""
-        transport = self._transport
+        transport = self.transport
         return transport is not None and transport.is_open
+
+    def attach(self, consumer: Optional[ApiConsumer]) -> None:
+        """Let ``consumer`` (see :class:`ApiConsumer`) process every event before the raw dispatch; None detaches.
+
+        :class:`~realtime_fast.RealtimeClient` attaches itself this way to
+        the API it creates; a standalone API has no consumer.
+        """
+        self._consumer = consumer
 
     @property
     def last_close(self) -> Optional[Dict[str, Any]]:
@@ -399,7 +438,7 @@ class RealtimeAPI(RealtimeEventHandler):
                 url,
                 headers=headers,
                 subprotocols=subprotocols,
-                on_message=self._on_message,
+                on_message=self.receive_frame,
                 on_binary=self._on_binary,
                 on_close=on_close,
                 open_timeout=self.connect_timeout,
@@ -418,7 +457,7 @@ class RealtimeAPI(RealtimeEventHandler):
             except Exception as exc:  # the connection is being dropped anyway
                 self._logger.debug("closing the refused connection failed: %s", exc)
             raise self._redactor.exception(TransportError(_unexpected_subprotocol(url, selected)))
-        self._transport = transport
+        self.transport = transport
         self.connected_url = url
         self._last_close = self._last_close_words = None
         if self.debug:
@@ -427,29 +466,29 @@ class RealtimeAPI(RealtimeEventHandler):
 
     async def disconnect(self, code: int = 1000, reason: str = "") -> bool:
         """Close the socket (close frame ``code``/``reason``); ``close`` has been dispatched when this returns."""
-        transport = self._transport
+        transport = self.transport
         if transport is None:
             return True
         self._closing = True
         try:
             await transport.close(code, reason)
         finally:
-            if self._transport is transport:
-                self._transport = None
+            if self.transport is transport:
+                self.transport = None
         return True
 
     async def drain(self) -> None:
         """Wait until the frames queued for sending are below the transport's high-water mark."""
-        transport = self._transport
+        transport = self.transport
         if transport is not None:
             await transport.drain()
 
     def _transport_closed(
         self, transport: Transport, code: Optional[int], reason: str, exc: Optional[BaseException]
     ) -> None:
-        if self._transport is not None and self._transport is not transport:
+        if self.transport is not None and self.transport is not transport:
             return  # a previous connection's late report
-        self._transport = None
+        self.transport = None
         by_client = self._closing
         self._closing = False
         redactor = self._redactor
@@ -466,9 +505,9 @@ class RealtimeAPI(RealtimeEventHandler):
         else:
             words = f"was closed by the server with {_close_words(code, reason)}."
         self._last_close, self._last_close_words = payload, words
-        observer = self._observer
-        if observer is not None:
-            observer._api_closing(payload)
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.closing(payload)
         problem = exc
         if exc is None and not by_client and code not in NORMAL_CLOSE_CODES:
             # An error too, though the connection itself ended cleanly (``error``
@@ -483,20 +522,20 @@ class RealtimeAPI(RealtimeEventHandler):
         self.dispatch("close", payload)
         if problem is not None:
             self._report_error({"source": "transport", "message": str(problem), "exception": problem, "event": None})
-        if observer is not None:
-            observer._api_closed(payload)
+        if consumer is not None:
+            consumer.closed(payload)
 
     # -- errors -------------------------------------------------------------------
 
     def _report_error(self, payload: Dict[str, Any]) -> None:
         self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
-        observer = self._observer
-        if observer is not None:
-            observer._api_error(payload)
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.error(payload)
 
-    def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
-        super()._handler_failed(event_name, event, exc)
+    def handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
+        super().handler_failed(event_name, event, exc)
         if event_name != "error":
             self._report_error(
                 {
@@ -509,59 +548,32 @@ class RealtimeAPI(RealtimeEventHandler):
 
     # -- receiving ------------------------------------------------------------------
 
-    @property
-    def _audio_sinks(self) -> Dict[str, Any]:
-        """item id -> AudioBuffer: audio deltas for these items are decoded straight into them."""
-        return self._on_message.buffers
-
-    @_audio_sinks.setter
-    def _audio_sinks(self, buffers: Dict[str, Any]) -> None:
-        self._on_message.buffers = buffers
-
-    def receive_frame(self, data: Union[bytes, bytearray, memoryview, str]) -> None:
-        """Process one server frame (a JSON text message) as if it had arrived on the socket.
-
-        The transport calls the same path for every text message; use this to
-        replay recorded frames in tests and benchmarks (see
-        :mod:`realtime_fast.benchmarking`), connected or not.  A frame that is
-        not a valid event becomes an ``error`` event, as on the socket.
-        """
-        self._on_message(data)
-
     def _on_event(self, event: Dict[str, Any]) -> None:
         self.receive(event["type"], event)
 
     def _on_frame_error(self, message: str, exc: BaseException) -> None:
         self._report_error({"source": "protocol", "message": message, "exception": exc, "event": None})
 
-    def _on_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
-        # The hot path of audio deltas, already decoded into the item's buffer from
-        # sample ``start`` on (listener checks inlined: this runs for every delta).
-        # With raw listeners the event gets its delta back.
-        handlers, nexts, waiters = self._handlers, self._next_handlers, self._waiters
-        if handlers or nexts or waiters:
-            named = "server." + event["type"]
-            raw_listeners = (
-                named in handlers
-                or "server.*" in handlers
-                or named in nexts
-                or "server.*" in nexts
-                or named in waiters
-                or "server.*" in waiters
-            )
-        else:
-            raw_listeners = False
+    def receive_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
+        """Handle an audio delta already decoded onto ``buffer`` from sample ``start`` on (the receive path calls it).
+
+        The consumer's processing, then ``server.<type>`` and ``server.*``; raw
+        listeners (and debug logging) get the event's ``delta`` back, re-encoded
+        from the samples, unless ``raw_audio_deltas`` is off.
+        """
+        named = "server." + event["type"]
+        raw_listeners = self.has_listeners(named) or self.has_listeners(SERVER_ANY)
         debug = self.debug
         if (raw_listeners or debug) and self.raw_audio_deltas:
             event["delta"] = _b64_tail(buffer, start)
         if debug:
             self._logger.debug("received %s", _preview(event))
-        observer = self._observer
-        if observer is not None:
-            observer._api_server_audio(event, buffer, start)  # it adds the delta too when it needs it
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.server_audio(event, buffer, start)  # it adds the delta too when it needs it
         if raw_listeners:
             self.dispatch(named, event)
-            self.dispatch("server.*", event)
+            self.dispatch(SERVER_ANY, event)
 
     def _on_binary(self, data: Union[bytes, memoryview]) -> None:
         size = len(data)
@@ -578,20 +590,20 @@ class RealtimeAPI(RealtimeEventHandler):
         """Handle one server event: the client's processing, then ``server.<event_name>`` and ``server.*``."""
         if self.debug:
             self._logger.debug("received %s", _preview(event))
-        observer = self._observer
-        if observer is not None:
-            observer._api_server_event(event)
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.server_event(event)
             if not self.raw_audio_deltas and event_name in AUDIO_DELTA_TYPES:
                 event.pop("delta", None)  # as on the fast path: the audio is in the item
-        if self._handlers or self._next_handlers or self._waiters:  # else nobody listens to raw events
+        if self.event_handlers or self.next_event_handlers or self._waiters:  # else nobody listens to raw events
             self.dispatch("server." + event_name, event)
-            self.dispatch("server.*", event)
+            self.dispatch(SERVER_ANY, event)
         return True
 
     # -- sending --------------------------------------------------------------------
 
     def _require_transport(self) -> Transport:
-        transport = self._transport
+        transport = self.transport
         if transport is None or not transport.is_open:
             why = self.closed_because
             raise ConnectionStateError(
@@ -604,10 +616,10 @@ class RealtimeAPI(RealtimeEventHandler):
             self._logger.debug("sent %s", _preview(event))
         name = event["type"]
         self.dispatch("client." + name, event)
-        self.dispatch("client.*", event)
-        observer = self._observer
-        if observer is not None:
-            observer._api_client_event(event)
+        self.dispatch(CLIENT_ANY, event)
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.client_event(event)
 
     def send(self, event_name: str, data: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Send client event ``event_name`` with the fields of ``data``; returns the event sent.
@@ -638,12 +650,12 @@ class RealtimeAPI(RealtimeEventHandler):
         """
         transport = self._require_transport()
         event_id = _generate_id("evt_")
-        observer = self._observer
+        consumer = self._consumer
         if (
             self.debug
             or self.has_listeners(_CLIENT_APPEND)
-            or self.has_listeners("client.*")
-            or (observer is not None and observer._api_wants_raw())
+            or self.has_listeners(CLIENT_ANY)
+            or (consumer is not None and consumer.wants_client_events())
         ):
             event = {"event_id": event_id, "type": _APPEND, "audio": b64encode_pcm16(pcm)}
             frame = dumps_event(event)

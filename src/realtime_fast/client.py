@@ -77,9 +77,10 @@ from .api import (
 )
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
-from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
+from .dialects import turn_detection_of
 from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
+from .names import AUDIO_PART_TYPES, CONVERSATION_UPDATED, REALTIME_EVENT, SERVER_EVENT_ALIASES
 from .transport import MAX_MESSAGE_SIZE
 
 _client_fast, _ = load("_client_fast")
@@ -120,21 +121,8 @@ MAX_RECONNECT_DELAY = 10.0
 #: prefix padding, beyond the session's ``prefix_padding_ms`` (ms).
 VAD_KEEP_MARGIN_MS = 500
 
-_UPDATED = "conversation.updated"
-_REALTIME_EVENT = "realtime.event"
-#: Streamed delta events (beta and GA names): routed to _on_updated, processed inline
-#: by _api_server_event (audio deltas decoded by the API take _api_server_audio).
-_STREAMED_DELTAS = frozenset(
-    {
-        "response.audio_transcript.delta",
-        "response.output_audio_transcript.delta",
-        "response.text.delta",
-        "response.output_text.delta",
-        "response.function_call_arguments.delta",
-        "response.audio.delta",
-        "response.output_audio.delta",
-    }
-)
+_UPDATED = CONVERSATION_UPDATED
+_REALTIME_EVENT = REALTIME_EVENT
 #: Server event type -> name of the RealtimeClient method that handles it (beta names; the GA
 #: names are added from SERVER_EVENT_ALIASES).  See RealtimeClient._build_routes.
 _ROUTE_NAMES: Dict[str, str] = {
@@ -356,12 +344,12 @@ class RealtimeClient(RealtimeEventHandler):
 
     def _add_api_event_handlers(self) -> None:
         """Wire the API to this client (not through ``on``, so clearing handlers never unwires it)."""
-        self.realtime._observer = self
-        self.realtime._audio_sinks = self.conversation.audio_buffers
-        # Streamed deltas skip the API's layered path when nothing else listens
-        # (compiled; the pure twin keeps the API's own callbacks).
+        api = self.realtime
+        api.attach(_ApiWiring(self))
+        api.receive_frame.buffers = self.conversation.audio_buffers
+        # Streamed deltas skip the API's layered path when nothing else listens.
         self._fast = ClientFastPath(self)
-        self._fast.install(self.realtime._on_message)
+        self._fast.install(api.receive_frame)
 
     def _build_routes(self) -> Dict[str, Callable[..., None]]:
         """Event type -> route function, called as ``route(self, event)`` (one table per class, overrides included).
@@ -373,7 +361,6 @@ class RealtimeClient(RealtimeEventHandler):
         routes = cls.__dict__.get("_route_table_cache")
         if routes is None:
             routes = {kind: getattr(cls, name) for kind, name in _ROUTE_NAMES.items()}
-            assert all(routes[kind] is cls._on_updated for kind in _STREAMED_DELTAS)  # what the inline path replaces
             cls._route_table_cache = routes  # type: ignore[attr-defined]
         return routes
 
@@ -392,8 +379,8 @@ class RealtimeClient(RealtimeEventHandler):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.disconnect()
-        await self._cancel_handler_tasks()
-        await self.realtime._cancel_handler_tasks()
+        await self.cancel_handler_tasks()
+        await self.realtime.cancel_handler_tasks()
 
     # -- connection -------------------------------------------------------------------
 
@@ -464,7 +451,6 @@ class RealtimeClient(RealtimeEventHandler):
         self.clear_event_handlers()
         self.realtime.clear_event_handlers()
         self._reset_config()
-        self._add_api_event_handlers()
         return True
 
     async def drain(self) -> None:
@@ -567,8 +553,8 @@ class RealtimeClient(RealtimeEventHandler):
         Empty audio sends nothing.  The samples are also kept locally (see
         ``max_input_audio_seconds``) to become the audio of the user item.
         """
-        if type(samples) is bytes:  # the per-chunk path of a live stream (compiled when built)
-            return self._fast.append_input_audio(samples)
+        if type(samples) is bytes and self._fast.append_input_audio(samples):  # a live stream's per-chunk path
+            return True
         return self._append_input_audio(samples)
 
     def _append_input_audio(self, samples: Any) -> bool:
@@ -668,8 +654,8 @@ class RealtimeClient(RealtimeEventHandler):
         self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
 
-    def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
-        super()._handler_failed(event_name, event, exc)
+    def handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
+        super().handler_failed(event_name, event, exc)
         if event_name != "error":
             self.dispatch(
                 "error",
@@ -681,38 +667,10 @@ class RealtimeClient(RealtimeEventHandler):
                 },
             )
 
-    # -- wiring called by RealtimeAPI -----------------------------------------------------
+    # -- events from RealtimeAPI (through _ApiWiring) -----------------------------------
 
-    # The three methods below run for every server event: listener checks are inlined
-    # (``has_listeners`` spelled out).
-
-    def _api_wants_raw(self) -> bool:
-        return _REALTIME_EVENT in self._handlers or _REALTIME_EVENT in self._next_handlers or _REALTIME_EVENT in self._waiters
-
-    def _api_server_event(self, event: Dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind in _STREAMED_DELTAS and event.get("event_id"):
-            # The hot path of text, transcript and argument deltas: what _on_updated and
-            # conversation.process_event do, without their two calls (process_event's
-            # checks are the event_id test above and the type, known here).
-            try:
-                conversation = self.conversation
-                item, delta = conversation._processors[kind](conversation, event)
-            except Exception as exc:
-                self._report(
-                    {
-                        "source": "protocol",
-                        "message": f'Could not process server event "{kind}": {exc}',
-                        "exception": exc,
-                        "event": event,
-                    }
-                )
-            else:
-                if item is not None:
-                    self.dispatch(_UPDATED, {"item": item, "delta": delta})
-            route = None
-        else:
-            route = self._server_routes.get(kind)
+    def _on_server_event(self, event: Dict[str, Any]) -> None:
+        route = self._server_routes.get(event["type"])
         if route is not None:
             try:
                 route(self, event)
@@ -725,53 +683,42 @@ class RealtimeClient(RealtimeEventHandler):
                         "event": event,
                     }
                 )
-        if (
-            _REALTIME_EVENT in self._handlers
-            or _REALTIME_EVENT in self._next_handlers
-            or _REALTIME_EVENT in self._waiters
-        ):
+        if self.has_listeners(_REALTIME_EVENT):
             self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "server", "event": event})
 
-    def _api_server_audio(self, event: Dict[str, Any], buffer: AudioBuffer, start: int) -> None:
-        # The audio delta hot path (see RealtimeAPI._on_message): the samples are in
-        # ``buffer`` from ``start`` on; ``conversation.audio_appended`` inlined.
-        handlers = self._handlers
-        raw = _REALTIME_EVENT in handlers or _REALTIME_EVENT in self._next_handlers or _REALTIME_EVENT in self._waiters
-        if raw and "delta" not in event and self.realtime.raw_audio_deltas:
+    def _on_server_audio(self, event: Dict[str, Any], buffer: AudioBuffer, start: int) -> None:
+        # An audio delta already decoded onto its item's buffer from sample ``start`` on.
+        wants_raw = self.has_listeners(_REALTIME_EVENT)
+        if wants_raw and "delta" not in event and self.realtime.raw_audio_deltas:
             event["delta"] = _b64_tail(buffer, start)
-        if _UPDATED in handlers or _UPDATED in self._next_handlers or _UPDATED in self._waiters:
-            item = self.conversation.item_lookup.get(event["item_id"])
-            if item is not None:
-                self.dispatch(_UPDATED, {"item": item, "delta": {"audio": buffer.to_bytes(start)}})
+        if self.has_listeners(_UPDATED):
+            try:
+                item, delta = self.conversation.audio_appended(event["item_id"], buffer, start)
+            except Exception as exc:
+                self._report(
+                    {"source": "protocol", "message": f"Could not process audio delta: {exc}", "exception": exc, "event": event}
+                )
             else:
-                try:
-                    self.conversation.audio_appended(event["item_id"], buffer, start)  # raises: unknown item
-                except Exception as exc:
-                    self._report(
-                        {"source": "protocol", "message": f"Could not process audio delta: {exc}", "exception": exc, "event": event}
-                    )
-        if (
-            _REALTIME_EVENT in self._handlers
-            or _REALTIME_EVENT in self._next_handlers
-            or _REALTIME_EVENT in self._waiters
-        ):
+                if item is not None:
+                    self.dispatch(_UPDATED, {"item": item, "delta": delta})
+        if wants_raw:
             self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "server", "event": event})
 
-    def _api_client_event(self, event: Dict[str, Any]) -> None:
-        if self.has_listeners("realtime.event"):
-            self.dispatch("realtime.event", {"time": _now_iso(), "source": "client", "event": event})
-
-    def _api_error(self, payload: Dict[str, Any]) -> None:
+    def _report_api_error(self, payload: Dict[str, Any]) -> None:
         self.dispatch("error", payload)
 
-    def _api_closing(self, payload: Dict[str, Any]) -> None:
+    def _on_client_event(self, event: Dict[str, Any]) -> None:
+        if self.has_listeners(_REALTIME_EVENT):
+            self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "client", "event": event})
+
+    def _on_closing(self, payload: Dict[str, Any]) -> None:
         payload["reconnecting"] = bool(
             self.reconnect
             and not self._user_closed
             and (payload["error"] or self._expired or payload["code"] in RECONNECT_CLOSE_CODES)
         )
 
-    def _api_closed(self, payload: Dict[str, Any]) -> None:
+    def _on_closed(self, payload: Dict[str, Any]) -> None:
         self.session_created = False
         waiter = self._session_waiter
         if waiter is not None and not waiter.done():
@@ -982,3 +929,21 @@ class RealtimeClient(RealtimeEventHandler):
                 "event": None,
             }
         )
+
+
+class _ApiWiring:
+    """How the client's API reaches it (:class:`~realtime_fast.api.ApiConsumer`): each call goes to the client."""
+
+    __slots__ = ("server_event", "server_audio", "client_event", "error", "closing", "closed", "_client")
+
+    def __init__(self, client: RealtimeClient) -> None:
+        self._client = client
+        self.server_event = client._on_server_event
+        self.server_audio = client._on_server_audio
+        self.client_event = client._on_client_event
+        self.error = client._report_api_error
+        self.closing = client._on_closing
+        self.closed = client._on_closed
+
+    def wants_client_events(self) -> bool:
+        return self._client.has_listeners(_REALTIME_EVENT)

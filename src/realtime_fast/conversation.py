@@ -75,9 +75,15 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+from ._impl import load
 from .audio import SAMPLE_RATE, AudioBuffer
-from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
 from .errors import RealtimeError
+from .names import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
+
+_core, _ = load("_conversation_core")
+#: The item store and the streamed-delta rules (compiled when built): see ``_conversation_core_py``.
+ConversationCore = _core.ConversationCore
+append_text = _core.append_text
 
 __all__ = ["ConversationError", "RealtimeConversation"]
 
@@ -110,24 +116,6 @@ def tail_bytes(buffer: AudioBuffer, start: int) -> bytes:
     return buffer.to_bytes(start)
 
 
-def _append(holder: Dict[str, Any], key: str, delta: str) -> None:
-    """``holder[key] += delta`` for streamed text, in amortised O(len(delta)).
-
-    A missing or empty value counts as "".  The string is taken out of the dict
-    while it grows: when nothing else refers to it, CPython then extends it in
-    place instead of copying the whole text for every delta (a long response's
-    transcript would cost O(n^2)).  A string someone else holds is copied, as
-    ``+`` always does, so nobody sees it change.
-    """
-    text = holder.get(key)
-    if type(text) is not str:
-        holder[key] = (text or "") + delta  # None, or what the server sent: the plain rule (and its error)
-        return
-    holder[key] = None
-    text += delta
-    holder[key] = text
-
-
 def as_audio_buffer(samples: Any) -> AudioBuffer:
     """``samples`` as an AudioBuffer (PCM16 bytes-like or int16 array; an AudioBuffer is returned as is)."""
     if isinstance(samples, AudioBuffer):
@@ -137,7 +125,7 @@ def as_audio_buffer(samples: Any) -> AudioBuffer:
     return buffer
 
 
-class RealtimeConversation:
+class RealtimeConversation(ConversationCore):
     """The local copy of the conversation, built from server events.
 
     ``max_history_items`` bounds ``items`` for long sessions: once more items
@@ -152,11 +140,8 @@ class RealtimeConversation:
     def __init__(self, *, max_history_items: Optional[int] = None) -> None:
         if max_history_items is not None and (not isinstance(max_history_items, int) or max_history_items < 1):
             raise ValueError(f"max_history_items must be a positive number of items or None, got {max_history_items!r}.")
+        super().__init__()  # item_lookup, audio_buffers, duplicate_ids
         self.max_history_items = max_history_items
-        #: item id -> the item's audio buffer (the same object as ``item["formatted"]["audio"]``);
-        #: the API decodes audio deltas straight into these.
-        self.audio_buffers: Dict[str, AudioBuffer] = {}
-        self.item_lookup: Dict[str, Item] = {}
         self.items: List[Item] = []
         self.response_lookup: Dict[str, Dict[str, Any]] = {}
         self.responses: List[Dict[str, Any]] = []
@@ -164,9 +149,6 @@ class RealtimeConversation:
         self.queued_transcript_items: Dict[str, Dict[str, Any]] = {}
         self.queued_input_audio: Optional[AudioBuffer] = None
         self._out_of_band: Set[str] = set()
-        #: Ids the server gave to a second item: events about them are ignored (see the module docstring).
-        #: Cleared in place, never replaced (the client's compiled receive path holds it).
-        self.duplicate_ids: Set[str] = set()
         #: event type -> processor function, called as ``processor(self, event)`` (one table per class).
         self._processors = _processor_table(type(self))
 
@@ -175,7 +157,7 @@ class RealtimeConversation:
     def clear(self) -> bool:
         """Forget every item, response and queued audio or transcript."""
         self.audio_buffers.clear()  # the API holds this very dict
-        self.item_lookup.clear()  # the client's compiled receive path holds this very dict
+        self.item_lookup.clear()
         self.items = []
         self.response_lookup = {}
         self.responses = []
@@ -236,13 +218,17 @@ class RealtimeConversation:
     def audio_appended(self, item_id: str, buffer: AudioBuffer, start: int) -> Result:
         """Report audio already decoded into ``buffer`` (the item's buffer) from sample ``start`` on.
 
-        The fast path of ``response.audio.delta``: the event codec appended the
-        samples itself; this returns ``(item, {"audio": bytes_of_new_samples})``.
+        :meth:`apply_audio` for the receive path's audio deltas:
+        ``(item, {"audio": bytes_of_new_samples})``; ``(None, None)`` for a
+        duplicated item id (ignored); raises :class:`ConversationError` for an
+        unknown item.
         """
-        item = self.item_lookup.get(item_id)
-        if item is None:
-            raise ConversationError(f'Audio for unknown item "{item_id}"')
-        return item, {"audio": buffer.to_bytes(start)}
+        applied = self.apply_audio(item_id, buffer, start)
+        if applied is not None:
+            return applied
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
+        raise ConversationError(f'Audio for unknown item "{item_id}"')
 
     # -- helpers --------------------------------------------------------------------
 
@@ -459,15 +445,15 @@ class RealtimeConversation:
                     {"transcript": delta, "raw": delta, "content_index": content_index},
                 )
             else:
-                _append(queued, "transcript", delta)
-                _append(queued, "raw", delta)
+                append_text(queued, "transcript", delta)
+                append_text(queued, "raw", delta)
             return None, None
         content = item.get("content")
         if isinstance(content, list) and isinstance(content_index, int) and 0 <= content_index < len(content):
             part = content[content_index]
             if isinstance(part, dict):
-                _append(part, "transcript", delta)
-        _append(item["formatted"], "transcript", delta)
+                append_text(part, "transcript", delta)
+        append_text(item["formatted"], "transcript", delta)
         return item, {"transcript": delta}
 
     def _transcription_failed(self, event: Dict[str, Any]) -> Result:
@@ -608,22 +594,19 @@ class RealtimeConversation:
         return self._content_delta("text", event)
 
     def _content_delta(self, field: str, event: Dict[str, Any]) -> Result:
-        """Append a text or transcript delta (``field``) to its content part and to ``formatted``."""
-        item = self.item_lookup.get(event.get("item_id"))
-        if item is None or self.duplicate_ids:
-            item = self._find(event, event.get("item_id"))
-            if item is None:
-                return None, None
+        """A text or transcript delta (``field``): :meth:`apply_text`, or why it does not apply."""
+        item_id = event.get("item_id")
         delta = event.get("delta") or ""
-        content = item.get("content")
-        index = event.get("content_index", 0)
-        if type(content) is list and type(index) is int and 0 <= index < len(content):
-            part = content[index]
-        else:
-            part = self._part(event, item)
-        _append(part, field, delta)
-        _append(item["formatted"], field, delta)
-        return item, {field: delta}
+        if not isinstance(delta, str):
+            raise ConversationError(f'{event.get("type")}: "delta" must be a string, got {type(delta).__name__}')
+        item = self.apply_text(field, item_id, event.get("content_index", 0), delta)
+        if item is not None:
+            return item, {field: delta}
+        item = self._find(event, item_id)
+        if item is None:
+            return None, None  # out-of-band response, or a duplicated id: ignored
+        part = self._part(event, item)
+        raise ConversationError(f'{event.get("type")}: content part {event.get("content_index", 0)} of item "{item_id}" is not an object: {part!r}')
 
     def _audio_delta(self, event: Dict[str, Any]) -> Result:
         item = self._find(event, event.get("item_id"))
@@ -642,18 +625,18 @@ class RealtimeConversation:
         return item, {"audio": tail_bytes(buffer, start)}
 
     def _arguments_delta(self, event: Dict[str, Any]) -> Result:
-        item = self.item_lookup.get(event.get("item_id"))
-        if item is None or self.duplicate_ids:
-            item = self._find(event, event.get("item_id"))
-            if item is None:
-                return None, None
-        tool = item["formatted"].get("tool")
-        if tool is None:
-            raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
+        """A function call arguments delta: :meth:`apply_text`, or why it does not apply."""
+        item_id = event.get("item_id")
         delta = event.get("delta") or ""
-        _append(item, "arguments", delta)
-        _append(tool, "arguments", delta)
-        return item, {"arguments": delta}
+        if not isinstance(delta, str):
+            raise ConversationError(f'{event.get("type")}: "delta" must be a string, got {type(delta).__name__}')
+        item = self.apply_text("arguments", item_id, None, delta)
+        if item is not None:
+            return item, {"arguments": delta}
+        item = self._find(event, item_id)
+        if item is None:
+            return None, None  # out-of-band response, or a duplicated id: ignored
+        raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
 
 
 def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> Optional[AudioBuffer]:

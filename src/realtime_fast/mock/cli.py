@@ -42,8 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TEXT",
         help='what the assistant answers, {text} standing for the user\'s words (default: \'You said: "{text}"\')',
     )
-    if not any(a.dest == "debug" for a in parser._actions):
+    try:
         parser.add_argument("--debug", action="store_true", help="log every connection and frame")
+    except argparse.ArgumentError:  # the parser it joins has its own --debug already
+        pass
 
 
 def run(args: argparse.Namespace) -> int:

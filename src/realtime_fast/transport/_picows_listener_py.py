@@ -36,8 +36,8 @@ class Listener(WSListener):
     """Receives picows' callbacks for one connection and forwards them to the transport's handlers.
 
     ``owner`` is the :class:`~realtime_fast.transport.picows_transport.PicowsTransport`
-    (read: ``_close_requested``, ``logger``; called: ``_close_frame_received``,
-    ``_pause_writing``, ``_resume_writing``).  Messages that arrive before
+    (read: ``close_requested``, ``logger``; called: ``close_frame_received``,
+    ``pause_writing``, ``resume_writing``).  Messages that arrive before
     :func:`deliver_early` runs are copied and held back.
     """
 
@@ -57,7 +57,7 @@ class Listener(WSListener):
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         msg_type = frame.msg_type
         if msg_type is _TEXT or msg_type is _BINARY:
-            if transport.is_close_frame_sent and not self.owner._close_requested:
+            if transport.is_close_frame_sent and not self.owner.close_requested:
                 # The connection failed: picows may go on parsing after a
                 # protocol error (an oversized frame, say); deliver nothing more.
                 return
@@ -70,18 +70,18 @@ class Listener(WSListener):
             else:
                 start_message(self, msg_type is _TEXT, frame)
         elif msg_type is _CONTINUATION:
-            if not transport.is_close_frame_sent or self.owner._close_requested:
+            if not transport.is_close_frame_sent or self.owner.close_requested:
                 continue_message(self, frame)
         elif msg_type is _CLOSE:
-            self.owner._close_frame_received(transport)
+            self.owner.close_frame_received(transport)
         # PING frames are answered by picows (enable_auto_pong); PONG frames
         # that answer the keepalive ping are consumed by picows, others are ignored.
 
     def pause_writing(self) -> None:
-        self.owner._pause_writing()
+        self.owner.pause_writing()
 
     def resume_writing(self) -> None:
-        self.owner._resume_writing()
+        self.owner.resume_writing()
 
 
 # -- shared with the compiled twin ------------------------------------------------

@@ -192,7 +192,8 @@ class PicowsTransport(Transport):
         self._connecting = False
         #: The connected TCP socket of a connect() in progress (to abort the handshake).
         self._pending_sock: socket.socket | None = None
-        self._close_requested = False
+        #: True once close() sent the close frame (the frame listener reads it).
+        self.close_requested = False
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._watcher: asyncio.Task[None] | None = None
@@ -218,7 +219,7 @@ class PicowsTransport(Transport):
     def is_open(self) -> bool:
         """True while messages can be sent (connected, and no close frame sent or received)."""
         ws = self._ws
-        return ws is not None and not (ws.is_close_frame_sent or ws.is_disconnected or self._close_requested)
+        return ws is not None and not (ws.is_close_frame_sent or ws.is_disconnected or self.close_requested)
 
     @property
     def buffered_amount(self) -> int:
@@ -434,7 +435,7 @@ class PicowsTransport(Transport):
     def _reset(self) -> None:
         self._ws = None
         self._subprotocol = None
-        self._close_requested = False
+        self.close_requested = False
         self._paused = False
         self._drain_waiters = []
         self._watcher = None
@@ -452,7 +453,7 @@ class PicowsTransport(Transport):
         Raises :class:`~realtime_fast.errors.TransportError` when the connection is not open.
         """
         ws = self._ws
-        if ws is None or ws.is_close_frame_sent or ws.is_disconnected or self._close_requested:
+        if ws is None or ws.is_close_frame_sent or ws.is_disconnected or self.close_requested:
             raise TransportError("Cannot send: the WebSocket is not open (connect first, or reconnect after it closed).")
         ws.send(_TEXT, data)
 
@@ -467,10 +468,14 @@ class PicowsTransport(Transport):
         self._drain_waiters.append(waiter)
         await waiter
 
-    def _pause_writing(self) -> None:
+    # -- called by the frame listener (transport/_picows_listener*) ----------------------
+
+    def pause_writing(self) -> None:
+        """picows' send buffer passed its high-water mark: :meth:`drain` waits from now on."""
         self._paused = True
 
-    def _resume_writing(self) -> None:
+    def resume_writing(self) -> None:
+        """picows' send buffer drained: wake the :meth:`drain` waiters."""
         self._paused = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
@@ -494,7 +499,7 @@ class PicowsTransport(Transport):
         if ws is None or ended is None:
             return
         if not ws.is_disconnected and not ws.is_close_frame_sent:
-            self._close_requested = True
+            self.close_requested = True
             ws.send_close(_close_code(code), reason_bytes)
         try:
             await asyncio.wait_for(asyncio.shield(ended), self.close_timeout)
@@ -503,7 +508,8 @@ class PicowsTransport(Transport):
             ws.disconnect(graceful=False)
             await asyncio.shield(ended)
 
-    def _close_frame_received(self, ws: picows.WSTransport) -> None:
+    def close_frame_received(self, ws: picows.WSTransport) -> None:
+        """The server's close frame arrived on ``ws``: check its code and echo it (called by the frame listener)."""
         handshake = ws.close_handshake
         received = handshake.recv if handshake is not None else None
         code = int(received.code) if received is not None else 0
@@ -597,7 +603,7 @@ class PicowsTransport(Transport):
             code, reason = base.CLOSE_KEEPALIVE_TIMEOUT, base.KEEPALIVE_REASON
             message = base.ERROR_KEEPALIVE.format(address=address, timeout=self._ping_interval or 0.0)
             return code, reason, transport_error(message, code, reason, None)
-        if received is not None and (sent is None or handshake.recv_then_sent or self._close_requested):
+        if received is not None and (sent is None or handshake.recv_then_sent or self.close_requested):
             return int(received.code) or _NO_STATUS_RECEIVED, received.reason or "", None
         detail = f": {self._lost_exc}" if self._lost_exc is not None else ""
         if sent is not None:
