@@ -29,13 +29,12 @@ from ._schema import Any_, Arr, Int, Nullable, Obj, Str
 from .dialects import Dialect, ResponseConfig, SessionView
 from .recording import Frame
 from .script import Plan
+from .settings import SessionSettings
 from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, audio_chunks, b64encode, decode_to_pcm16, speech_audio
 from .vad import EnergyVAD
 
 if TYPE_CHECKING:  # pragma: no cover
     from websockets.asyncio.server import ServerConnection
-
-    from .server import MockRealtimeServer
 
 __all__ = ["Item", "Response", "Session"]
 
@@ -196,24 +195,23 @@ class Session:
 
     def __init__(
         self,
-        server: MockRealtimeServer,
+        settings: SessionSettings,
         ws: ServerConnection,
         connection_id: int,
         dialect: Dialect,
         model: str,
         max_session_seconds: float,
     ) -> None:
-        self.server = server
+        self.settings = settings
         self.ws = ws
         self.id = connection_id
         self.dialect = dialect
         self.model = model
         self.max_session_seconds = max_session_seconds
         self.created_at = time.time()
-        ids = server._ids
-        self._new_id = ids.new
-        self.session_id = ids.new("sess_")
-        self.conversation_id = ids.new("conv_")
+        self._new_id = new_id = settings.ids.new
+        self.session_id = new_id("sess_")
+        self.conversation_id = new_id("conv_")
         self.session: dict[str, Any] = dialect.default_session(
             self.session_id, model, int(self.created_at + max_session_seconds)
         )
@@ -275,10 +273,10 @@ class Session:
     async def run(self) -> None:
         """Send ``session.created`` and serve client frames until the socket closes."""
         try:
-            if self.server.pacing.session_created_delay > 0:
-                await asyncio.sleep(self.server.pacing.session_created_delay)
+            if self.settings.pacing.session_created_delay > 0:
+                await asyncio.sleep(self.settings.pacing.session_created_delay)
             await self._send(self._ev("session.created", session=self.session))
-            if self.server.emit_conversation_created:
+            if self.settings.emit_conversation_created:
                 await self._send(
                     self._ev(
                         "conversation.created",
@@ -337,7 +335,7 @@ class Session:
             pass
 
     async def _on_message(self, message: str | bytes) -> None:
-        record = self.server.recorder.add
+        record = self.settings.record
         if log.isEnabledFor(logging.DEBUG):
             log.debug("#%s client -> %r", self.id, message[:300])
         if isinstance(message, (bytes, bytearray)):
@@ -350,13 +348,13 @@ class Session:
                 match.group(1).decode() if match else None,
             )
             return
-        if len(message) > self.server.max_message_size:
+        if len(message) > self.settings.max_message_size:
             record(Frame(time.monotonic(), "client", self.id, message, None))
             match = _EVENT_ID_SNIFF.search(message[:2048].encode("utf-8", "replace"))
             await self._send_error(
                 ClientEventError(
                     f"Invalid event: the message is {len(message)} characters long, more than the maximum of "
-                    f"{self.server.max_message_size}. Send large audio in several input_audio_buffer.append events.",
+                    f"{self.settings.max_message_size}. Send large audio in several input_audio_buffer.append events.",
                     code="message_too_large",
                 ),
                 match.group(1).decode() if match else None,
@@ -419,20 +417,20 @@ class Session:
         ws = self.ws
         if ws.state is not State.OPEN:
             raise ConnectionClosed(None, None)
-        ts = self.server.timestamp_field
+        ts = self.settings.timestamp_field
         if ts:
             event[ts] = time.time()
         raw = orjson.dumps(event)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("#%s server -> %s", self.id, raw[:300].decode("utf-8", "replace"))
-        self.server.recorder.add(Frame(time.monotonic(), "server", self.id, raw, event["type"]))
+        self.settings.record(Frame(time.monotonic(), "server", self.id, raw, event["type"]))
         await ws.send(raw, text=True)
 
     async def _send_error(self, err: ClientEventError, event_id: str | None) -> None:
         await self._send(self._ev("error", error=err.payload(event_id)))
 
     async def _ack_pause(self) -> None:
-        pacing = self.server.pacing
+        pacing = self.settings.pacing
         if pacing.ack_delay_max > 0:
             await asyncio.sleep(self._rng.uniform(pacing.ack_delay_min, pacing.ack_delay_max))
 
@@ -599,7 +597,7 @@ class Session:
         del self._buf[:hi]
         self._buf_start += hi // width
         duration_ms = len(audio) / width * 1000 / SAMPLE_RATES[fmt]
-        heard, before, fail = self.server.script.next_turn(duration_ms)
+        heard, before, fail = self.settings.script.next_turn(duration_ms)
         previous = self._last_id()
         await self._send(self._ev("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
         transcription = self.view.transcription
@@ -627,7 +625,7 @@ class Session:
         self._insert(item)
         await self._announce(item, previous)
         if transcription is not None and not before:
-            delay = self.server.pacing.transcription_delay
+            delay = self.settings.pacing.transcription_delay
             if delay <= 0:
                 await self._transcribe(item_id, heard, duration_ms, transcription, fail)
             else:
@@ -777,7 +775,7 @@ class Session:
         if audio is not None:
             item.audio_ms = len(audio) / BYTES_PER_SAMPLE[fmt] * 1000 / SAMPLE_RATES[fmt]
             if heard is None:
-                heard, _ = self.server.script.next_transcript(item.audio_ms)
+                heard, _ = self.settings.script.next_transcript(item.audio_ms)
         item.heard = heard
         return item
 
@@ -874,7 +872,7 @@ class Session:
         self._responses[resp.id] = resp
         if resp.in_conversation:
             self.active = resp
-        if self.server.pacing.response_created_delay <= 0:
+        if self.settings.pacing.response_created_delay <= 0:
             await self._send_created(resp)
         resp.task = self._spawn(self._run(resp))
 
@@ -929,7 +927,7 @@ class Session:
                 "",
             )
             tool_output = (name, str(last.get("output", "")))
-        return self.server.script.plan(
+        return self.settings.script.plan(
             user_text=user_text, tool_output=tool_output, tools=resp.config.tools, tool_choice=resp.config.tool_choice
         )
 
@@ -962,11 +960,11 @@ class Session:
     async def _send_created(self, resp: Response) -> None:
         resp.created_sent = True
         await self._send(self._ev("response.created", response=self._response_object(resp, "in_progress", None, None)))
-        if self.server.rate_limits == "after_created":
+        if self.settings.rate_limits == "after_created":
             await self._send_rate_limits()
 
     async def _run(self, resp: Response) -> None:
-        pacing = self.server.pacing
+        pacing = self.settings.pacing
         try:
             if not resp.created_sent:
                 await self._pause(resp, pacing.response_created_delay)
@@ -1032,7 +1030,7 @@ class Session:
     async def _stream_message(self, resp: Response, text: str, final_status: str) -> None:
         cfg = resp.config
         dialect = self.dialect
-        pacing = self.server.pacing
+        pacing = self.settings.pacing
         async with _Segment(resp):
             item = await self._open_item(
                 resp,
@@ -1059,8 +1057,8 @@ class Session:
             resp.part = part
             await self._send(self._ev("response.content_part.added", **common, part=wire_part))
         if cfg.audio_out:
-            ms_per_char = self.server.ms_per_char
-            chunk_ms = self.server.audio_chunk_ms
+            ms_per_char = self.settings.ms_per_char
+            chunk_ms = self.settings.audio_chunk_ms
             item.audio = speech_audio(text, cfg.output_format, ms_per_char)
             item.audio_format = cfg.output_format
             chunks = audio_chunks(text, cfg.output_format, chunk_ms, ms_per_char)
@@ -1103,7 +1101,7 @@ class Session:
             await self._close_item(resp, final_status)
 
     async def _stream_call(self, resp: Response, name: str, arguments: str) -> None:
-        pacing = self.server.pacing
+        pacing = self.settings.pacing
         call_id = self._new_id("call_", 16)
         async with _Segment(resp):
             item = await self._open_item(
@@ -1204,8 +1202,8 @@ class Session:
         await self._send(self._ev("response.done", response=self._response_object(resp, status, details, usage)))
 
     async def _after_done(self, resp: Response) -> None:  # noqa: ARG002
-        if self.server.rate_limits == "after_done":
-            delay = self.server.pacing.rate_limits_delay
+        if self.settings.rate_limits == "after_done":
+            delay = self.settings.pacing.rate_limits_delay
             if delay > 0:
                 await asyncio.sleep(delay)
             await self._send_rate_limits()
