@@ -14,19 +14,19 @@ import base64
 import binascii
 import logging
 import math
-import random
 import re
 import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
 
 from .._redact import package_logger
 from ._errors import ClientEventError
 from ._schema import Any_, Arr, Int, Nullable, Obj, Str
+from ._text import estimate_tokens, text_deltas
 from .dialects import Dialect, ResponseConfig, SessionView
+from .outbox import Outbox
 from .recording import Frame
 from .script import Plan
 from .settings import SessionSettings
@@ -90,32 +90,6 @@ _PART_SPECS = {
     "text": Obj({"type": Str(), "text": Str()}, ("text",)),
     "output_text": Obj({"type": Str(), "text": Str()}, ("text",)),
 }
-_TEXT_TOKENS = re.compile(r"\s*\S+")
-_GROUP_SIZES = (2, 3, 4, 3)
-
-
-def text_deltas(text: str) -> list[str]:
-    """``text`` cut into deltas of a few words each (leading spaces kept); they join back to ``text``."""
-    tokens = _TEXT_TOKENS.findall(text)
-    if not tokens:
-        return [text] if text else []
-    out: list[str] = []
-    i = g = 0
-    while i < len(tokens):
-        size = _GROUP_SIZES[g % len(_GROUP_SIZES)]
-        out.append("".join(tokens[i : i + size]))
-        i += size
-        g += 1
-    tail = text[len("".join(out)) :]
-    if tail:
-        out[-1] += tail
-    return out
-
-
-def _tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
-
-
 class _Stopped(Exception):
     """The response was cancelled (or the session ended): stop streaming."""
 
@@ -209,16 +183,16 @@ class Session:
         self.model = model
         self.max_session_seconds = max_session_seconds
         self.created_at = time.time()
-        self._new_id = new_id = settings.ids.new
-        self.session_id = new_id("sess_")
-        self.conversation_id = new_id("conv_")
+        #: Sends this connection's server events (and runs the tasks that send later).
+        self.outbox = outbox = Outbox(ws, connection_id, settings)
+        self.session_id = outbox.new_id("sess_")
+        self.conversation_id = outbox.new_id("conv_")
         self.session: dict[str, Any] = dialect.default_session(
             self.session_id, model, int(self.created_at + max_session_seconds)
         )
         self.view: SessionView = dialect.view(self.session)
         self._items: list[Item] = []
         self._by_id: dict[str, Item] = {}
-        self._rng = random.Random(connection_id)
         # input audio: uncommitted bytes, absolute sample index of their start, total samples appended
         self._buf = bytearray()
         self._buf_start = 0
@@ -229,11 +203,9 @@ class Session:
         self._configure_vad()
         self.active: Response | None = None
         self._responses: dict[str, Response] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
         self.audio_produced = False
         self.used_tokens = 0
         self.response_count = 0
-        self._closed = False
         self._expiry: asyncio.TimerHandle | None = None
         self._expire_task: asyncio.Task[None] | None = None
         self._handlers = {
@@ -275,13 +247,11 @@ class Session:
         try:
             if self.settings.pacing.session_created_delay > 0:
                 await asyncio.sleep(self.settings.pacing.session_created_delay)
-            await self._send(self._ev("session.created", session=self.session))
+            await self.outbox.send("session.created", session=self.session)
             if self.settings.emit_conversation_created:
-                await self._send(
-                    self._ev(
-                        "conversation.created",
-                        conversation={"id": self.conversation_id, "object": "realtime.conversation"},
-                    )
+                await self.outbox.send(
+                    "conversation.created",
+                    conversation={"id": self.conversation_id, "object": "realtime.conversation"},
                 )
             loop = asyncio.get_running_loop()
             self._expiry = loop.call_later(self.max_session_seconds, self._start_expiry)
@@ -291,32 +261,16 @@ class Session:
         except ConnectionClosed:
             pass
         finally:
-            self._closed = True
             if self._expiry is not None:
                 self._expiry.cancel()
             for resp in list(self._responses.values()):
                 resp.finished = True
                 resp.wake()
-            tasks = [t for t in self._tasks if t is not asyncio.current_task()]
-            for task in tasks:
-                if task is not self._expire_task:  # let an expiry finish its closing handshake
-                    task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("mock session %s: background task failed", self.id, exc_info=task.exception())
+            # let an expiry finish its closing handshake
+            await self.outbox.cancel_tasks(spare=self._expire_task)
 
     def _start_expiry(self) -> None:
-        self._expire_task = self._spawn(self._expire())
+        self._expire_task = self.outbox.spawn(self._expire())
 
     async def _expire(self) -> None:
         seconds = self.max_session_seconds
@@ -329,7 +283,7 @@ class Session:
             resp.finished = True
             resp.wake()
         try:
-            await self._send_error(ClientEventError(message, code="session_expired"), None)
+            await self.outbox.send_error(ClientEventError(message, code="session_expired"), None)
             await self.ws.close(1001, message)
         except ConnectionClosed:
             pass
@@ -341,7 +295,7 @@ class Session:
         if isinstance(message, (bytes, bytearray)):
             record(Frame(time.monotonic(), "client", self.id, message, None))
             match = _EVENT_ID_SNIFF.search(message[:2048])
-            await self._send_error(
+            await self.outbox.send_error(
                 ClientEventError(
                     "Expected a text WebSocket message; binary frames are not supported.", code="invalid_event"
                 ),
@@ -351,7 +305,7 @@ class Session:
         if len(message) > self.settings.max_message_size:
             record(Frame(time.monotonic(), "client", self.id, message, None))
             match = _EVENT_ID_SNIFF.search(message[:2048].encode("utf-8", "replace"))
-            await self._send_error(
+            await self.outbox.send_error(
                 ClientEventError(
                     f"Invalid event: the message is {len(message)} characters long, more than the maximum of "
                     f"{self.settings.max_message_size}. Send large audio in several input_audio_buffer.append events.",
@@ -365,14 +319,14 @@ class Session:
         except orjson.JSONDecodeError as exc:
             record(Frame(time.monotonic(), "client", self.id, message, None))
             match = _EVENT_ID_SNIFF.search(message[:2048].encode("utf-8", "replace"))
-            await self._send_error(
+            await self.outbox.send_error(
                 ClientEventError(f"Invalid event: failed to parse JSON value. {exc}", code="invalid_json"),
                 match.group(1).decode() if match else None,
             )
             return
         if not isinstance(event, dict):
             record(Frame(time.monotonic(), "client", self.id, message, None))
-            await self._send_error(
+            await self.outbox.send_error(
                 ClientEventError(
                     f"Invalid event: expected a JSON object, but got {_kind_name(event)}.", code="invalid_event"
                 ),
@@ -394,45 +348,17 @@ class Session:
             _CLIENT_SPECS[etype].check(event, "")
             await self._handlers[etype](event)
         except ClientEventError as err:
-            await self._send_error(err, event_id)
+            await self.outbox.send_error(err, event_id)
         except (ConnectionClosed, asyncio.CancelledError):
             raise
         except Exception:  # a bug in the mock must not take the session down
             log.exception("mock session %s failed on a %r event", self.id, etype)
-            await self._send_error(
+            await self.outbox.send_error(
                 ClientEventError(
                     "The server had an error while processing your request. Sorry about that!", type="server_error"
                 ),
                 event_id,
             )
-
-    # ------------------------------------------------------------------ sending
-
-    def _ev(self, type: str, **fields: Any) -> dict[str, Any]:
-        event = {"type": type, "event_id": self._new_id("event_")}
-        event.update(fields)
-        return event
-
-    async def _send(self, event: dict[str, Any]) -> None:
-        ws = self.ws
-        if ws.state is not State.OPEN:
-            raise ConnectionClosed(None, None)
-        ts = self.settings.timestamp_field
-        if ts:
-            event[ts] = time.time()
-        raw = orjson.dumps(event)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("#%s server -> %s", self.id, raw[:300].decode("utf-8", "replace"))
-        self.settings.record(Frame(time.monotonic(), "server", self.id, raw, event["type"]))
-        await ws.send(raw, text=True)
-
-    async def _send_error(self, err: ClientEventError, event_id: str | None) -> None:
-        await self._send(self._ev("error", error=err.payload(event_id)))
-
-    async def _ack_pause(self) -> None:
-        pacing = self.settings.pacing
-        if pacing.ack_delay_max > 0:
-            await asyncio.sleep(self._rng.uniform(pacing.ack_delay_min, pacing.ack_delay_max))
 
     # ------------------------------------------------------------------ conversation helpers
 
@@ -457,7 +383,7 @@ class Session:
     async def _announce(self, item: Item, previous: str | None) -> None:
         """Tell the client about a finished new item (beta: created; GA: added + done)."""
         for etype in self.dialect.item_event_types():
-            await self._send(self._ev(etype, previous_item_id=previous, item=item.data))
+            await self.outbox.send(etype, previous_item_id=previous, item=item.data)
 
     def _lookup(self, item_id: str, param: str = "item_id") -> Item:
         item = self._by_id.get(item_id)
@@ -468,7 +394,7 @@ class Session:
     # ------------------------------------------------------------------ session.update
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         new = self.dialect.update_session(self.session, event["session"], self.model)
         view = self.dialect.view(new)
         if self.audio_produced and view.voice != self.view.voice:
@@ -485,7 +411,7 @@ class Session:
             self._buf_start = self._clock
         if old.turn_detection != view.turn_detection or old.input_format != view.input_format:
             self._configure_vad()
-        await self._send(self._ev("session.updated", session=new))
+        await self.outbox.send("session.updated", session=new)
 
     async def _on_transcription_session_update(self, event: dict[str, Any]) -> None:
         raise ClientEventError(
@@ -545,13 +471,11 @@ class Session:
 
     async def _speech_started(self, position: int) -> None:
         self._speech_start = max(self._buf_start, position - self._prefix_samples())
-        self._vad_item_id = self._new_id("item_")
-        await self._send(
-            self._ev(
-                "input_audio_buffer.speech_started",
-                audio_start_ms=self._ms(self._speech_start),
-                item_id=self._vad_item_id,
-            )
+        self._vad_item_id = self.outbox.new_id("item_")
+        await self.outbox.send(
+            "input_audio_buffer.speech_started",
+            audio_start_ms=self._ms(self._speech_start),
+            item_id=self._vad_item_id,
         )
         td = self.view.turn_detection or {}
         active = self.active
@@ -559,10 +483,10 @@ class Session:
             await self._cancel(active, "turn_detected")
 
     async def _speech_stopped(self, position: int) -> None:
-        item_id = self._vad_item_id or self._new_id("item_")
+        item_id = self._vad_item_id or self.outbox.new_id("item_")
         self._vad_item_id = None
-        await self._send(
-            self._ev("input_audio_buffer.speech_stopped", audio_end_ms=self._ms(position), item_id=item_id)
+        await self.outbox.send(
+            "input_audio_buffer.speech_stopped", audio_end_ms=self._ms(position), item_id=item_id
         )
         await self._commit(self._speech_start, position, item_id)
         td = self.view.turn_detection or {}
@@ -571,7 +495,7 @@ class Session:
             await self._start_response(None)
 
     async def _on_commit(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         fmt = self.view.input_format
         samples = len(self._buf) // BYTES_PER_SAMPLE[fmt]
         duration = samples * 1000 / SAMPLE_RATES[fmt]
@@ -585,7 +509,7 @@ class Session:
         if self._vad is not None:
             self._vad.speaking = False
         self._vad_item_id = None
-        await self._commit(self._buf_start, self._buf_start + samples, item_id or self._new_id("item_"))
+        await self._commit(self._buf_start, self._buf_start + samples, item_id or self.outbox.new_id("item_"))
 
     async def _commit(self, start: int, end: int, item_id: str) -> None:
         """Turn input samples [start, end) into a user item (committed, item events, transcription)."""
@@ -599,7 +523,7 @@ class Session:
         duration_ms = len(audio) / width * 1000 / SAMPLE_RATES[fmt]
         heard, before, fail = self.settings.script.next_turn(duration_ms)
         previous = self._last_id()
-        await self._send(self._ev("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
+        await self.outbox.send("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         transcription = self.view.transcription
         if transcription is not None and before:
             await self._transcribe(item_id, heard, duration_ms, transcription, fail)
@@ -629,7 +553,7 @@ class Session:
             if delay <= 0:
                 await self._transcribe(item_id, heard, duration_ms, transcription, fail)
             else:
-                self._spawn(self._transcribe_later(delay, item_id, heard, duration_ms, transcription, fail))
+                self.outbox.spawn(self._transcribe_later(delay, item_id, heard, duration_ms, transcription, fail))
 
     async def _transcribe_later(
         self, delay: float, item_id: str, text: str, duration_ms: float, config: dict[str, Any], fail: bool
@@ -656,25 +580,21 @@ class Session:
                 "message": "The audio could not be transcribed.",
                 "param": None,
             }
-            await self._send(
-                self._ev(
-                    "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0, error=error
-                )
+            await self.outbox.send(
+                "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0, error=error
             )
             return
         model = config.get("model") or "whisper-1"
         deltas = [text] if model == "whisper-1" else text_deltas(text)
         for delta in deltas:
-            await self._send(
-                self._ev(
-                    "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
-                )
+            await self.outbox.send(
+                "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
             )
         if model == "whisper-1":
             usage: dict[str, Any] = {"type": "duration", "seconds": round(duration_ms / 1000, 3)}
         else:
             audio_tokens = max(1, int(duration_ms // 100))
-            out = _tokens(text)
+            out = estimate_tokens(text)
             usage = {
                 "type": "tokens",
                 "input_tokens": audio_tokens,
@@ -685,24 +605,22 @@ class Session:
         item = self._by_id.get(item_id)
         if item is not None and item.data.get("content"):
             item.data["content"][0]["transcript"] = text
-        await self._send(
-            self._ev(
-                "conversation.item.input_audio_transcription.completed",
-                item_id=item_id,
-                content_index=0,
-                transcript=text,
-                usage=usage,
-            )
+        await self.outbox.send(
+            "conversation.item.input_audio_transcription.completed",
+            item_id=item_id,
+            content_index=0,
+            transcript=text,
+            usage=usage,
         )
 
     async def _on_clear(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         self._buf.clear()
         self._buf_start = self._clock
         if self._vad is not None:
             self._vad.reset(self._clock)
         self._vad_item_id = None
-        await self._send(self._ev("input_audio_buffer.cleared"))
+        await self.outbox.send("input_audio_buffer.cleared")
 
     # ------------------------------------------------------------------ conversation items
 
@@ -716,7 +634,7 @@ class Session:
         if spec is None:
             raise ClientEventError.invalid_value(kind, tuple(_ITEM_SPECS), "item.type")
         spec.check(raw, "item")
-        item_id = raw.get("id") or self._new_id("item_")
+        item_id = raw.get("id") or self.outbox.new_id("item_")
         if item_id in self._by_id:
             raise ClientEventError(
                 f"Item with id '{item_id}' already exists in the conversation.",
@@ -726,7 +644,7 @@ class Session:
         base = {"id": item_id, "object": "realtime.item", "type": kind, "status": "completed"}
         if kind == "function_call":
             base.update(
-                call_id=raw.get("call_id") or self._new_id("call_", 16), name=raw["name"], arguments=raw["arguments"]
+                call_id=raw.get("call_id") or self.outbox.new_id("call_", 16), name=raw["name"], arguments=raw["arguments"]
             )
             return Item(base)
         if kind == "function_call_output":
@@ -780,7 +698,7 @@ class Session:
         return item
 
     async def _on_item_create(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         previous_id = event.get("previous_item_id")
         item = self._client_item(event["item"])
         if previous_id is None:
@@ -793,7 +711,7 @@ class Session:
         await self._announce(item, previous)
 
     async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         item = self._lookup(event["item_id"])
         data = dict(item.data)
         if "content" in data:
@@ -805,17 +723,17 @@ class Session:
                     if part["type"] in ("input_audio", self.dialect.item_audio_type):
                         part["audio"] = b64encode(item.audio[: samples * width])
                         break
-        await self._send(self._ev("conversation.item.retrieved", item=data))
+        await self.outbox.send("conversation.item.retrieved", item=data)
 
     async def _on_item_delete(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         item = self._lookup(event["item_id"])
         self._items.remove(item)
         del self._by_id[item.id]
-        await self._send(self._ev("conversation.item.deleted", item_id=item.id))
+        await self.outbox.send("conversation.item.deleted", item_id=item.id)
 
     async def _on_item_truncate(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         item = self._lookup(event["item_id"])
         index = event["content_index"]
         end_ms = event["audio_end_ms"]
@@ -839,12 +757,12 @@ class Session:
             if self.dialect.beta:
                 raise err
             # GA (observed 2026): the error, then the item is still truncated to its real length.
-            await self._send_error(err, event.get("event_id"))
+            await self.outbox.send_error(err, event.get("event_id"))
             end_ms = sent_ms
         item.audio_ms = float(end_ms)
         content[index]["transcript"] = ""
-        await self._send(
-            self._ev("conversation.item.truncated", item_id=item.id, content_index=index, audio_end_ms=end_ms)
+        await self.outbox.send(
+            "conversation.item.truncated", item_id=item.id, content_index=index, audio_end_ms=end_ms
         )
 
     # ------------------------------------------------------------------ responses
@@ -867,14 +785,14 @@ class Session:
                 "Wait until the response is finished before creating a new one.",
                 code="conversation_already_has_active_response",
             )
-        resp = Response(self._new_id("resp_"), config)
+        resp = Response(self.outbox.new_id("resp_"), config)
         resp.input_tokens = self._input_tokens(resp)
         self._responses[resp.id] = resp
         if resp.in_conversation:
             self.active = resp
         if self.settings.pacing.response_created_delay <= 0:
             await self._send_created(resp)
-        resp.task = self._spawn(self._run(resp))
+        resp.task = self.outbox.spawn(self._run(resp))
 
     def _context(self, resp: Response) -> list[tuple[dict[str, Any], Item | None]]:
         """The items the response "reads": ``response.input`` when given, else the conversation."""
@@ -891,14 +809,14 @@ class Session:
         return out
 
     def _input_tokens(self, resp: Response) -> tuple[int, int]:
-        text = _tokens(resp.config.instructions)
+        text = estimate_tokens(resp.config.instructions)
         audio = 0
         for data, item in self._context(resp):
             for part in data.get("content") or ():
-                text += _tokens(part.get("text") or part.get("transcript") or "")
+                text += estimate_tokens(part.get("text") or part.get("transcript") or "")
             if item is not None and item.audio is not None:
                 audio += int(item.audio_ms // 100)
-            text += _tokens(data.get("arguments") or data.get("output") or "")
+            text += estimate_tokens(data.get("arguments") or data.get("output") or "")
         return text, audio
 
     def _plan(self, resp: Response) -> Plan:
@@ -959,7 +877,7 @@ class Session:
 
     async def _send_created(self, resp: Response) -> None:
         resp.created_sent = True
-        await self._send(self._ev("response.created", response=self._response_object(resp, "in_progress", None, None)))
+        await self.outbox.send("response.created", response=self._response_object(resp, "in_progress", None, None))
         if self.settings.rate_limits == "after_created":
             await self._send_rate_limits()
 
@@ -976,7 +894,7 @@ class Session:
             if plan.text is not None:
                 text = plan.text
                 limit = resp.config.max_output_tokens
-                if isinstance(limit, int) and _tokens(text) > limit:
+                if isinstance(limit, int) and estimate_tokens(text) > limit:
                     text = text[: limit * 4]
                     status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
                 await self._stream_message(resp, text, "incomplete" if status == "incomplete" else "completed")
@@ -1019,12 +937,12 @@ class Session:
         resp.items.append(item)
         resp.current = item
         output_index = len(resp.items) - 1
-        await self._send(
-            self._ev("response.output_item.added", response_id=resp.id, output_index=output_index, item=data)
+        await self.outbox.send(
+            "response.output_item.added", response_id=resp.id, output_index=output_index, item=data
         )
         if resp.in_conversation:
             previous = self._insert(item)
-            await self._send(self._ev(self.dialect.item_event_types()[0], previous_item_id=previous, item=data))
+            await self.outbox.send(self.dialect.item_event_types()[0], previous_item_id=previous, item=data)
         return item
 
     async def _stream_message(self, resp: Response, text: str, final_status: str) -> None:
@@ -1035,7 +953,7 @@ class Session:
             item = await self._open_item(
                 resp,
                 {
-                    "id": self._new_id("item_"),
+                    "id": self.outbox.new_id("item_"),
                     "object": "realtime.item",
                     "type": "message",
                     "status": "in_progress",
@@ -1055,7 +973,7 @@ class Session:
                 resp.part_kind = "text"
             item.data["content"].append(part)
             resp.part = part
-            await self._send(self._ev("response.content_part.added", **common, part=wire_part))
+            await self.outbox.send("response.content_part.added", **common, part=wire_part)
         if cfg.audio_out:
             ms_per_char = self.settings.ms_per_char
             chunk_ms = self.settings.audio_chunk_ms
@@ -1075,19 +993,19 @@ class Session:
                         resp.text_out += len(delta)
                         offset += len(delta)
                         w += 1
-                        await self._send(self._ev(dialect.transcript_delta, **common, delta=delta))
+                        await self.outbox.send(dialect.transcript_delta, **common, delta=delta)
                     self.audio_produced = True
                     item.audio_ms += duration
                     resp.audio_ms_out += duration
                     elapsed += duration
-                    await self._send(self._ev(dialect.audio_delta, **common, delta=b64))
+                    await self.outbox.send(dialect.audio_delta, **common, delta=b64)
                 await self._pause(resp, duration / 1000 * pacing.audio_realtime_factor)
             if w < len(words):
                 async with _Segment(resp):
                     for delta in words[w:]:
                         part["transcript"] += delta
                         resp.text_out += len(delta)
-                        await self._send(self._ev(dialect.transcript_delta, **common, delta=delta))
+                        await self.outbox.send(dialect.transcript_delta, **common, delta=delta)
         else:
             for i, delta in enumerate(text_deltas(text)):
                 if i:
@@ -1095,19 +1013,19 @@ class Session:
                 async with _Segment(resp):
                     part["text"] += delta
                     resp.text_out += len(delta)
-                    await self._send(self._ev(dialect.text_delta, **common, delta=delta))
+                    await self.outbox.send(dialect.text_delta, **common, delta=delta)
         async with _Segment(resp):
             await self._close_part(resp)
             await self._close_item(resp, final_status)
 
     async def _stream_call(self, resp: Response, name: str, arguments: str) -> None:
         pacing = self.settings.pacing
-        call_id = self._new_id("call_", 16)
+        call_id = self.outbox.new_id("call_", 16)
         async with _Segment(resp):
             item = await self._open_item(
                 resp,
                 {
-                    "id": self._new_id("item_"),
+                    "id": self.outbox.new_id("item_"),
                     "object": "realtime.item",
                     "type": "function_call",
                     "status": "in_progress",
@@ -1125,10 +1043,10 @@ class Session:
                 delta = arguments[i : i + 8]
                 item.data["arguments"] += delta
                 resp.args_out += len(delta)
-                await self._send(self._ev("response.function_call_arguments.delta", **common, delta=delta))
+                await self.outbox.send("response.function_call_arguments.delta", **common, delta=delta)
         async with _Segment(resp):
-            await self._send(
-                self._ev("response.function_call_arguments.done", **common, name=name, arguments=item.data["arguments"])
+            await self.outbox.send(
+                "response.function_call_arguments.done", **common, name=name, arguments=item.data["arguments"]
             )
             await self._close_item(resp, "completed")
 
@@ -1142,13 +1060,13 @@ class Session:
         common = {"response_id": resp.id, "item_id": item.id, "output_index": len(resp.items) - 1, "content_index": 0}
         dialect = self.dialect
         if resp.part_kind == "audio":
-            await self._send(self._ev(dialect.audio_done, **common))
-            await self._send(self._ev(dialect.transcript_done, **common, transcript=part["transcript"]))
+            await self.outbox.send(dialect.audio_done, **common)
+            await self.outbox.send(dialect.transcript_done, **common, transcript=part["transcript"])
             wire = {"type": "audio", "transcript": part["transcript"]}
         else:
-            await self._send(self._ev(dialect.text_done, **common, text=part["text"]))
+            await self.outbox.send(dialect.text_done, **common, text=part["text"])
             wire = {"type": "text", "text": part["text"]}
-        await self._send(self._ev("response.content_part.done", **common, part=wire))
+        await self.outbox.send("response.content_part.done", **common, part=wire)
 
     async def _close_item(self, resp: Response, status: str) -> None:
         """Finish the open output item with ``status`` (caller holds the response lock)."""
@@ -1158,13 +1076,11 @@ class Session:
         resp.current = None
         item.data["status"] = status
         if resp.in_conversation and not self.dialect.beta:
-            await self._send(
-                self._ev("conversation.item.done", previous_item_id=self._previous_of(item), item=item.data)
+            await self.outbox.send(
+                "conversation.item.done", previous_item_id=self._previous_of(item), item=item.data
             )
-        await self._send(
-            self._ev(
-                "response.output_item.done", response_id=resp.id, output_index=resp.items.index(item), item=item.data
-            )
+        await self.outbox.send(
+            "response.output_item.done", response_id=resp.id, output_index=resp.items.index(item), item=item.data
         )
 
     def _usage(self, resp: Response) -> dict[str, Any]:
@@ -1199,7 +1115,7 @@ class Session:
         usage = self._usage(resp)
         self.used_tokens += usage["total_tokens"]
         self.response_count += 1
-        await self._send(self._ev("response.done", response=self._response_object(resp, status, details, usage)))
+        await self.outbox.send("response.done", response=self._response_object(resp, status, details, usage))
 
     async def _after_done(self, resp: Response) -> None:  # noqa: ARG002
         if self.settings.rate_limits == "after_done":
@@ -1209,8 +1125,8 @@ class Session:
             await self._send_rate_limits()
 
     async def _send_rate_limits(self) -> None:
-        await self._send(
-            self._ev("rate_limits.updated", rate_limits=self.dialect.rate_limits(self.used_tokens, self.response_count))
+        await self.outbox.send(
+            "rate_limits.updated", rate_limits=self.dialect.rate_limits(self.used_tokens, self.response_count)
         )
 
     async def _cancel(self, resp: Response, reason: str) -> None:
