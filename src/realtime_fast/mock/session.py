@@ -10,8 +10,6 @@ so the closing ``.done`` events never interleave with a delta.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import math
 import re
@@ -23,14 +21,15 @@ from websockets.exceptions import ConnectionClosed
 
 from .._redact import package_logger
 from ._errors import ClientEventError
-from ._schema import Any_, Arr, Int, Nullable, Obj, Str
+from ._schema import Any_, Int, Nullable, Obj, Str
 from ._text import estimate_tokens, text_deltas
 from .dialects import Dialect, ResponseConfig, SessionView
+from .items import Conversation, Item, decode_audio
 from .outbox import Outbox
 from .recording import Frame
 from .script import Plan
 from .settings import SessionSettings
-from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, audio_chunks, b64encode, decode_to_pcm16, speech_audio
+from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, audio_chunks, decode_to_pcm16, speech_audio
 from .vad import EnergyVAD
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,51 +67,8 @@ _CLIENT_SPECS: dict[str, Obj] = {
     "session.close": Obj(_ENVELOPE),
 }
 
-_ITEM_COMMON = {
-    "id": Str(max_len=32),
-    "type": Str(),
-    "object": Str(("realtime.item",)),
-    "status": Str(("completed", "incomplete", "in_progress")),
-}
-_ITEM_SPECS = {
-    "message": Obj(
-        {**_ITEM_COMMON, "role": Str(("user", "assistant", "system")), "content": Arr(_OBJECT)}, ("role", "content")
-    ),
-    "function_call": Obj(
-        {**_ITEM_COMMON, "call_id": Str(max_len=64), "name": Str(), "arguments": Str()}, ("name", "arguments")
-    ),
-    "function_call_output": Obj({**_ITEM_COMMON, "call_id": Str(max_len=64), "output": Str()}, ("call_id", "output")),
-}
-_PART_SPECS = {
-    "input_text": Obj({"type": Str(), "text": Str()}, ("text",)),
-    "input_audio": Obj({"type": Str(), "audio": Str(), "transcript": Nullable(Str())}),
-    "input_image": Obj({"type": Str(), "image_url": Str(), "detail": Str(("auto", "low", "high"))}, ("image_url",)),
-    "text": Obj({"type": Str(), "text": Str()}, ("text",)),
-    "output_text": Obj({"type": Str(), "text": Str()}, ("text",)),
-}
 class _Stopped(Exception):
     """The response was cancelled (or the session ended): stop streaming."""
-
-
-class Item:
-    """A conversation item: its wire ``data`` (never holding audio bytes) plus server-side extras.
-
-    ``audio`` holds the item's audio bytes in ``audio_format`` (user input, or the
-    assistant's synthesised audio of which ``audio_ms`` ms were actually sent);
-    ``heard`` is what the script decided the user said in a user audio item.
-    """
-
-    __slots__ = ("id", "data", "audio", "audio_format", "audio_ms", "heard")
-
-    def __init__(
-        self, data: dict[str, Any], audio: bytes | None = None, audio_format: str = "pcm16", heard: str | None = None
-    ) -> None:
-        self.id: str = data["id"]
-        self.data = data
-        self.audio = audio
-        self.audio_format = audio_format
-        self.audio_ms = 0.0
-        self.heard = heard
 
 
 class Response:
@@ -191,8 +147,8 @@ class Session:
             self.session_id, model, int(self.created_at + max_session_seconds)
         )
         self.view: SessionView = dialect.view(self.session)
-        self._items: list[Item] = []
-        self._by_id: dict[str, Item] = {}
+        #: The conversation's items and the ``conversation.item.*`` events.
+        self.conversation = Conversation(dialect, outbox, settings.script, self._current_view)
         # input audio: uncommitted bytes, absolute sample index of their start, total samples appended
         self._buf = bytearray()
         self._buf_start = 0
@@ -214,10 +170,10 @@ class Session:
             "input_audio_buffer.append": self._on_append,
             "input_audio_buffer.commit": self._on_commit,
             "input_audio_buffer.clear": self._on_clear,
-            "conversation.item.create": self._on_item_create,
-            "conversation.item.retrieve": self._on_item_retrieve,
-            "conversation.item.delete": self._on_item_delete,
-            "conversation.item.truncate": self._on_item_truncate,
+            "conversation.item.create": self.conversation.on_create,
+            "conversation.item.retrieve": self.conversation.on_retrieve,
+            "conversation.item.delete": self.conversation.on_delete,
+            "conversation.item.truncate": self.conversation.on_truncate,
             "response.create": self._on_response_create,
             "response.cancel": self._on_response_cancel,
             "output_audio_buffer.clear": self._on_output_audio_buffer_clear,
@@ -229,7 +185,7 @@ class Session:
     @property
     def items(self) -> list[dict[str, Any]]:
         """The conversation, in order: each item's wire data (no audio bytes)."""
-        return [item.data for item in self._items]
+        return [item.data for item in self.conversation]
 
     @property
     def input_audio_ms(self) -> float:
@@ -239,6 +195,9 @@ class Session:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close this connection from the server side."""
         await self.ws.close(code, reason)
+
+    def _current_view(self) -> SessionView:
+        return self.view
 
     # ------------------------------------------------------------------ main loop
 
@@ -360,37 +319,6 @@ class Session:
                 event_id,
             )
 
-    # ------------------------------------------------------------------ conversation helpers
-
-    def _last_id(self) -> str | None:
-        return self._items[-1].id if self._items else None
-
-    def _previous_of(self, item: Item) -> str | None:
-        try:
-            index = self._items.index(item)
-        except ValueError:
-            return None
-        return self._items[index - 1].id if index > 0 else None
-
-    def _insert(self, item: Item, index: int | None = None) -> str | None:
-        """Insert ``item`` (at the end by default); returns its previous item's id."""
-        if index is None:
-            index = len(self._items)
-        self._items.insert(index, item)
-        self._by_id[item.id] = item
-        return self._items[index - 1].id if index > 0 else None
-
-    async def _announce(self, item: Item, previous: str | None) -> None:
-        """Tell the client about a finished new item (beta: created; GA: added + done)."""
-        for etype in self.dialect.item_event_types():
-            await self.outbox.send(etype, previous_item_id=previous, item=item.data)
-
-    def _lookup(self, item_id: str, param: str = "item_id") -> Item:
-        item = self._by_id.get(item_id)
-        if item is None:
-            raise ClientEventError.item_not_found(item_id, param)
-        return item
-
     # ------------------------------------------------------------------ session.update
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
@@ -448,7 +376,7 @@ class Session:
         if len(audio) > MAX_APPEND_CHARS:
             raise ClientEventError.too_long("audio", MAX_APPEND_CHARS, len(audio))
         fmt = self.view.input_format
-        data = _b64decode(audio, "audio", fmt)
+        data = decode_audio(audio, "audio", fmt)
         if not data:
             return
         width = BYTES_PER_SAMPLE[fmt]
@@ -522,7 +450,7 @@ class Session:
         self._buf_start += hi // width
         duration_ms = len(audio) / width * 1000 / SAMPLE_RATES[fmt]
         heard, before, fail = self.settings.script.next_turn(duration_ms)
-        previous = self._last_id()
+        previous = self.conversation.last_id()
         await self.outbox.send("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
         transcription = self.view.transcription
         if transcription is not None and before:
@@ -546,8 +474,8 @@ class Session:
             heard=heard,
         )
         item.audio_ms = duration_ms
-        self._insert(item)
-        await self._announce(item, previous)
+        self.conversation.insert(item)
+        await self.conversation.announce(item, previous)
         if transcription is not None and not before:
             delay = self.settings.pacing.transcription_delay
             if delay <= 0:
@@ -602,7 +530,7 @@ class Session:
                 "total_tokens": audio_tokens + out,
                 "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
             }
-        item = self._by_id.get(item_id)
+        item = self.conversation.get(item_id)
         if item is not None and item.data.get("content"):
             item.data["content"][0]["transcript"] = text
         await self.outbox.send(
@@ -622,149 +550,6 @@ class Session:
         self._vad_item_id = None
         await self.outbox.send("input_audio_buffer.cleared")
 
-    # ------------------------------------------------------------------ conversation items
-
-    def _client_item(self, raw: dict[str, Any]) -> Item:
-        kind = raw.get("type")
-        if kind is None:
-            raise ClientEventError.missing("item.type")
-        if not isinstance(kind, str):
-            raise ClientEventError.invalid_type("item.type", "a string", kind)
-        spec = _ITEM_SPECS.get(kind)
-        if spec is None:
-            raise ClientEventError.invalid_value(kind, tuple(_ITEM_SPECS), "item.type")
-        spec.check(raw, "item")
-        item_id = raw.get("id") or self.outbox.new_id("item_")
-        if item_id in self._by_id:
-            raise ClientEventError(
-                f"Item with id '{item_id}' already exists in the conversation.",
-                code="duplicate_item_id",
-                param="item.id",
-            )
-        base = {"id": item_id, "object": "realtime.item", "type": kind, "status": "completed"}
-        if kind == "function_call":
-            base.update(
-                call_id=raw.get("call_id") or self.outbox.new_id("call_", 16), name=raw["name"], arguments=raw["arguments"]
-            )
-            return Item(base)
-        if kind == "function_call_output":
-            call_id = raw["call_id"]
-            if not any(i.data["type"] == "function_call" and i.data.get("call_id") == call_id for i in self._items):
-                raise ClientEventError(
-                    f"Tool call ID '{call_id}' not found in conversation.",
-                    code="invalid_tool_call_id",
-                    param="item.call_id",
-                )
-            base.update(call_id=call_id, output=raw["output"])
-            return Item(base)
-        role = raw["role"]
-        allowed = {
-            "system": ("input_text",),
-            "user": self.dialect.user_content_types,
-            "assistant": (self.dialect.item_text_type,),
-        }[role]
-        content: list[dict[str, Any]] = []
-        audio: bytes | None = None
-        heard: str | None = None
-        fmt = self.view.input_format
-        for i, part in enumerate(raw["content"]):
-            path = f"item.content[{i}]"
-            ptype = part.get("type")
-            if ptype is None:
-                raise ClientEventError.missing(f"{path}.type")
-            if ptype not in allowed:
-                raise ClientEventError.invalid_value(ptype, allowed, f"{path}.type")
-            _PART_SPECS[ptype].check(part, path)
-            if ptype == "input_audio":
-                if "audio" not in part and part.get("transcript") is None:
-                    raise ClientEventError.missing(f"{path}.audio")
-                if "audio" in part:
-                    audio = (audio or b"") + _b64decode(part["audio"], f"{path}.audio", fmt)
-                transcript = part.get("transcript")
-                content.append({"type": "input_audio", "transcript": transcript})
-                if transcript is not None:
-                    heard = transcript
-            elif ptype == "input_image":
-                content.append(dict(part))
-            else:
-                content.append({"type": ptype, "text": part["text"]})
-        base.update(role=role, content=content)
-        item = Item(base, audio=audio, audio_format=fmt)
-        if audio is not None:
-            item.audio_ms = len(audio) / BYTES_PER_SAMPLE[fmt] * 1000 / SAMPLE_RATES[fmt]
-            if heard is None:
-                heard, _ = self.settings.script.next_transcript(item.audio_ms)
-        item.heard = heard
-        return item
-
-    async def _on_item_create(self, event: dict[str, Any]) -> None:
-        await self.outbox.ack_pause()
-        previous_id = event.get("previous_item_id")
-        item = self._client_item(event["item"])
-        if previous_id is None:
-            index = len(self._items)
-        elif previous_id == "root":
-            index = 0
-        else:
-            index = self._items.index(self._lookup(previous_id, "previous_item_id")) + 1
-        previous = self._insert(item, index)
-        await self._announce(item, previous)
-
-    async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
-        await self.outbox.ack_pause()
-        item = self._lookup(event["item_id"])
-        data = dict(item.data)
-        if "content" in data:
-            data["content"] = [dict(p) for p in data["content"]]
-            if item.audio is not None:
-                width = BYTES_PER_SAMPLE[item.audio_format]
-                samples = int(item.audio_ms * SAMPLE_RATES[item.audio_format] / 1000)
-                for part in data["content"]:
-                    if part["type"] in ("input_audio", self.dialect.item_audio_type):
-                        part["audio"] = b64encode(item.audio[: samples * width])
-                        break
-        await self.outbox.send("conversation.item.retrieved", item=data)
-
-    async def _on_item_delete(self, event: dict[str, Any]) -> None:
-        await self.outbox.ack_pause()
-        item = self._lookup(event["item_id"])
-        self._items.remove(item)
-        del self._by_id[item.id]
-        await self.outbox.send("conversation.item.deleted", item_id=item.id)
-
-    async def _on_item_truncate(self, event: dict[str, Any]) -> None:
-        await self.outbox.ack_pause()
-        item = self._lookup(event["item_id"])
-        index = event["content_index"]
-        end_ms = event["audio_end_ms"]
-        data = item.data
-        if data["type"] != "message" or data.get("role") != "assistant" or item.audio is None:
-            raise ClientEventError("Only model output audio messages can be truncated")
-        content = data["content"]
-        if index >= len(content) or content[index]["type"] != self.dialect.item_audio_type:
-            raise ClientEventError(
-                f"Invalid 'content_index': item {item.id} has no audio content at index {index}.",
-                code="invalid_value",
-                param="content_index",
-            )
-        sent_ms = int(item.audio_ms)
-        if end_ms > sent_ms:
-            err = ClientEventError(
-                f"Audio content of {sent_ms}ms is already shorter than {end_ms}ms",
-                code="invalid_value",
-                param="audio_end_ms",
-            )
-            if self.dialect.beta:
-                raise err
-            # GA (observed 2026): the error, then the item is still truncated to its real length.
-            await self.outbox.send_error(err, event.get("event_id"))
-            end_ms = sent_ms
-        item.audio_ms = float(end_ms)
-        content[index]["transcript"] = ""
-        await self.outbox.send(
-            "conversation.item.truncated", item_id=item.id, content_index=index, audio_end_ms=end_ms
-        )
-
     # ------------------------------------------------------------------ responses
 
     async def _on_response_create(self, event: dict[str, Any]) -> None:
@@ -778,7 +563,7 @@ class Session:
                     ref = entry.get("id")
                     if not isinstance(ref, str):
                         raise ClientEventError.missing(f"response.input[{i}].id")
-                    self._lookup(ref, f"response.input[{i}].id")
+                    self.conversation.lookup(ref, f"response.input[{i}].id")
         if config.conversation != "none" and self.active is not None:
             raise ClientEventError(
                 f"Conversation already has an active response in progress: {self.active.id}. "
@@ -797,11 +582,11 @@ class Session:
     def _context(self, resp: Response) -> list[tuple[dict[str, Any], Item | None]]:
         """The items the response "reads": ``response.input`` when given, else the conversation."""
         if resp.config.input is None:
-            return [(item.data, item) for item in self._items]
+            return [(item.data, item) for item in self.conversation]
         out = []
         for entry in resp.config.input:
             if entry.get("type") == "item_reference":
-                item = self._by_id.get(entry.get("id", ""))
+                item = self.conversation.get(entry.get("id", ""))
                 if item is not None:
                     out.append((item.data, item))
             else:
@@ -941,7 +726,7 @@ class Session:
             "response.output_item.added", response_id=resp.id, output_index=output_index, item=data
         )
         if resp.in_conversation:
-            previous = self._insert(item)
+            previous = self.conversation.insert(item)
             await self.outbox.send(self.dialect.item_event_types()[0], previous_item_id=previous, item=data)
         return item
 
@@ -1077,7 +862,7 @@ class Session:
         item.data["status"] = status
         if resp.in_conversation and not self.dialect.beta:
             await self.outbox.send(
-                "conversation.item.done", previous_item_id=self._previous_of(item), item=item.data
+                "conversation.item.done", previous_item_id=self.conversation.previous_of(item), item=item.data
             )
         await self.outbox.send(
             "response.output_item.done", response_id=resp.id, output_index=resp.items.index(item), item=item.data
@@ -1168,17 +953,3 @@ def _kind_name(value: Any) -> str:
     from ._errors import describe_kind
 
     return describe_kind(value)
-
-
-def _b64decode(text: str, param: str, fmt: str) -> bytes:
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        data = None
-    if data is None or (fmt == "pcm16" and len(data) % 2):
-        raise ClientEventError(
-            f"Invalid '{param}'. Expected base64-encoded audio bytes (mono PCM16 at 24kHz) but got an invalid value.",
-            code="invalid_value",
-            param=param,
-        )
-    return data
