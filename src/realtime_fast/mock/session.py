@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,13 +22,13 @@ from .._redact import package_logger
 from ._errors import ClientEventError
 from ._schema import Any_, Int, Nullable, Obj, Str
 from ._text import estimate_tokens, text_deltas
-from .dialects import Dialect, ResponseConfig, SessionView
+from .dialects import Dialect, SessionView
 from .items import Conversation, Item, decode_audio
 from .outbox import Outbox
 from .recording import Frame
-from .script import Plan
+from .responses import Response, Responses
 from .settings import SessionSettings
-from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, audio_chunks, decode_to_pcm16, speech_audio
+from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, decode_to_pcm16
 from .vad import EnergyVAD
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,59 +66,6 @@ _CLIENT_SPECS: dict[str, Obj] = {
     "session.close": Obj(_ENVELOPE),
 }
 
-class _Stopped(Exception):
-    """The response was cancelled (or the session ended): stop streaming."""
-
-
-class Response:
-    """A response being streamed (or finished)."""
-
-    __slots__ = (
-        "id", "config", "in_conversation", "items", "task", "finished", "created_sent", "waiter", "lock",
-        "current", "part", "part_kind", "text_out", "audio_ms_out", "args_out", "input_tokens",
-    )  # fmt: skip
-
-    def __init__(self, response_id: str, config: ResponseConfig) -> None:
-        self.id = response_id
-        self.config = config
-        self.in_conversation = config.conversation != "none"
-        self.items: list[Item] = []
-        self.task: asyncio.Task[None] | None = None
-        self.finished = False
-        self.created_sent = False
-        self.waiter: asyncio.Future[None] | None = None
-        self.lock = asyncio.Lock()
-        self.current: Item | None = None
-        self.part: dict[str, Any] | None = None
-        self.part_kind = "text"
-        self.text_out = 0  # characters of text/transcript streamed
-        self.audio_ms_out = 0.0
-        self.args_out = 0
-        self.input_tokens = (0, 0)  # (text, audio)
-
-    def wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-
-class _Segment:
-    """``async with``: hold the response's lock for a group of frames; stop if it was cancelled."""
-
-    __slots__ = ("resp",)
-
-    def __init__(self, resp: Response) -> None:
-        self.resp = resp
-
-    async def __aenter__(self) -> None:
-        await self.resp.lock.acquire()
-        if self.resp.finished:
-            self.resp.lock.release()
-            raise _Stopped
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.resp.lock.release()
-
-
 class Session:
     """State machine of one Realtime connection (see the module docstring)."""
 
@@ -149,6 +95,8 @@ class Session:
         self.view: SessionView = dialect.view(self.session)
         #: The conversation's items and the ``conversation.item.*`` events.
         self.conversation = Conversation(dialect, outbox, settings.script, self._current_view)
+        #: The responses and the ``response.*`` events.
+        self.responses = Responses(dialect, self.conversation_id, settings, outbox, self.conversation, self._current_view)
         # input audio: uncommitted bytes, absolute sample index of their start, total samples appended
         self._buf = bytearray()
         self._buf_start = 0
@@ -157,11 +105,6 @@ class Session:
         self._vad_item_id: str | None = None
         self._speech_start = 0
         self._configure_vad()
-        self.active: Response | None = None
-        self._responses: dict[str, Response] = {}
-        self.audio_produced = False
-        self.used_tokens = 0
-        self.response_count = 0
         self._expiry: asyncio.TimerHandle | None = None
         self._expire_task: asyncio.Task[None] | None = None
         self._handlers = {
@@ -174,8 +117,8 @@ class Session:
             "conversation.item.retrieve": self.conversation.on_retrieve,
             "conversation.item.delete": self.conversation.on_delete,
             "conversation.item.truncate": self.conversation.on_truncate,
-            "response.create": self._on_response_create,
-            "response.cancel": self._on_response_cancel,
+            "response.create": self.responses.on_create,
+            "response.cancel": self.responses.on_cancel,
             "output_audio_buffer.clear": self._on_output_audio_buffer_clear,
             "session.close": self._on_session_close,
         }
@@ -191,6 +134,26 @@ class Session:
     def input_audio_ms(self) -> float:
         """Milliseconds of input audio appended since the session started (the VAD clock)."""
         return self._clock * 1000 / SAMPLE_RATES[self.view.input_format]
+
+    @property
+    def active(self) -> Response | None:
+        """The response writing to the conversation, if any."""
+        return self.responses.active
+
+    @property
+    def audio_produced(self) -> bool:
+        """True once any assistant audio was sent (the voice can no longer change)."""
+        return self.responses.audio_produced
+
+    @property
+    def used_tokens(self) -> int:
+        """Tokens of every finished response (as ``rate_limits.updated`` counts them)."""
+        return self.responses.used_tokens
+
+    @property
+    def response_count(self) -> int:
+        """Number of finished responses."""
+        return self.responses.response_count
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close this connection from the server side."""
@@ -222,9 +185,7 @@ class Session:
         finally:
             if self._expiry is not None:
                 self._expiry.cancel()
-            for resp in list(self._responses.values()):
-                resp.finished = True
-                resp.wake()
+            self.responses.stop_all()
             # let an expiry finish its closing handshake
             await self.outbox.cancel_tasks(spare=self._expire_task)
 
@@ -238,9 +199,7 @@ class Session:
         else:
             length = f"{seconds:g} seconds"
         message = f"Your session hit the maximum duration of {length}."
-        for resp in list(self._responses.values()):
-            resp.finished = True
-            resp.wake()
+        self.responses.stop_all()
         try:
             await self.outbox.send_error(ClientEventError(message, code="session_expired"), None)
             await self.ws.close(1001, message)
@@ -325,7 +284,7 @@ class Session:
         await self.outbox.ack_pause()
         new = self.dialect.update_session(self.session, event["session"], self.model)
         view = self.dialect.view(new)
-        if self.audio_produced and view.voice != self.view.voice:
+        if self.responses.audio_produced and view.voice != self.view.voice:
             raise ClientEventError(
                 "Cannot update a conversation's voice if assistant audio is present.", code="cannot_update_voice"
             )
@@ -406,9 +365,9 @@ class Session:
             item_id=self._vad_item_id,
         )
         td = self.view.turn_detection or {}
-        active = self.active
+        active = self.responses.active
         if active is not None and td.get("interrupt_response", True):
-            await self._cancel(active, "turn_detected")
+            await self.responses.cancel(active, "turn_detected")
 
     async def _speech_stopped(self, position: int) -> None:
         item_id = self._vad_item_id or self.outbox.new_id("item_")
@@ -419,8 +378,8 @@ class Session:
         await self._commit(self._speech_start, position, item_id)
         td = self.view.turn_detection or {}
         # with interrupt_response off a response may still be running: then no new one
-        if td.get("create_response", True) and self.active is None:
-            await self._start_response(None)
+        if td.get("create_response", True) and self.responses.active is None:
+            await self.responses.start(None)
 
     async def _on_commit(self, event: dict[str, Any]) -> None:
         await self.outbox.ack_pause()
@@ -550,389 +509,6 @@ class Session:
         self._vad_item_id = None
         await self.outbox.send("input_audio_buffer.cleared")
 
-    # ------------------------------------------------------------------ responses
-
-    async def _on_response_create(self, event: dict[str, Any]) -> None:
-        await self._start_response(event.get("response"))
-
-    async def _start_response(self, params: Any) -> None:
-        config = self.dialect.response_config(self.view, params)
-        if config.input is not None:
-            for i, entry in enumerate(config.input):
-                if entry.get("type") == "item_reference":
-                    ref = entry.get("id")
-                    if not isinstance(ref, str):
-                        raise ClientEventError.missing(f"response.input[{i}].id")
-                    self.conversation.lookup(ref, f"response.input[{i}].id")
-        if config.conversation != "none" and self.active is not None:
-            raise ClientEventError(
-                f"Conversation already has an active response in progress: {self.active.id}. "
-                "Wait until the response is finished before creating a new one.",
-                code="conversation_already_has_active_response",
-            )
-        resp = Response(self.outbox.new_id("resp_"), config)
-        resp.input_tokens = self._input_tokens(resp)
-        self._responses[resp.id] = resp
-        if resp.in_conversation:
-            self.active = resp
-        if self.settings.pacing.response_created_delay <= 0:
-            await self._send_created(resp)
-        resp.task = self.outbox.spawn(self._run(resp))
-
-    def _context(self, resp: Response) -> list[tuple[dict[str, Any], Item | None]]:
-        """The items the response "reads": ``response.input`` when given, else the conversation."""
-        if resp.config.input is None:
-            return [(item.data, item) for item in self.conversation]
-        out = []
-        for entry in resp.config.input:
-            if entry.get("type") == "item_reference":
-                item = self.conversation.get(entry.get("id", ""))
-                if item is not None:
-                    out.append((item.data, item))
-            else:
-                out.append((entry, None))
-        return out
-
-    def _input_tokens(self, resp: Response) -> tuple[int, int]:
-        text = estimate_tokens(resp.config.instructions)
-        audio = 0
-        for data, item in self._context(resp):
-            for part in data.get("content") or ():
-                text += estimate_tokens(part.get("text") or part.get("transcript") or "")
-            if item is not None and item.audio is not None:
-                audio += int(item.audio_ms // 100)
-            text += estimate_tokens(data.get("arguments") or data.get("output") or "")
-        return text, audio
-
-    def _plan(self, resp: Response) -> Plan:
-        context = self._context(resp)
-        user_text: str | None = None
-        for data, item in reversed(context):
-            if data.get("type") == "message" and data.get("role") == "user":
-                texts = []
-                for part in data.get("content") or ():
-                    if part.get("type") == "input_text":
-                        texts.append(part.get("text") or "")
-                    elif part.get("type") == "input_audio":
-                        heard = item.heard if item is not None else None
-                        texts.append(heard or part.get("transcript") or "")
-                user_text = " ".join(t for t in texts if t)
-                break
-        tool_output = None
-        if context and context[-1][0].get("type") == "function_call_output":
-            last = context[-1][0]
-            name = next(
-                (
-                    d.get("name", "")
-                    for d, _ in context
-                    if d.get("type") == "function_call" and d.get("call_id") == last.get("call_id")
-                ),
-                "",
-            )
-            tool_output = (name, str(last.get("output", "")))
-        return self.settings.script.plan(
-            user_text=user_text, tool_output=tool_output, tools=resp.config.tools, tool_choice=resp.config.tool_choice
-        )
-
-    async def _pause(self, resp: Response, seconds: float) -> None:
-        if seconds > 0 and not resp.finished:
-            loop = asyncio.get_running_loop()
-            resp.waiter = fut = loop.create_future()
-            handle = loop.call_later(seconds, _resolve, fut)
-            try:
-                await fut
-            finally:
-                handle.cancel()
-                resp.waiter = None
-        if resp.finished:
-            raise _Stopped
-
-    def _response_object(
-        self, resp: Response, status: str, details: dict[str, Any] | None, usage: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        return self.dialect.response_object(
-            response_id=resp.id,
-            status=status,
-            status_details=details,
-            output=[item.data for item in resp.items] if status != "in_progress" else [],
-            usage=usage,
-            conversation_id=self.conversation_id if resp.in_conversation else None,
-            config=resp.config,
-        )
-
-    async def _send_created(self, resp: Response) -> None:
-        resp.created_sent = True
-        await self.outbox.send("response.created", response=self._response_object(resp, "in_progress", None, None))
-        if self.settings.rate_limits == "after_created":
-            await self._send_rate_limits()
-
-    async def _run(self, resp: Response) -> None:
-        pacing = self.settings.pacing
-        try:
-            if not resp.created_sent:
-                await self._pause(resp, pacing.response_created_delay)
-                async with _Segment(resp):
-                    await self._send_created(resp)
-            await self._pause(resp, pacing.first_delta_delay)
-            plan = self._plan(resp)
-            status, details = "completed", None
-            if plan.text is not None:
-                text = plan.text
-                limit = resp.config.max_output_tokens
-                if isinstance(limit, int) and estimate_tokens(text) > limit:
-                    text = text[: limit * 4]
-                    status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
-                await self._stream_message(resp, text, "incomplete" if status == "incomplete" else "completed")
-            if plan.tool_name is not None and status == "completed":
-                await self._stream_call(resp, plan.tool_name, plan.tool_arguments or "{}")
-            async with _Segment(resp):
-                await self._finish(resp, status, details)
-            await self._after_done(resp)
-        except _Stopped:
-            return
-        except ConnectionClosed:
-            resp.finished = True
-        except Exception:  # a bug in the mock: end the response as failed rather than hang the client
-            log.exception("mock session %s: response %s failed", self.id, resp.id)
-            if not resp.finished and not resp.lock.locked():
-                async with resp.lock:
-                    if not resp.created_sent:
-                        await self._send_created(resp)
-                    await self._close_part(resp)
-                    await self._close_item(resp, "incomplete")
-                    await self._finish(
-                        resp,
-                        "failed",
-                        {
-                            "type": "failed",
-                            "error": {
-                                "type": "server_error",
-                                "code": "internal_error",
-                                "message": "The mock server failed while generating this response.",
-                            },
-                        },
-                    )
-                await self._after_done(resp)
-        finally:
-            if self.active is resp and resp.finished:
-                self.active = None
-
-    async def _open_item(self, resp: Response, data: dict[str, Any]) -> Item:
-        item = Item(data)
-        resp.items.append(item)
-        resp.current = item
-        output_index = len(resp.items) - 1
-        await self.outbox.send(
-            "response.output_item.added", response_id=resp.id, output_index=output_index, item=data
-        )
-        if resp.in_conversation:
-            previous = self.conversation.insert(item)
-            await self.outbox.send(self.dialect.item_event_types()[0], previous_item_id=previous, item=data)
-        return item
-
-    async def _stream_message(self, resp: Response, text: str, final_status: str) -> None:
-        cfg = resp.config
-        dialect = self.dialect
-        pacing = self.settings.pacing
-        async with _Segment(resp):
-            item = await self._open_item(
-                resp,
-                {
-                    "id": self.outbox.new_id("item_"),
-                    "object": "realtime.item",
-                    "type": "message",
-                    "status": "in_progress",
-                    "role": "assistant",
-                    "content": [],
-                },
-            )
-            output_index = len(resp.items) - 1
-            common = {"response_id": resp.id, "item_id": item.id, "output_index": output_index, "content_index": 0}
-            if cfg.audio_out:
-                part = {"type": dialect.item_audio_type, "transcript": ""}
-                wire_part = {"type": "audio", "transcript": ""}
-                resp.part_kind = "audio"
-            else:
-                part = {"type": dialect.item_text_type, "text": ""}
-                wire_part = {"type": "text", "text": ""}
-                resp.part_kind = "text"
-            item.data["content"].append(part)
-            resp.part = part
-            await self.outbox.send("response.content_part.added", **common, part=wire_part)
-        if cfg.audio_out:
-            ms_per_char = self.settings.ms_per_char
-            chunk_ms = self.settings.audio_chunk_ms
-            item.audio = speech_audio(text, cfg.output_format, ms_per_char)
-            item.audio_format = cfg.output_format
-            chunks = audio_chunks(text, cfg.output_format, chunk_ms, ms_per_char)
-            words = text_deltas(text)
-            w = 0
-            offset = 0  # characters of transcript already scheduled
-            elapsed = 0.0
-            for b64, duration in chunks:
-                async with _Segment(resp):
-                    # transcript runs slightly ahead of the audio, as the service's does
-                    while w < len(words) and offset * ms_per_char <= elapsed + duration:
-                        delta = words[w]
-                        part["transcript"] += delta
-                        resp.text_out += len(delta)
-                        offset += len(delta)
-                        w += 1
-                        await self.outbox.send(dialect.transcript_delta, **common, delta=delta)
-                    self.audio_produced = True
-                    item.audio_ms += duration
-                    resp.audio_ms_out += duration
-                    elapsed += duration
-                    await self.outbox.send(dialect.audio_delta, **common, delta=b64)
-                await self._pause(resp, duration / 1000 * pacing.audio_realtime_factor)
-            if w < len(words):
-                async with _Segment(resp):
-                    for delta in words[w:]:
-                        part["transcript"] += delta
-                        resp.text_out += len(delta)
-                        await self.outbox.send(dialect.transcript_delta, **common, delta=delta)
-        else:
-            for i, delta in enumerate(text_deltas(text)):
-                if i:
-                    await self._pause(resp, pacing.text_delta_interval)
-                async with _Segment(resp):
-                    part["text"] += delta
-                    resp.text_out += len(delta)
-                    await self.outbox.send(dialect.text_delta, **common, delta=delta)
-        async with _Segment(resp):
-            await self._close_part(resp)
-            await self._close_item(resp, final_status)
-
-    async def _stream_call(self, resp: Response, name: str, arguments: str) -> None:
-        pacing = self.settings.pacing
-        call_id = self.outbox.new_id("call_", 16)
-        async with _Segment(resp):
-            item = await self._open_item(
-                resp,
-                {
-                    "id": self.outbox.new_id("item_"),
-                    "object": "realtime.item",
-                    "type": "function_call",
-                    "status": "in_progress",
-                    "name": name,
-                    "call_id": call_id,
-                    "arguments": "",
-                },
-            )
-        output_index = len(resp.items) - 1
-        common = {"response_id": resp.id, "item_id": item.id, "output_index": output_index, "call_id": call_id}
-        for i in range(0, len(arguments), 8):
-            if i:
-                await self._pause(resp, pacing.text_delta_interval)
-            async with _Segment(resp):
-                delta = arguments[i : i + 8]
-                item.data["arguments"] += delta
-                resp.args_out += len(delta)
-                await self.outbox.send("response.function_call_arguments.delta", **common, delta=delta)
-        async with _Segment(resp):
-            await self.outbox.send(
-                "response.function_call_arguments.done", **common, name=name, arguments=item.data["arguments"]
-            )
-            await self._close_item(resp, "completed")
-
-    async def _close_part(self, resp: Response) -> None:
-        """Close the open content part with what was streamed (caller holds the response lock)."""
-        part = resp.part
-        item = resp.current
-        if part is None or item is None:
-            return
-        resp.part = None
-        common = {"response_id": resp.id, "item_id": item.id, "output_index": len(resp.items) - 1, "content_index": 0}
-        dialect = self.dialect
-        if resp.part_kind == "audio":
-            await self.outbox.send(dialect.audio_done, **common)
-            await self.outbox.send(dialect.transcript_done, **common, transcript=part["transcript"])
-            wire = {"type": "audio", "transcript": part["transcript"]}
-        else:
-            await self.outbox.send(dialect.text_done, **common, text=part["text"])
-            wire = {"type": "text", "text": part["text"]}
-        await self.outbox.send("response.content_part.done", **common, part=wire)
-
-    async def _close_item(self, resp: Response, status: str) -> None:
-        """Finish the open output item with ``status`` (caller holds the response lock)."""
-        item = resp.current
-        if item is None:
-            return
-        resp.current = None
-        item.data["status"] = status
-        if resp.in_conversation and not self.dialect.beta:
-            await self.outbox.send(
-                "conversation.item.done", previous_item_id=self.conversation.previous_of(item), item=item.data
-            )
-        await self.outbox.send(
-            "response.output_item.done", response_id=resp.id, output_index=resp.items.index(item), item=item.data
-        )
-
-    def _usage(self, resp: Response) -> dict[str, Any]:
-        text_in, audio_in = resp.input_tokens
-        text_out = math.ceil(resp.text_out / 4) + math.ceil(resp.args_out / 4)
-        audio_out = int(resp.audio_ms_out // 50)
-        total_in = text_in + audio_in
-        total_out = text_out + audio_out
-        usage = {
-            "total_tokens": total_in + total_out,
-            "input_tokens": total_in,
-            "output_tokens": total_out,
-            "input_token_details": {
-                "text_tokens": text_in,
-                "audio_tokens": audio_in,
-                "cached_tokens": 0,
-                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0},
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
-        if self.dialect.beta:  # not in the beta usage object
-            del usage["input_token_details"]["cached_tokens_details"]
-        return usage
-
-    async def _finish(self, resp: Response, status: str, details: dict[str, Any] | None) -> None:
-        """Send ``response.done`` (caller holds the response lock)."""
-        resp.finished = True
-        resp.wake()
-        self._responses.pop(resp.id, None)
-        if self.active is resp:
-            self.active = None
-        usage = self._usage(resp)
-        self.used_tokens += usage["total_tokens"]
-        self.response_count += 1
-        await self.outbox.send("response.done", response=self._response_object(resp, status, details, usage))
-
-    async def _after_done(self, resp: Response) -> None:  # noqa: ARG002
-        if self.settings.rate_limits == "after_done":
-            delay = self.settings.pacing.rate_limits_delay
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._send_rate_limits()
-
-    async def _send_rate_limits(self) -> None:
-        await self.outbox.send(
-            "rate_limits.updated", rate_limits=self.dialect.rate_limits(self.used_tokens, self.response_count)
-        )
-
-    async def _cancel(self, resp: Response, reason: str) -> None:
-        """Stop ``resp`` now: close what was streamed, then ``response.done`` (cancelled)."""
-        async with resp.lock:
-            if resp.finished:
-                return
-            if not resp.created_sent:
-                await self._send_created(resp)
-            await self._close_part(resp)
-            await self._close_item(resp, "incomplete")
-            await self._finish(resp, "cancelled", {"type": "cancelled", "reason": reason})
-        await self._after_done(resp)
-
-    async def _on_response_cancel(self, event: dict[str, Any]) -> None:
-        response_id = event.get("response_id")
-        resp = self._responses.get(response_id) if response_id else self.active
-        if resp is None or resp.finished:
-            raise ClientEventError("Cancellation failed: no active response found", code="response_cancel_not_active")
-        await self._cancel(resp, "client_cancelled")
-
     async def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> None:
         raise ClientEventError(
             "output_audio_buffer.clear is only supported for WebRTC and SIP connections; over WebSocket send "
@@ -942,11 +518,6 @@ class Session:
 
     async def _on_session_close(self, event: dict[str, Any]) -> None:
         await self.ws.close(1000, "")
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 def _kind_name(value: Any) -> str:
