@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import os
@@ -11,11 +12,13 @@ import sys
 import time
 import textwrap
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from _realtime_helpers import PACKAGE_PARENT
 from websockets.sync.client import connect as sync_connect
 
+import realtime_fast.mock
 from realtime_fast.mock import MockRealtimeServer, Pacing, spawn_mock_server
 from realtime_fast.mock.recording import DEFAULT_RECORD_BYTES, Frame
 from test_mock_support import (  # noqa: F401 - fixtures
@@ -95,6 +98,57 @@ async def test_recording_can_be_off_and_timestamps_added():
     stamps = [c.received[0]["mock_sent_at"]] + [e["mock_sent_at"] for e in events]
     assert all(before <= s <= after for s in stamps) and stamps == sorted(stamps)
     assert_valid_events(server, extra_top={"mock_sent_at"})
+
+
+async def test_pacing_and_script_changes_reach_a_running_session(mock_server):
+    async with await WireClient.open(mock_server) as c:
+        await c.send("session.update", session=text_session("ga"))
+        await c.recv()
+        # set after the session started: with a copy of the fast profile the reply would be done at once
+        mock_server.pacing.first_delta_delay = 30.0
+        mock_server.script.reply("never said")
+        await c.send("conversation.item.create", item=user_text("hello"))
+        await c.send("response.create")
+        await c.until("response.created")
+        await c.send("response.cancel")
+        done = (await c.until("response.done"))[-1]["response"]
+    assert done["status"] == "cancelled" and done["output"] == []
+
+
+def _mock_imports() -> dict[str, set[str]]:
+    """The modules of realtime_fast.mock each module imports, also under TYPE_CHECKING or in a function."""
+    package = Path(realtime_fast.mock.__file__).parent
+    names = {path.stem for path in package.glob("*.py")} - {"__init__"}  # the package face re-exports lazily
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.update(node.module.split(".")[2:3] if node.module.startswith("realtime_fast.mock.") else ())
+        graph[name] = imported & names
+    return graph
+
+
+def test_mock_modules_import_each_other_in_no_loop():
+    graph = _mock_imports()
+    assert "session" in graph["server"]  # the parse found the imports
+    finished: set[str] = set()
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in path:
+            pytest.fail("import loop: " + " -> ".join([*path[path.index(name) :], name]))
+        if name not in finished:
+            path.append(name)
+            for imported in sorted(graph[name]):
+                visit(imported)
+            path.pop()
+            finished.add(name)
+
+    for name in sorted(graph):
+        visit(name)
 
 
 def test_thread_runner_for_sync_code():

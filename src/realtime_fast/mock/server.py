@@ -42,6 +42,7 @@ from .pacing import Pacing
 from .recording import Frame, Recorder
 from .script import Script
 from .session import Session
+from .settings import SessionSettings
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -360,7 +361,7 @@ class MockRealtimeServer:
                 return
             dialect: Dialect = BETA if beta else GA
             max_age = self.max_session_seconds or dialect.default_max_session_seconds
-            session = Session(self, ws, conn_id, dialect, model or "", max_age)
+            session = Session(self._session_settings(), ws, conn_id, dialect, model or "", max_age)
             self.connections[conn_id] = session
             try:
                 await session.run()
@@ -373,6 +374,20 @@ class MockRealtimeServer:
                 pass
             record.finish(ws.close_code, ws.close_reason)
             log.debug("#%s closed: %s %s", conn_id, record.close_code, record.close_reason)
+
+    def _session_settings(self) -> SessionSettings:
+        return SessionSettings(
+            pacing=self.pacing,
+            script=self.script,
+            record=self.recorder.add,
+            ids=self._ids,
+            rate_limits=self.rate_limits,
+            timestamp_field=self.timestamp_field,
+            ms_per_char=self.ms_per_char,
+            audio_chunk_ms=self.audio_chunk_ms,
+            max_message_size=self.max_message_size,
+            emit_conversation_created=self.emit_conversation_created,
+        )
 
     def _refusal(self, key: str | None, beta: bool, model: str | None) -> tuple[str | None, str, int, str] | None:
         if key is None:
