@@ -84,6 +84,6 @@ def load_pure_copy() -> ModuleType:
             del os.environ["REALTIME_FAST_NO_EXTENSIONS"]
         else:
             os.environ["REALTIME_FAST_NO_EXTENSIONS"] = saved
-    if any(copy._impl.COMPILED_MODULES.values()):
+    if any(sys.modules[f"{PURE_COPY_NAME}._impl"].COMPILED_MODULES.values()):
         raise RuntimeError("The pure copy of realtime_fast loaded a compiled module.")
     return copy
