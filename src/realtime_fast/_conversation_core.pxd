@@ -6,6 +6,7 @@ cdef class ConversationCore:
     cdef public dict item_lookup
     cdef public dict audio_buffers
     cdef public set duplicate_ids
+    cdef public bint keep_audio
 
     cdef object streaming_item_c(self, object item_id)
     # streaming_item(): the item, or None.

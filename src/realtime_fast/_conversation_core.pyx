@@ -60,6 +60,7 @@ cdef class ConversationCore:
         self.item_lookup = {}
         self.audio_buffers = {}
         self.duplicate_ids = set()
+        self.keep_audio = True
 
     def __init__(self):
         pass
@@ -109,11 +110,17 @@ cdef class ConversationCore:
         return item
 
     cdef object apply_audio_c(self, object item_id, object buffer, Py_ssize_t start):
+        cdef AudioBuffer audio
         item = self.streaming_item_c(item_id)
         if item is None:
             return None
         if type(buffer) is AudioBuffer:
-            pcm = (<AudioBuffer>buffer).tail_bytes(start)
+            audio = <AudioBuffer>buffer
+            pcm = audio.tail_bytes(start)
+            if not self.keep_audio and audio.can_resize():
+                audio.discard(len(audio))
         else:
             pcm = buffer.to_bytes(start)
+            if not self.keep_audio and buffer.resizable:
+                buffer.discard(len(buffer))
         return item, {_K_AUDIO: pcm}

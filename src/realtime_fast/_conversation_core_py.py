@@ -60,6 +60,9 @@ class ConversationCore:
         self.audio_buffers: Dict[str, Any] = {}
         #: Ids the server gave a second item; later events naming them are ignored.
         self.duplicate_ids: Set[str] = set()
+        #: False: an item's audio buffer keeps none of the samples once a delta was reported (its
+        #: ``offset`` still counts them), so memory stays at about one delta per item.
+        self.keep_audio: bool = True
 
     def streaming_item(self, item_id: Any) -> Optional[Item]:
         """The item streamed deltas naming ``item_id`` go to; None for an unknown or duplicated id (or one that is not a str)."""
@@ -104,9 +107,13 @@ class ConversationCore:
         """An audio delta already decoded onto ``buffer`` (the item's) from sample ``start`` on.
 
         Returns ``(item, {"audio": bytes of the new samples})``, or None for an
-        unknown or duplicated item.
+        unknown or duplicated item.  Without :attr:`keep_audio` the buffer is
+        emptied afterwards (its ``offset`` keeps counting the samples).
         """
         item = self.streaming_item(item_id)
         if item is None:
             return None
-        return item, {"audio": buffer.to_bytes(start)}
+        pcm = buffer.to_bytes(start)
+        if not self.keep_audio and buffer.resizable:
+            buffer.discard(len(buffer))
+        return item, {"audio": pcm}

@@ -132,6 +132,7 @@ _ROUTE_NAMES: Dict[str, str] = {
     "conversation.item.truncated": "_on_updated",
     "conversation.item.deleted": "_on_updated",
     "conversation.item.retrieved": "_on_item_retrieved",
+    "conversation.item.done": "_on_item_done",
     "conversation.item.input_audio_transcription.delta": "_on_updated",
     "conversation.item.input_audio_transcription.completed": "_on_updated",
     "conversation.item.input_audio_transcription.failed": "_on_transcription_failed",
@@ -266,6 +267,15 @@ class RealtimeClient(RealtimeEventHandler):
             text (default 1 MiB, about 16 s of audio; None: no limit).  A
             longer one is dropped with an ``error`` event and the session
             goes on.
+        keep_item_audio: True (the reference's behaviour): every item keeps
+            its audio in ``item["formatted"]["audio"]``, about 2.9 MB a
+            minute per direction.  False, for servers that forward audio
+            (to a phone line or a browser) as it arrives: ``conversation.updated``
+            still carries each delta's samples, but items keep none (their
+            buffer's ``offset`` counts what arrived, so ``cancel_response``
+            still clamps correctly), user items get no input audio, and the
+            input audio appended is sent, not kept.  Memory per session then
+            stays flat however long the call.
     """
 
     def __init__(
@@ -289,6 +299,7 @@ class RealtimeClient(RealtimeEventHandler):
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
+        keep_item_audio: bool = True,
     ) -> None:
         super().__init__()
         if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
@@ -312,6 +323,9 @@ class RealtimeClient(RealtimeEventHandler):
         )
         self._logger = RedactingLogger(logger, Redactor([api_key]))
         self.conversation = RealtimeConversation(max_history_items=max_history_items)
+        #: Whether items keep their audio (see the class docstring); set at construction.
+        self.keep_item_audio = bool(keep_item_audio)
+        self.conversation.keep_audio = self.keep_item_audio
         self.reconnect = reconnect
         self.reconnect_attempts = reconnect_attempts
         self.reconnect_delay = reconnect_delay
@@ -321,7 +335,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.session_created = False
         self.tools: Dict[str, Dict[str, Any]] = {}
         self.session_config: Dict[str, Any] = {}
-        self.input_audio_buffer = self._new_input_buffer()
+        self._renew_input_buffer()
         self._session_waiter: Optional[asyncio.Future] = None
         self._user_closed = False
         self._expired = False
@@ -332,15 +346,26 @@ class RealtimeClient(RealtimeEventHandler):
 
     # -- construction ---------------------------------------------------------------
 
-    def _new_input_buffer(self) -> AudioBuffer:
+    def _renew_input_buffer(self) -> None:
+        """A new local input buffer: a new session's audio clock starts at 0.
+
+        With ``keep_item_audio=False`` it holds a single sample: its ``offset``
+        still counts what was appended, which is all the client needs then.
+        """
         seconds = self.max_input_audio_seconds
-        return AudioBuffer(max_samples=None if seconds is None else max(1, int(seconds * SAMPLE_RATE)))
+        if not self.keep_item_audio:
+            cap: Optional[int] = 1
+        else:
+            cap = None if seconds is None else max(1, int(seconds * SAMPLE_RATE))
+        self.input_audio_buffer = AudioBuffer(max_samples=cap)
+        #: Samples (``_input_samples``) committed so far: what create_response must not commit again.
+        self._committed_through = 0
 
     def _reset_config(self) -> None:
         self.session_created = False
         self.tools = {}
         self.session_config = copy.deepcopy(self.default_session_config)
-        self.input_audio_buffer = self._new_input_buffer()
+        self._renew_input_buffer()
 
     def _add_api_event_handlers(self) -> None:
         """Wire the API to this client (not through ``on``, so clearing handlers never unwires it)."""
@@ -399,7 +424,7 @@ class RealtimeClient(RealtimeEventHandler):
         self._user_closed = False
         self._expired = False
         self.session_created = False
-        self.input_audio_buffer = self._new_input_buffer()  # a new session's audio clock starts at 0
+        self._renew_input_buffer()
         await self.realtime.connect()
         self.update_session()
         return True
@@ -528,21 +553,70 @@ class RealtimeClient(RealtimeEventHandler):
         self.realtime.send("conversation.item.delete", {"item_id": item_id})
         return True
 
-    def send_user_message_content(self, content: Optional[List[Mapping[str, Any]]] = None) -> bool:
-        """Send a user message with ``content`` parts (when non-empty), then :meth:`create_response`.
+    def send_user_message_content(self, content: Optional[List[Mapping[str, Any]]] = None, *, respond: bool = True) -> bool:
+        """Send a user message with ``content`` parts (when non-empty), then :meth:`create_response` (unless ``respond=False``).
 
         ``input_audio`` parts may carry raw samples in ``audio`` (anything
         :func:`to_pcm16` takes); they are base64-encoded here.
         """
         if content:
-            parts: List[Dict[str, Any]] = []
+            self.create_item({"type": "message", "role": "user", "content": list(content)})
+        if respond:
+            self.create_response()
+        return True
+
+    def create_item(self, item: Mapping[str, Any], previous_item_id: Optional[str] = None) -> bool:
+        """Add ``item`` to the server's conversation (``conversation.item.create``) without asking for a response.
+
+        ``item`` is a conversation item as the service takes it: a message
+        (``role`` ``system``, ``user`` or ``assistant``, with content parts), a
+        ``function_call`` or a ``function_call_output``.  ``input_audio``
+        parts may carry raw samples in ``audio`` (anything :func:`to_pcm16`
+        takes).  ``previous_item_id`` places it after that item (``"root"``:
+        first); None appends it.  The item arrives as
+        ``conversation.item.appended`` (and ``conversation.item.completed``).
+        Raises TypeError for an item that is not a mapping and ValueError for
+        one without a ``type``.
+        """
+        if not isinstance(item, Mapping):
+            raise TypeError(f"create_item() takes an item mapping, not {type(item).__name__}.")
+        if not isinstance(item.get("type"), str):
+            raise ValueError('create_item() needs an item with a "type": "message", "function_call" or "function_call_output".')
+        payload = dict(item)
+        content = payload.get("content")
+        if isinstance(content, list):
+            parts: List[Any] = []
             for part in content:
-                part = dict(part)
-                if part.get("type") == "input_audio" and part.get("audio") is not None and not isinstance(part["audio"], str):
-                    part["audio"] = b64encode_pcm16(to_pcm16(part["audio"], "send_user_message_content"))
+                if isinstance(part, Mapping):
+                    part = dict(part)
+                    if part.get("type") == "input_audio" and part.get("audio") is not None and not isinstance(part["audio"], str):
+                        part["audio"] = b64encode_pcm16(to_pcm16(part["audio"], "create_item"))
                 parts.append(part)
-            self.realtime.send("conversation.item.create", {"item": {"type": "message", "role": "user", "content": parts}})
-        self.create_response()
+            payload["content"] = parts
+        data: Dict[str, Any] = {"item": payload}
+        if previous_item_id is not None:
+            data["previous_item_id"] = previous_item_id
+        self.realtime.send("conversation.item.create", data)
+        return True
+
+    def commit_input_audio(self) -> bool:
+        """Commit the audio appended so far as a user item (``input_audio_buffer.commit``), without asking for a response.
+
+        For push-to-talk without server turn detection: append while the
+        button is held, commit on release, then :meth:`create_response`.  The
+        committed audio becomes the new user item's ``formatted["audio"]``
+        (unless ``keep_item_audio=False``).  The server answers an empty
+        buffer with an ``error`` event.
+        """
+        self.realtime.send("input_audio_buffer.commit")
+        self._take_uncommitted_input()
+        return True
+
+    def clear_input_audio(self) -> bool:
+        """Drop the audio appended and not committed yet, on the server and locally (``input_audio_buffer.clear``)."""
+        self.realtime.send("input_audio_buffer.clear")
+        self._discard_input(len(self.input_audio_buffer))
+        self._committed_through = self._input_samples()
         return True
 
     def append_input_audio(self, samples: Any) -> bool:
@@ -586,10 +660,9 @@ class RealtimeClient(RealtimeEventHandler):
         per-response options in reference or GA shape (``instructions``,
         ``modalities``/``output_modalities``, ``conversation``, ...).
         """
-        if self.get_turn_detection_type() is None and len(self.input_audio_buffer):
+        if self.get_turn_detection_type() is None and self._input_samples() > self._committed_through:
             self.realtime.send("input_audio_buffer.commit")
-            self.conversation.queue_input_audio(self.input_audio_buffer.slice(0))
-            self._discard_input(len(self.input_audio_buffer))
+            self._take_uncommitted_input()
         data = {} if response is None else {"response": self.realtime.dialect.response_payload(response)}
         self.realtime.send("response.create", data)
         return True
@@ -600,6 +673,10 @@ class RealtimeClient(RealtimeEventHandler):
         ``sample_count`` is how many samples of the item's audio were played;
         the truncation point (``audio_end_ms``) is clamped to the audio
         actually received for the item, since the server rejects larger values.
+        When nothing was played (``sample_count`` 0, or no audio received
+        yet: an interruption before the first audio delta) the response is
+        only cancelled: the service rejects a truncation of an item with no
+        played audio ("Only model output audio messages can be truncated").
         Everything is checked before anything is sent.  ``response.cancel`` is
         not sent when the item's response is known to have finished already.
         Returns ``{"item": item_or_None}``.
@@ -614,24 +691,27 @@ class RealtimeClient(RealtimeEventHandler):
             raise ValueError('Can only cancelResponse messages with type "message"')
         if item.get("role") != "assistant":
             raise ValueError('Can only cancelResponse messages with role "assistant"')
-        content = item.get("content") or []
-        audio_index = next(
-            (i for i, part in enumerate(content) if isinstance(part, dict) and part.get("type") in AUDIO_PART_TYPES), -1
-        )
-        if audio_index == -1:
-            raise ValueError("Could not find audio on item to cancel")
         if isinstance(sample_count, bool) or not isinstance(sample_count, int):
             raise TypeError(f"sample_count must be an integer number of samples, not {type(sample_count).__name__}.")
         if sample_count < 0:
             raise ValueError(f"sample_count must be a non-negative number of samples, got {sample_count}.")
-        played = min(sample_count, len(item["formatted"]["audio"]))
-        audio_end_ms = played * 1000 // self.conversation.default_frequency
+        audio = item["formatted"]["audio"]
+        received = audio.offset + len(audio)  # also counts what keep_item_audio=False did not keep
+        played = min(sample_count, received)
+        content = item.get("content") or []
+        audio_index = next(
+            (i for i, part in enumerate(content) if isinstance(part, dict) and part.get("type") in AUDIO_PART_TYPES), -1
+        )
+        if audio_index == -1 and sample_count:
+            raise ValueError("Could not find audio on item to cancel")
         response = self.conversation.response_of_item(id)
         if response is None or response.get("status") == "in_progress":
             self.realtime.send("response.cancel")
-        self.realtime.send(
-            "conversation.item.truncate", {"item_id": id, "content_index": audio_index, "audio_end_ms": audio_end_ms}
-        )
+        if played:
+            audio_end_ms = played * 1000 // self.conversation.default_frequency
+            self.realtime.send(
+                "conversation.item.truncate", {"item_id": id, "content_index": audio_index, "audio_end_ms": audio_end_ms}
+            )
         return {"item": item}
 
     def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
@@ -765,8 +845,33 @@ class RealtimeClient(RealtimeEventHandler):
             return
         self.dispatch("conversation.updated", {"item": item, "delta": delta})
         self.dispatch("conversation.item.appended", {"item": item})
-        if item.get("status") == "completed":
+        self._completed(item)
+
+    def _on_item_done(self, event: Dict[str, Any]) -> None:
+        # GA: the item is final.  A known one takes its final status and content; a new one is
+        # announced like a created one.  Either way it is reported complete once.
+        raw = event.get("item")
+        known = isinstance(raw, dict) and raw.get("id") in self.conversation.item_lookup
+        item, delta = self.conversation.process_event(event)
+        if item is None:
+            return
+        self.dispatch(_UPDATED, {"item": item, "delta": delta})
+        if not known:
+            self.dispatch("conversation.item.appended", {"item": item})
+        self._completed(item, run_tool=known)
+
+    def _completed(self, item: Dict[str, Any], *, run_tool: bool = False) -> None:
+        """Dispatch ``conversation.item.completed`` the first time ``item`` is complete.
+
+        ``run_tool``: the item was streamed and has just finished (a function
+        call the model made now: run its tool); items that arrive complete
+        (history, retrieved items) never run a tool.
+        """
+        if self.conversation.mark_completed(item):
             self.dispatch("conversation.item.completed", {"item": item})
+            tool = item["formatted"].get("tool")
+            if run_tool and tool is not None and item.get("type") == "function_call":
+                self._start_tool_call(dict(tool))
 
     def _on_item_retrieved(self, event: Dict[str, Any]) -> None:
         # The answer to conversation.item.retrieve: the known item is refreshed in place; an
@@ -779,8 +884,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.dispatch(_UPDATED, {"item": item, "delta": delta})
         if not known:
             self.dispatch("conversation.item.appended", {"item": item})
-            if item.get("status") == "completed":
-                self.dispatch("conversation.item.completed", {"item": item})
+            self._completed(item)
 
     def _on_transcription_failed(self, event: Dict[str, Any]) -> None:
         # Reported like a server error event: the server says something it was asked to do failed.
@@ -816,15 +920,21 @@ class RealtimeClient(RealtimeEventHandler):
 
     def _on_output_item_done(self, event: Dict[str, Any]) -> None:
         item = self._process(event)
-        if item is None:
-            return
-        if item.get("status") == "completed":
-            self.dispatch("conversation.item.completed", {"item": item})
-            tool = item["formatted"].get("tool")
-            if tool is not None:
-                self._start_tool_call(dict(tool))
+        if item is not None:
+            self._completed(item, run_tool=True)
 
     # -- input audio bookkeeping -------------------------------------------------------------
+
+    def _input_samples(self) -> int:
+        """Samples appended to the input buffer since it was made (kept or not)."""
+        return self.input_audio_buffer.offset + len(self.input_audio_buffer)
+
+    def _take_uncommitted_input(self) -> None:
+        """The audio appended since the last commit becomes the next user item's (when kept), and leaves the local buffer."""
+        if self.keep_item_audio and len(self.input_audio_buffer):
+            self.conversation.queue_input_audio(self.input_audio_buffer.slice(0))
+        self._discard_input(len(self.input_audio_buffer))
+        self._committed_through = self._input_samples()
 
     def _discard_input(self, n_samples: int) -> None:
         try:
@@ -902,7 +1012,7 @@ class RealtimeClient(RealtimeEventHandler):
             if self._user_closed or self.is_connected():
                 return
             self._expired = False
-            self.input_audio_buffer = self._new_input_buffer()
+            self._renew_input_buffer()
             try:
                 await self.realtime.connect()
                 self.update_session()

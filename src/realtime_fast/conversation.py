@@ -149,6 +149,7 @@ class RealtimeConversation(ConversationCore):
         self.queued_transcript_items: Dict[str, Dict[str, Any]] = {}
         self.queued_input_audio: Optional[AudioBuffer] = None
         self._out_of_band: Set[str] = set()
+        self._completed_ids: Set[str] = set()
         #: event type -> processor function, called as ``processor(self, event)`` (one table per class).
         self._processors = _processor_table(type(self))
 
@@ -165,6 +166,7 @@ class RealtimeConversation(ConversationCore):
         self.queued_transcript_items = {}
         self.queued_input_audio = None
         self._out_of_band = set()
+        self._completed_ids = set()
         self.duplicate_ids.clear()
         return True
 
@@ -278,6 +280,7 @@ class RealtimeConversation(ConversationCore):
                     self.item_lookup.pop(item.get("id"), None)
                     self.audio_buffers.pop(item.get("id"), None)
                     self.duplicate_ids.discard(item.get("id"))
+                    self._completed_ids.discard(item.get("id"))
                 else:
                     kept.append(item)
             self.items = kept
@@ -317,7 +320,7 @@ class RealtimeConversation(ConversationCore):
         formatted: Dict[str, Any] = {"audio": AudioBuffer(), "text": "", "transcript": ""}
         new_item["formatted"] = formatted
         speech = self.queued_speech_items.pop(item_id, None)
-        if speech is not None and "audio" in speech:
+        if speech is not None and "audio" in speech and self.keep_audio:
             formatted["audio"] = speech["audio"]
         content = new_item.get("content")
         if isinstance(content, list):
@@ -334,9 +337,9 @@ class RealtimeConversation(ConversationCore):
                 content[index]["transcript"] = queued["raw"]
         item_type = new_item.get("type")
         if item_type == "message":
-            if new_item.get("role") == "user":
+            if new_item.get("role") in ("user", "system"):  # never streamed: final when created
                 new_item["status"] = "completed"
-                if new_input and self.queued_input_audio is not None and isinstance(content, list):
+                if new_input and self.queued_input_audio is not None and self.keep_audio and isinstance(content, list):
                     if any(isinstance(p, dict) and p.get("type") == "input_audio" for p in content):
                         formatted["audio"] = self.queued_input_audio
                         self.queued_input_audio = None
@@ -384,6 +387,7 @@ class RealtimeConversation(ConversationCore):
             raise ConversationError(f'item.deleted: Item "{item_id}" not found')
         self.audio_buffers.pop(item_id, None)
         self.duplicate_ids.discard(item_id)
+        self._completed_ids.discard(item_id)
         self.items = [i for i in self.items if i is not item]
         return item, None
 
@@ -494,6 +498,77 @@ class RealtimeConversation(ConversationCore):
         if audio is not None and len(audio) and not len(formatted["audio"]):
             self._set_audio(item, audio)
         return item, None
+
+    def _item_done(self, event: Dict[str, Any]) -> Result:
+        """``conversation.item.done`` (GA): the item is final; a known one takes the server's status and final content.
+
+        Content is merged, not replaced: a part's ``text`` / ``transcript`` is
+        taken only where the server gives a non-empty string (an input
+        transcription still running keeps what its deltas built), and
+        ``formatted`` follows.  An unknown item is added, as by
+        ``conversation.item.added``.
+        """
+        server_item = event.get("item")
+        if not isinstance(server_item, dict) or not isinstance(server_item.get("id"), str):
+            raise ConversationError(f'{event.get("type")}: Missing "item" with an "id"')
+        item_id = server_item["id"]
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            return self._add(server_item), None
+        status = server_item.get("status")
+        if isinstance(status, str):
+            item["status"] = status
+        formatted = item["formatted"]
+        final = server_item.get("content")
+        if isinstance(final, list):
+            content = item.get("content")
+            if not isinstance(content, list):
+                content = item["content"] = []
+            for index, server_part in enumerate(final):
+                if not isinstance(server_part, dict):
+                    continue
+                if index >= len(content) or not isinstance(content[index], dict):
+                    content[index:index + 1] = [json_copy(server_part)]
+                    continue
+                part = content[index]
+                for key in ("text", "transcript"):
+                    value = server_part.get(key)
+                    if isinstance(value, str) and value:
+                        part[key] = value
+            parts = [p for p in content if isinstance(p, dict)]
+            texts = [p["text"] for p in parts if p.get("type") in TEXT_PART_TYPES and isinstance(p.get("text"), str)]
+            if any(texts):
+                formatted["text"] = "".join(texts)
+            transcripts = [p["transcript"] for p in parts if isinstance(p.get("transcript"), str)]
+            if any(transcripts):
+                formatted["transcript"] = "".join(transcripts)
+        tool = formatted.get("tool")
+        if tool is not None:
+            for key in ("name", "call_id", "arguments"):
+                value = server_item.get(key)
+                if isinstance(value, str) and (value or key != "arguments"):
+                    item[key] = value
+                    tool[key] = value
+        if "output" in formatted and isinstance(server_item.get("output"), str):
+            item["output"] = formatted["output"] = server_item["output"]
+        return item, None
+
+    def mark_completed(self, item: Item) -> bool:
+        """True the first time it is called for a completed ``item`` (its ``conversation.item.completed`` is due), else False.
+
+        An item can be reported complete by several events (GA sends
+        ``conversation.item.done`` and then ``response.output_item.done``);
+        the client dispatches ``conversation.item.completed`` once.
+        """
+        if item.get("status") != "completed":
+            return False
+        item_id = item.get("id")
+        if item_id in self._completed_ids:
+            return False
+        self._completed_ids.add(item_id)
+        return True
 
     def _speech_started(self, event: Dict[str, Any]) -> Result:
         self._remember(self.queued_speech_items, event.get("item_id"), {"audio_start_ms": event.get("audio_start_ms")})
@@ -665,6 +740,7 @@ _PROCESSOR_NAMES: Dict[str, str] = {
     "conversation.item.truncated": "_item_truncated",
     "conversation.item.deleted": "_item_deleted",
     "conversation.item.retrieved": "_item_retrieved",
+    "conversation.item.done": "_item_done",
     "conversation.item.input_audio_transcription.delta": "_transcription_delta",
     "conversation.item.input_audio_transcription.completed": "_transcription_completed",
     "conversation.item.input_audio_transcription.failed": "_transcription_failed",

@@ -58,9 +58,6 @@ INPUT_AUDIO_APPEND = "input_audio_buffer.append"
 #: GA server event name -> the (beta) name the conversation processes.
 SERVER_EVENT_ALIASES: Dict[str, str] = {
     "conversation.item.added": "conversation.item.created",
-    # item.done repeats an item already added; processed as "add it if it is new",
-    # so an item whose "added" was missed still appears, and a known one is left alone.
-    "conversation.item.done": "conversation.item.created",
     "response.output_audio.delta": "response.audio.delta",
     "response.output_audio.done": "response.audio.done",
     "response.output_text.delta": "response.text.delta",
