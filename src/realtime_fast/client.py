@@ -58,6 +58,7 @@ import copy
 import inspect
 import json
 import logging
+import ssl as _ssl
 import sys
 from array import array
 from datetime import datetime, timezone
@@ -71,6 +72,7 @@ from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
 from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
 from .transport import MAX_MESSAGE_SIZE
+from .transport._options import redact_proxy
 
 _client_fast, _ = load("_client_fast")
 ClientFastPath = _client_fast.ClientFastPath
@@ -254,6 +256,15 @@ class RealtimeClient(RealtimeEventHandler):
             base64 ``delta`` (see :mod:`realtime_fast.api`).
         ping_interval: seconds between keepalive pings (None: none).
         max_message_size: largest WebSocket message accepted, bytes.
+        ssl: an :class:`ssl.SSLContext` for ``wss://`` (a private CA, a
+            relay's own certificate, client certificates); None: the default
+            verified context.  Kept for reconnections.  ValueError with a
+            ``ws://`` URL.  See :class:`~realtime_fast.api.RealtimeAPI`.
+        proxy: None (default, direct even when ``HTTPS_PROXY`` is set), an
+            ``http://[user:password@]host:port`` HTTP CONNECT proxy, or
+            ``"env"`` to take ``HTTPS_PROXY`` / ``HTTP_PROXY`` (and
+            ``NO_PROXY``) from the environment at each connection.  See
+            :class:`~realtime_fast.api.RealtimeAPI`.
     """
 
     def __init__(
@@ -276,6 +287,8 @@ class RealtimeClient(RealtimeEventHandler):
         raw_audio_deltas: bool = True,
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        ssl: Optional[_ssl.SSLContext] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         super().__init__()
         if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
@@ -295,6 +308,8 @@ class RealtimeClient(RealtimeEventHandler):
             ping_interval=ping_interval,
             max_message_size=max_message_size,
             raw_audio_deltas=raw_audio_deltas,
+            ssl=ssl,
+            proxy=proxy,
         )
         self.conversation = RealtimeConversation(max_history_items=max_history_items)
         self.reconnect = reconnect
@@ -352,9 +367,10 @@ class RealtimeClient(RealtimeEventHandler):
 
     def __repr__(self) -> str:
         api = self.realtime
+        proxy = f", proxy={redact_proxy(api.proxy)!r}" if api.proxy is not None else ""
         return (
             f"RealtimeClient(url={api.url!r}, model={api.model!r}, protocol={api.protocol!r}, "
-            f"api_key={redact_key(api.api_key)!r}, connected={self.is_connected()}, items={len(self.conversation.items)})"
+            f"api_key={redact_key(api.api_key)!r}{proxy}, connected={self.is_connected()}, items={len(self.conversation.items)})"
         )
 
     # -- async context manager ------------------------------------------------------
