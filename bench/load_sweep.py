@@ -4,7 +4,7 @@ Usage::
 
     python bench/load_sweep.py --sessions 250 500 1000 --configs picows:asyncio picows:uvloop websockets:asyncio \
         [--clients realtime_fast picows-bare] [--duration 20] [--repeat 1] [--stop-after-fail] [--tag _x]
-        [--send-only] [--append-ms 20] [--idle-below 0.5]
+        [--send-only] [--append-ms 20] [--idle-below 0.5] [--tls off|on|alternate] [--no-aiofastnet]
 
 A configuration is ``transport:loop`` for this package's client; the other
 clients ignore the transport (``picows-bare`` is picows, ``websockets-plain``
@@ -17,7 +17,12 @@ minute); the value is stored in the result as ``pre_run_busy_cores``.
 ``--send-only`` runs write ``sendonly_*.json`` instead of ``load_*.json`` (so
 the plot and the table of full runs leave them out).  With ``--stop-after-fail``
 a configuration stops at its first N that misses the bar (p99 >= 50 ms or
-anything lost).
+anything lost).  ``--tls on`` runs every point over ``wss://`` (``bench load
+--tls``; ``_tls`` in the file name); ``--tls alternate`` runs each repeat
+twice, plain then TLS, so that the two series interleave in time on a shared
+machine.  ``--no-aiofastnet`` runs the client through
+``bench/load_without_aiofastnet.py`` (picows on asyncio's transports; ``_noafn``
+in the file name, ``client_use_aiofastnet: false`` in the result).
 """
 
 from __future__ import annotations
@@ -74,7 +79,11 @@ def main() -> int:
     parser.add_argument("--send-only", action="store_true", help="append silence only (the send path alone)")
     parser.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20)")
     parser.add_argument("--idle-below", type=float, default=0.5, help="wait before each run until the machine's busy cores are below this")
+    parser.add_argument("--tls", choices=("off", "on", "alternate"), default="off", help="over wss:// (alternate: plain, then TLS, per repeat)")
+    parser.add_argument("--no-aiofastnet", action="store_true", help="the client's picows connections on asyncio's transports")
     args = parser.parse_args()
+    tls_modes = {"off": [False], "on": [True], "alternate": [False, True]}[args.tls]
+    launcher = [os.path.join(HERE, "load_without_aiofastnet.py")] if args.no_aiofastnet else ["-m", "realtime_fast"]
     os.makedirs(RESULTS, exist_ok=True)
     env = dict(os.environ)
     src = os.path.join(os.path.dirname(HERE), "src")
@@ -84,17 +93,18 @@ def main() -> int:
             transport, loop = config.split(":")
             for n in args.sessions:
                 failed = 0
-                for rep in range(args.repeat):
+                for rep, tls in ((rep, tls) for rep in range(args.repeat) for tls in tls_modes):
                     wire = transport if client == "realtime_fast" else ("picows" if client == "picows-bare" else "ws")
                     kind = "sendonly" if args.send_only else "load"
                     chunk = "" if args.append_ms == 20 else f"_{args.append_ms}ms"
-                    name = f"{kind}_{client}_{wire}_{loop}_{n:05d}{chunk}_r{rep}{args.tag}.json"
+                    variant = ("_tls" if tls else "") + ("_noafn" if args.no_aiofastnet else "")
+                    name = f"{kind}_{client}_{wire}_{loop}_{n:05d}{chunk}{variant}_r{rep}{args.tag}.json"
                     path = os.path.join(RESULTS, name)
                     cmd = [
-                        sys.executable, "-m", "realtime_fast", "bench", "load", "--sessions", str(n),
+                        sys.executable, *launcher, "bench", "load", "--sessions", str(n),
                         "--duration", str(args.duration), "--transport", transport, "--loop", loop,
                         "--client", client, "--json", path, "--quiet", "--append-ms", str(args.append_ms),
-                    ] + (["--send-only"] if args.send_only else [])
+                    ] + (["--send-only"] if args.send_only else []) + (["--tls"] if tls else [])
                     busy = wait_idle(args.idle_below)
                     print("$", " ".join(cmd[1:]), flush=True)
                     subprocess.run(cmd, env=env, check=False)
@@ -106,11 +116,13 @@ def main() -> int:
                         failed += 1
                         continue
                     result["pre_run_busy_cores"] = round(busy, 3)
+                    if args.no_aiofastnet:
+                        result["client_use_aiofastnet"] = False
                     with open(path, "w") as f:
                         json.dump(result, f, indent=1)
                         f.write("\n")
                     print(
-                        f"  p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
+                        f"  {'TLS ' if tls else ''}p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
                         f"client CPU {result['client_cpu_percent']}% ({1e6 * result['client_cpu_per_session_second']:.0f} us/session-s), "
                         f"server CPU {result['server_cpu_percent']}% -> {'OK' if result['ok'] else 'FAILED'} (idle check {busy:.2f} cores)",
                         flush=True,
