@@ -819,11 +819,13 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     server_before = await loop.run_in_executor(None, server.stats)
     cpu0, wall0 = time.process_time(), time.monotonic()
     times0 = os.times()
+    cpus0 = _cpu_jiffies()
     faults0 = _minor_faults()
     history_start = len(history)
     await asyncio.sleep(config.duration)
     cpu1, wall1 = time.process_time(), time.monotonic()
     times1 = os.times()
+    cpus1 = _cpu_jiffies()
     faults1 = _minor_faults()
     recorder.take_window()
     recorder.measuring = False
@@ -894,6 +896,12 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "client_user_cpu_percent": round(100 * (times1.user - times0.user) / duration, 1),
         "client_sys_cpu_percent": round(100 * (times1.system - times0.system) / duration, 1),
         "client_minor_page_faults_per_s": round((faults1 - faults0) / duration),
+        # How busy each CPU of the machine was over the window (everything on it, this run included).
+        "cpu_busy_during_window": {
+            name: round((busy1 - cpus0[name][0]) / max(1, total1 - cpus0[name][1]), 3)
+            for name, (busy1, total1) in cpus1.items()
+            if name in cpus0
+        },
         "audio_bytes_decoded": sum(getattr(s, "audio_bytes", 0) for s in live),
         "client_ticker_late_max_ms": round(1000 * counters["ticker_late_max"], 2),
         "client_tick_busy_max_ms": round(1000 * counters["tick_busy_max"], 2),
@@ -909,6 +917,23 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "progress": window_lines,
     }
     return result
+
+
+def _cpu_jiffies() -> Dict[str, Tuple[int, int]]:
+    """Busy and total time of each CPU so far (``{"cpu0": (busy, total)}``, Linux /proc/stat; empty elsewhere)."""
+    times: Dict[str, Tuple[int, int]] = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, _, rest = line.partition(" ")
+                if not (name.startswith("cpu") and name[3:].isdigit()):
+                    continue
+                fields = [int(v) for v in rest.split()]
+                idle = fields[3] + fields[4]  # idle + iowait
+                times[name] = (sum(fields) - idle, sum(fields))
+    except (OSError, ValueError, IndexError):
+        return {}
+    return times
 
 
 def _minor_faults() -> int:
@@ -941,6 +966,9 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
     result.update(
         {
             "client_cpus": pinned,
+            # The share of the client's core that other programs took during the window (a shared
+            # machine): its busy time minus this process's CPU.  Lag is only comparable near 0.
+            "client_core_busy_by_others": _others_on(pinned, result),
             "server_cpu": config.server_cpu,
             "connect_rate": config.connect_rate,
             "warmup": config.warmup,
@@ -954,6 +982,16 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
         }
     )
     return result
+
+
+def _others_on(pinned: Optional[List[int]], result: Dict[str, Any]) -> Optional[float]:
+    """Busy fraction of the (single) client CPU not used by the client over the window; None when not pinned to one CPU."""
+    if not pinned or len(pinned) != 1:
+        return None
+    busy = result.get("cpu_busy_during_window", {}).get(f"cpu{pinned[0]}")
+    if busy is None:
+        return None
+    return round(max(0.0, busy - result["client_cpu_percent"] / 100), 3)
 
 
 def _library_versions() -> Dict[str, Optional[str]]:
