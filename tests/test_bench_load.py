@@ -76,11 +76,30 @@ def test_bench_load_send_only_appends_without_turns(tmp_path):
         ]
     )
     result = json.loads(out.read_text())
-    assert result["send_only"] is True and result["append_ms"] == 100
+    assert result["send_only"] is True and result["append_ms"] == 100 and result["tls"] is None
     assert result["appends"] >= 3 * 10  # one 100 ms append per session per 100 ms, at least over the measured second
     assert result["events"] == 0 and result["server_responses_done"] == 0  # silence: no turn, nothing but session events back
     assert result["server_events_sent"] == 2 * 3  # session.created + session.updated per session
     assert result["lost_events"] == 0 and result["ok"] and code == 0
+
+
+@pytest.mark.parametrize("client", ["realtime_fast", "picows-bare"])
+def test_bench_load_tls_runs_the_workload_over_wss(tmp_path, client):
+    pytest.importorskip("cryptography", reason="--tls makes its certificate with cryptography")
+    out = tmp_path / "tls.json"
+    code = main(
+        [
+            "bench", "load", "--tls", "--client", client, "--sessions", "4", "--duration", "3", "--warmup", "1",
+            "--client-cpu", "-1", "--server-cpu", "-1", "--quiet", "--json", str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    assert result["tls"]["version"].startswith("TLSv1.") and result["tls"]["cipher"]
+    assert result["tls"]["certificate"] == "self-signed ECDSA P-256"
+    assert result["sessions"] == result["connected"] == 4 and result["connect_failures"] == 0
+    assert result["events"] > 0 and result["server_responses_done"] >= 1
+    assert result["lost_events"] == 0 and result["sessions_unmatched"] == 0 and result["sessions_disconnected"] == 0
+    assert code == (0 if result["ok"] else 1)
 
 
 def test_bench_load_rejects_bad_options(capsys):

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import ssl as _ssl
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Protocol, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -42,6 +43,7 @@ from .event_handler import RealtimeEventHandler
 from .events import FrameReceiver, dumps_append_audio, dumps_event
 from .names import CLIENT_ANY, INPUT_AUDIO_APPEND, SERVER_ANY
 from .transport import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, Transport, create_transport
+from .transport._options import check_proxy, check_ssl, redact_proxy
 from .utils import RealtimeUtils
 
 __all__ = [
@@ -252,6 +254,25 @@ class RealtimeAPI(RealtimeEventHandler):
             the limit) and the session goes on.
         raw_audio_deltas: whether raw listeners of audio deltas get the
             ``delta`` string when the fast path decoded it (see the module docstring).
+        ssl: the :class:`ssl.SSLContext` for a ``wss://`` URL: a private CA
+            (``ssl.create_default_context(cafile=...)``), a relay's own
+            certificate, or a client certificate (``load_cert_chain``).  None:
+            the default context (system roots; certificate and host name
+            checked).  Used for every connection, reconnections included,
+            whatever the transport.  ValueError with a ``ws://`` URL,
+            TypeError for anything but an SSLContext.
+        proxy: None (default): connect directly, even when ``HTTPS_PROXY`` is
+            set.  ``"http://host:port"`` (``http://user:password@host:port``
+            for Basic proxy credentials): tunnel through that HTTP CONNECT
+            proxy; TLS still runs end to end with the server.  ``"env"``: use
+            the proxy the environment names at each connection
+            (``HTTPS_PROXY``/``https_proxy`` for ``wss://``,
+            ``HTTP_PROXY``/``http_proxy`` for ``ws://``, skipped for hosts in
+            ``NO_PROXY``/``no_proxy``).  The environment is read only when
+            asked, as with ``api_key``: a library inside a server should not
+            change its route because of a variable set for other programs.
+            Only HTTP CONNECT proxies (ValueError for other schemes).  The
+            websockets transport needs websockets 15.0 or later for a proxy.
     """
 
     def __init__(
@@ -270,9 +291,16 @@ class RealtimeAPI(RealtimeEventHandler):
         max_message_size: int = MAX_MESSAGE_SIZE,
         max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
         raw_audio_deltas: bool = True,
+        ssl: Optional[_ssl.SSLContext] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.url = url or DEFAULT_URL
+        check_ssl(self.url, ssl)
+        #: The SSLContext of ``wss://`` connections (None: the default verified one).
+        self.ssl: Optional[_ssl.SSLContext] = ssl
+        #: None (direct), an ``http://`` proxy URL, or ``"env"`` (see the class docstring).
+        self.proxy: Optional[str] = check_proxy(proxy)
         self._api_key = api_key
         #: Shortens this client's key (and anything credential-looking) in what it logs, raises and dispatches.
         self._redactor = Redactor([api_key])
@@ -380,9 +408,10 @@ class RealtimeAPI(RealtimeEventHandler):
         return None if self.is_connected() else self._last_close_words
 
     def __repr__(self) -> str:
+        proxy = f", proxy={redact_proxy(self.proxy)!r}" if self.proxy is not None else ""
         return (
             f"{type(self).__name__}(url={self.url!r}, model={self.model!r}, protocol={self.protocol!r}, "
-            f"api_key={redact_key(self._api_key)!r}, connected={self.is_connected()})"
+            f"api_key={redact_key(self._api_key)!r}{proxy}, connected={self.is_connected()})"
         )
 
     def _new_transport(self) -> Transport:
@@ -429,9 +458,16 @@ class RealtimeAPI(RealtimeEventHandler):
             if not abandoned:
                 self._transport_closed(transport, code, reason, exc)
 
+        # Only when set: a Transport written before these options existed still works without them.
+        tls_and_proxy: Dict[str, Any] = {}
+        if self.ssl is not None:
+            tls_and_proxy["ssl"] = self.ssl
+        if self.proxy is not None:
+            tls_and_proxy["proxy"] = self.proxy
         if self.debug:
             self._logger.debug(
-                "connecting to %s (protocol %s, auth %s, transport %s)", url, self.protocol, self.auth, transport.name
+                "connecting to %s (protocol %s, auth %s, transport %s, proxy %s)",
+                url, self.protocol, self.auth, transport.name, redact_proxy(self.proxy),
             )
         try:
             await transport.connect(
@@ -444,6 +480,7 @@ class RealtimeAPI(RealtimeEventHandler):
                 open_timeout=self.connect_timeout,
                 max_message_size=self.max_message_size,
                 ping_interval=self.ping_interval,
+                **tls_and_proxy,
             )
         except Exception as exc:
             # A custom transport's error may quote the key (in its message, a 401 body, its chain).

@@ -58,6 +58,7 @@ import copy
 import inspect
 import json
 import logging
+import ssl as _ssl
 import sys
 from array import array
 from datetime import datetime, timezone
@@ -82,6 +83,7 @@ from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
 from .names import AUDIO_PART_TYPES, CONVERSATION_UPDATED, REALTIME_EVENT, SERVER_EVENT_ALIASES
 from .transport import MAX_MESSAGE_SIZE
+from .transport._options import redact_proxy
 
 _client_fast, _ = load("_client_fast")
 ClientFastPath = _client_fast.ClientFastPath
@@ -263,6 +265,15 @@ class RealtimeClient(RealtimeEventHandler):
             one fails the connection with close code 1009 and an ``error``
             event naming its size and the limit; raise it to retrieve longer
             items.  What you send is not limited.
+        ssl: an :class:`ssl.SSLContext` for ``wss://`` (a private CA, a
+            relay's own certificate, client certificates); None: the default
+            verified context.  Kept for reconnections.  ValueError with a
+            ``ws://`` URL.  See :class:`~realtime_fast.api.RealtimeAPI`.
+        proxy: None (default, direct even when ``HTTPS_PROXY`` is set), an
+            ``http://[user:password@]host:port`` HTTP CONNECT proxy, or
+            ``"env"`` to take ``HTTPS_PROXY`` / ``HTTP_PROXY`` (and
+            ``NO_PROXY``) from the environment at each connection.  See
+            :class:`~realtime_fast.api.RealtimeAPI`.
         max_audio_delta_size: longest audio delta accepted, bytes of base64
             text (default 1 MiB, about 16 s of audio; None: no limit).  A
             longer one is dropped with an ``error`` event and the session
@@ -300,6 +311,8 @@ class RealtimeClient(RealtimeEventHandler):
         max_message_size: int = MAX_MESSAGE_SIZE,
         max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
         keep_item_audio: bool = True,
+        ssl: Optional[_ssl.SSLContext] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         super().__init__()
         if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
@@ -320,6 +333,8 @@ class RealtimeClient(RealtimeEventHandler):
             max_message_size=max_message_size,
             max_audio_delta_size=max_audio_delta_size,
             raw_audio_deltas=raw_audio_deltas,
+            ssl=ssl,
+            proxy=proxy,
         )
         self._logger = RedactingLogger(logger, Redactor([api_key]))
         self.conversation = RealtimeConversation(max_history_items=max_history_items)
@@ -391,9 +406,10 @@ class RealtimeClient(RealtimeEventHandler):
 
     def __repr__(self) -> str:
         api = self.realtime
+        proxy = f", proxy={redact_proxy(api.proxy)!r}" if api.proxy is not None else ""
         return (
             f"RealtimeClient(url={api.url!r}, model={api.model!r}, protocol={api.protocol!r}, "
-            f"api_key={redact_key(api.api_key)!r}, connected={self.is_connected()}, items={len(self.conversation.items)})"
+            f"api_key={redact_key(api.api_key)!r}{proxy}, connected={self.is_connected()}, items={len(self.conversation.items)})"
         )
 
     # -- async context manager ------------------------------------------------------

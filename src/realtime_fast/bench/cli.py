@@ -2,7 +2,7 @@
 
 ``realtime-fast bench load --sessions N --duration S [--transport picows|websockets]
 [--loop asyncio|uvloop] [--client realtime_fast|picows-bare|websockets-plain|openai]
-[--send-only] [--append-ms MS] [--json FILE]``
+[--send-only] [--append-ms MS] [--tls] [--json FILE]``
 
 ``realtime-fast bench soak --minutes 60 --speed 20 [--json FILE]``
 """
@@ -35,6 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     load.add_argument("--send-only", action="store_true", help="append silence only: no turns, nothing received (the send path alone)")
     load.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20; 10, 20, 40, 50, 100 or 200)")
+    load.add_argument(
+        "--tls",
+        action="store_true",
+        help="run over wss://: the load server serves a self-signed certificate made for the run, the clients trust it "
+        "(needs the cryptography package: the bench extra)",
+    )
     load.add_argument("--connect-rate", type=float, default=100.0, help="new sessions per second during the ramp (default 100)")
     load.add_argument("--client-cpu", type=int, default=0, help="CPU to pin this process to (default 0; -1: no pinning)")
     load.add_argument("--server-cpu", type=int, default=1, help="CPU to pin the load server to (default 1; -1: no pinning)")
@@ -80,14 +86,17 @@ def run(args: argparse.Namespace) -> int:
                 warmup=args.warmup,
                 send_only=args.send_only,
                 append_ms=args.append_ms,
+                tls=args.tls,
             )
         except ValueError as exc:
             print(f"realtime-fast bench load: {exc}", file=sys.stderr)
             return 2
         result = run_load(config)
         _write(result, args.json)
+        tls = result["tls"]
+        wire = f", {tls['version']} {tls['cipher']}" if tls else ""
         print(
-            f"{result['sessions']} sessions ({result['client']}, {result['transport']}, {result['loop']}): "
+            f"{result['sessions']} sessions ({result['client']}, {result['transport']}, {result['loop']}{wire}): "
             f"p50 {result['p50_lag_ms']:.2f} ms, p99 {result['p99_lag_ms']:.2f} ms, lost {result['lost_events']}, "
             f"client CPU {result['client_cpu_percent']:.1f}% ({1e6 * result['client_cpu_per_session_second']:.0f} us per session-second), "
             f"server CPU {result['server_cpu_percent']:.1f}%, RSS {result['rss_mb']:.0f} MB -> {'OK' if result['ok'] else 'FAILED'}"

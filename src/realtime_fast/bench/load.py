@@ -28,6 +28,12 @@ Method (what one run does):
    and compare, session by session, the events the server sent with the
    events the client handled (``lost_events``, must be 0).
 
+``--tls`` runs the same workload over ``wss://``: a self-signed certificate
+for 127.0.0.1 is made at run time (ECDSA P-256, with ``cryptography``, the
+``bench`` extra), the load server serves it, and every client trusts exactly
+it through its own TLS option (``RealtimeClient(ssl=...)`` for this package).
+The result records the negotiated TLS version and cipher.
+
 ``--send-only`` appends silence only, so the server's VAD never starts a
 turn and nothing but ``session.created``/``session.updated`` comes back: the
 run measures the send path alone (client CPU per session-second of appending
@@ -48,14 +54,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib.util
 import json
 import math
 import os
 import platform
+import shutil
+import ssl
 import sys
+import tempfile
 import time
 from array import array
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["LoadConfig", "run_load", "SPEECH_S", "CYCLE_S", "RESPONSE_S"]
 
@@ -71,6 +81,7 @@ RESPONSE_S = 3.0
 TS_FIELD = "mock_sent_at_us"
 API_KEY = "sk-load-test-0123456789abcdef"
 CLIENTS = ("realtime_fast", "picows-bare", "websockets-plain", "openai")
+_NEEDS_CRYPTOGRAPHY = "--tls makes its certificate with the cryptography package: pip install 'realtime-fast[bench]' (or cryptography)."
 
 
 def _speech_chunks(chunk_ms: int = CHUNK_MS) -> List[bytes]:
@@ -141,7 +152,9 @@ class RealtimeFastSession:
 
     sync_append = True
 
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
+    def __init__(
+        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
+    ) -> None:
         from realtime_fast import RealtimeClient
 
         self.recorder = recorder
@@ -156,6 +169,7 @@ class RealtimeFastSession:
             raw_audio_deltas=False,
             max_history_items=history,
             connect_timeout=60.0,
+            ssl=tls,
         )
         client.update_session(turn_detection={"type": "server_vad"}, modalities=["audio"])
         client.on("conversation.updated", self._on_updated)
@@ -203,8 +217,11 @@ class PlainWebsocketsSession:
 
     sync_append = False
 
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
+    def __init__(
+        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
+    ) -> None:
         self.url = url + "?model=gpt-realtime"
+        self.tls = tls
         self.recorder = recorder
         self.received = 0
         self.sid: Optional[str] = None
@@ -223,6 +240,7 @@ class PlainWebsocketsSession:
             max_size=None,
             compression=None,
             open_timeout=60,
+            **({"ssl": self.tls} if self.tls is not None else {}),
         )
         await self.ws.send(
             json.dumps(
@@ -311,7 +329,9 @@ class PicowsBareSession:
 
     sync_append = True
 
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
+    def __init__(
+        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
+    ) -> None:
         import itertools
 
         import orjson
@@ -321,6 +341,7 @@ class PicowsBareSession:
         from realtime_fast.events import dumps_append_audio
 
         self.url = url + "?model=gpt-realtime"
+        self.tls = tls
         self.recorder = recorder
         self.received = 0
         self.audio_bytes = 0
@@ -379,6 +400,7 @@ class PicowsBareSession:
             extra_headers=[("Authorization", f"Bearer {API_KEY}")],
             websocket_handshake_timeout=60,
             enable_auto_pong=True,
+            ssl_context=self.tls,
         )
         self._send = self.ws.send
         self._text = WSMsgType.TEXT
@@ -413,11 +435,15 @@ class OpenAISession:
 
     sync_append = False
 
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
+    def __init__(
+        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
+    ) -> None:
         from openai import AsyncOpenAI
 
-        base = url.rsplit("/realtime", 1)[0]  # ws://host:port/v1
-        self.openai = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base, base_url=base.replace("ws://", "http://"))
+        base = url.rsplit("/realtime", 1)[0]  # ws://host:port/v1 or wss://...
+        http_base = base.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
+        self.openai = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base, base_url=http_base)
+        self.tls = tls
         self.recorder = recorder
         self.received = 0
         self.sid: Optional[str] = None
@@ -429,7 +455,8 @@ class OpenAISession:
         self._open = False
 
     async def connect(self) -> None:
-        self.manager = self.openai.realtime.connect(model="gpt-realtime")
+        options: Dict[str, Any] = {"ssl": self.tls} if self.tls is not None else {}
+        self.manager = self.openai.realtime.connect(model="gpt-realtime", websocket_connection_options=options)  # type: ignore[arg-type]
         self.conn = await self.manager.__aenter__()
         self._open = True
         await self.conn.session.update(
@@ -515,6 +542,7 @@ class LoadConfig:
         warmup: float = CYCLE_S,
         send_only: bool = False,
         append_ms: int = CHUNK_MS,
+        tls: bool = False,
     ) -> None:
         if sessions < 1:
             raise ValueError(f"sessions must be at least 1, got {sessions}.")
@@ -526,6 +554,8 @@ class LoadConfig:
             raise ValueError(f"append_ms must be one of 10, 20, 40, 50, 100 or 200 ms, got {append_ms}.")
         if client not in SESSION_TYPES:
             raise ValueError(f"Unknown client {client!r}: use one of {', '.join(CLIENTS)}.")
+        if tls and importlib.util.find_spec("cryptography") is None:
+            raise ValueError(_NEEDS_CRYPTOGRAPHY)
         self.sessions = sessions
         self.duration = duration
         self.transport = transport
@@ -541,22 +571,122 @@ class LoadConfig:
         self.send_only = send_only
         #: Milliseconds of audio per append (one append per session every ``append_ms``).
         self.append_ms = append_ms
+        #: Run over ``wss://`` with a self-signed certificate made for the run.
+        self.tls = tls
 
 
 class _Server:
-    """The load server: a child process (default) or, for tests, any running URL with a ``stats`` callable."""
+    """The load server: a child process (default) or, for tests, any running URL with a ``stats`` callable.
+
+    With ``config.tls`` it serves a self-signed certificate made for the run;
+    :attr:`client_tls` is the client context that trusts exactly it (else None).
+    """
 
     def __init__(self, config: LoadConfig) -> None:
         from realtime_fast.mock.load import spawn_load_server
 
-        self.proc = spawn_load_server(cpu=config.server_cpu, loop="uvloop" if _has_uvloop() else "asyncio")
+        self.client_tls: Optional[ssl.SSLContext] = None
+        self._folder: Optional[str] = None
+        certfile = keyfile = None
+        if config.tls:
+            self._folder = tempfile.mkdtemp(prefix="realtime-fast-load-tls-")
+            certfile, keyfile = make_self_signed_certificate(self._folder)
+            self.client_tls = ssl.create_default_context(cafile=certfile)
+        try:
+            self.proc = spawn_load_server(
+                cpu=config.server_cpu, loop="uvloop" if _has_uvloop() else "asyncio", certfile=certfile, keyfile=keyfile
+            )
+        except BaseException:
+            self._remove_folder()
+            raise
         self.url = self.proc.url
 
     def stats(self, per_session: bool = False) -> Dict[str, Any]:
         return self.proc.stats(per_session=per_session)
 
     def stop(self) -> None:
-        self.proc.stop()
+        try:
+            self.proc.stop()
+        finally:
+            self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def make_self_signed_certificate(folder: str, host: str = "127.0.0.1") -> Tuple[str, str]:
+    """A self-signed ECDSA P-256 certificate for IP address ``host``, valid for two days: ``(cert, key)`` PEM paths in ``folder``.
+
+    It is its own CA (a client trusts it with ``ssl.create_default_context(cafile=cert)``).
+    Needs the ``cryptography`` package (the ``bench`` extra).
+    """
+    try:
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError:
+        raise RuntimeError(_NEEDS_CRYPTOGRAPHY) from None
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"realtime-fast load server {host}")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(folder, "load-server.pem")
+    key_path = os.path.join(folder, "load-server.key")
+    with open(cert_path, "wb") as f:
+        f.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def _tls_parameters(url: str, context: ssl.SSLContext) -> Dict[str, Any]:
+    """The TLS version and cipher a client with ``context`` negotiates with the server at ``url`` (one probe connection)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port, ssl=context)
+    try:
+        tls = writer.get_extra_info("ssl_object")
+        cipher = tls.cipher() if tls is not None else None
+        return {
+            "version": tls.version() if tls is not None else None,
+            "cipher": cipher[0] if cipher else None,
+            "certificate": "self-signed ECDSA P-256",
+            "openssl": ssl.OPENSSL_VERSION,
+        }
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError):
+            pass
 
 
 def _has_uvloop() -> bool:
@@ -572,7 +702,8 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     recorder = LagRecorder()
     make = SESSION_TYPES[config.client]
     n = config.sessions
-    sessions: List[Any] = [make(server.url, config.transport, recorder, config.history) for _ in range(n)]
+    tls = getattr(server, "client_tls", None)
+    sessions: List[Any] = [make(server.url, config.transport, recorder, config.history, tls) for _ in range(n)]
     live: List[Any] = []  # connected, in the ticker
     phases: List[int] = []
     failures: List[str] = []
@@ -672,6 +803,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
             )
             last_cpu, last_wall, last_server = now_cpu, now_wall, srv
 
+    tls_parameters = await _tls_parameters(server.url, tls) if tls is not None else None
     started = time.monotonic()
     state = {"phase": "ramp"}
     progress_task = loop.create_task(progress(lambda: state["phase"]))
@@ -687,11 +819,13 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     server_before = await loop.run_in_executor(None, server.stats)
     cpu0, wall0 = time.process_time(), time.monotonic()
     times0 = os.times()
+    cpus0 = _cpu_jiffies()
     faults0 = _minor_faults()
     history_start = len(history)
     await asyncio.sleep(config.duration)
     cpu1, wall1 = time.process_time(), time.monotonic()
     times1 = os.times()
+    cpus1 = _cpu_jiffies()
     faults1 = _minor_faults()
     recorder.take_window()
     recorder.measuring = False
@@ -747,6 +881,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "appends": counters["appends"],
         "send_only": config.send_only,
         "append_ms": append_ms,
+        "tls": tls_parameters,
         "p50_lag_ms": round(percentile(lags, 0.5) / 1000, 3),
         "p90_lag_ms": round(percentile(lags, 0.9) / 1000, 3),
         "p99_lag_ms": round(p99_lag, 3),
@@ -761,6 +896,12 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "client_user_cpu_percent": round(100 * (times1.user - times0.user) / duration, 1),
         "client_sys_cpu_percent": round(100 * (times1.system - times0.system) / duration, 1),
         "client_minor_page_faults_per_s": round((faults1 - faults0) / duration),
+        # How busy each CPU of the machine was over the window (everything on it, this run included).
+        "cpu_busy_during_window": {
+            name: round((busy1 - cpus0[name][0]) / max(1, total1 - cpus0[name][1]), 3)
+            for name, (busy1, total1) in cpus1.items()
+            if name in cpus0
+        },
         "audio_bytes_decoded": sum(getattr(s, "audio_bytes", 0) for s in live),
         "client_ticker_late_max_ms": round(1000 * counters["ticker_late_max"], 2),
         "client_tick_busy_max_ms": round(1000 * counters["tick_busy_max"], 2),
@@ -776,6 +917,23 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "progress": window_lines,
     }
     return result
+
+
+def _cpu_jiffies() -> Dict[str, Tuple[int, int]]:
+    """Busy and total time of each CPU so far (``{"cpu0": (busy, total)}``, Linux /proc/stat; empty elsewhere)."""
+    times: Dict[str, Tuple[int, int]] = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, _, rest = line.partition(" ")
+                if not (name.startswith("cpu") and name[3:].isdigit()):
+                    continue
+                fields = [int(v) for v in rest.split()]
+                idle = fields[3] + fields[4]  # idle + iowait
+                times[name] = (sum(fields) - idle, sum(fields))
+    except (OSError, ValueError, IndexError):
+        return {}
+    return times
 
 
 def _minor_faults() -> int:
@@ -811,6 +969,9 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
     result.update(
         {
             "client_cpus": pinned,
+            # The share of the client's core that other programs took during the window (a shared
+            # machine): its busy time minus this process's CPU.  Lag is only comparable near 0.
+            "client_core_busy_by_others": _others_on(pinned, result),
             "server_cpu": config.server_cpu,
             "connect_rate": config.connect_rate,
             "warmup": config.warmup,
@@ -818,11 +979,35 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
             "python": platform.python_version(),
             "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
             "implementation": _implementation(),
+            "libraries": _library_versions(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "cycle": {"speech_s": 0.0 if config.send_only else SPEECH_S, "cycle_s": CYCLE_S, "response_s": RESPONSE_S, "append_ms": config.append_ms},
         }
     )
     return result
+
+
+def _others_on(pinned: Optional[List[int]], result: Dict[str, Any]) -> Optional[float]:
+    """Busy fraction of the (single) client CPU not used by the client over the window; None when not pinned to one CPU."""
+    if not pinned or len(pinned) != 1:
+        return None
+    busy = result.get("cpu_busy_during_window", {}).get(f"cpu{pinned[0]}")
+    if busy is None:
+        return None
+    return round(max(0.0, busy - result["client_cpu_percent"] / 100), 3)
+
+
+def _library_versions() -> Dict[str, Optional[str]]:
+    """Versions of the network libraries in play (None: not installed); picows uses aiofastnet when it is installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: Dict[str, Optional[str]] = {}
+    for name in ("picows", "aiofastnet", "websockets", "uvloop"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _implementation() -> str:

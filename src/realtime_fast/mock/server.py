@@ -15,10 +15,10 @@ with :meth:`MockRealtimeServer.run_in_thread`, or in a separate process with
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import signal
+import ssl as _ssl
 import subprocess
 import sys
 import threading
@@ -172,6 +172,11 @@ class MockRealtimeServer:
       ring that never grows past it; an int: the same with that many bytes;
       ``True``: every frame (memory grows with the traffic); ``False``: none.
       ``recorder.dropped`` counts the frames a ring let go.
+    - ``ssl``: a server :class:`ssl.SSLContext` (``ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)``
+      with ``load_cert_chain(cert, key)``) to serve ``wss://`` instead of ``ws://``: the
+      certificate must name ``host`` (an IP address SAN for ``127.0.0.1``), and clients
+      trust it through their own ``ssl=`` context.  Set ``verify_mode = ssl.CERT_REQUIRED``
+      and ``load_verify_locations(ca)`` on it to require client certificates.
     """
 
     def __init__(
@@ -194,6 +199,7 @@ class MockRealtimeServer:
         compression: bool | None = None,
         record: bool | int | None = None,
         script: Script | None = None,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or api_key.strip() in _REJECTED_KEYS):
             raise ValueError("api_key must be None (accept any real-looking key) or a non-empty key string.")
@@ -207,6 +213,8 @@ class MockRealtimeServer:
             raise ValueError(f"rate_limits must be 'after_done', 'after_created' or None, got {rate_limits!r}.")
         if max_message_size < 1024:
             raise ValueError(f"max_message_size must be at least 1024 characters, got {max_message_size}.")
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError(f"ssl must be a server ssl.SSLContext (or None for ws://), not {type(ssl).__name__}.")
         self.api_key = api_key
         self.allow_beta = allow_beta
         #: Delays of this server; change attributes at any time (see :class:`Pacing`).
@@ -223,6 +231,8 @@ class MockRealtimeServer:
         self.timestamp_field = timestamp_field
         self.ping_interval = ping_interval
         self.compression = (not self.pacing.is_fast) if compression is None else compression
+        #: The server TLS context (``wss://``), or None (``ws://``).
+        self.ssl = ssl
         #: The scripting API (replies, tool-call rules, transcripts); see :class:`Script`.
         self.script: Script = script if script is not None else Script()
         #: Every frame in both directions (see :class:`Recorder`).
@@ -245,13 +255,14 @@ class MockRealtimeServer:
 
     @property
     def url(self) -> str:
-        """``ws://<host>:<port>/v1/realtime`` (available once started)."""
+        """``ws://<host>:<port>/v1/realtime`` (``wss://`` with ``ssl``; available once started)."""
         if self.port is None:
             raise RuntimeError(
                 "The mock server is not started; use 'async with MockRealtimeServer() as server' or await start()."
             )
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/v1/realtime"
+        scheme = "wss" if self.ssl is not None else "ws"
+        return f"{scheme}://{host}:{self.port}/v1/realtime"
 
     async def start(self) -> MockRealtimeServer:
         """Start listening (idempotent); returns ``self``."""
@@ -271,6 +282,7 @@ class MockRealtimeServer:
             compression="deflate" if self.compression else None,
             logger=log,
             backlog=2048,  # many clients connecting at once (load tests)
+            ssl=self.ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -589,7 +601,7 @@ class MockServerThread:
 
 # --------------------------------------------------------------------------- process runner
 
-_URL_LINE = re.compile(r"ws://\S+")
+_URL_LINE = re.compile(r"wss?://\S+")
 
 
 class MockServerProcess:

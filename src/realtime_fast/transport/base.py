@@ -48,11 +48,18 @@ Keepalive: with ``ping_interval`` set, every backend sends a ping every
 seconds.  Every backend sends ``User-Agent: realtime-fast/<version>
 Python/<major>.<minor>`` (``USER_AGENT_FORMAT``) unless the caller's headers
 have a ``User-Agent`` of their own.
+
+TLS and proxies: ``ssl`` is the :class:`ssl.SSLContext` for a ``wss://`` URL
+(None: the default context, certificate and host name checks on); ``proxy``
+is None (direct), an ``http://host:port`` HTTP CONNECT proxy, or ``"env"``
+(the environment's ``HTTPS_PROXY`` / ``HTTP_PROXY``, read at each connection).
+Both backends apply the one rule of :mod:`realtime_fast.transport._options`.
 """
 
 from __future__ import annotations
 
 import abc
+import ssl as _ssl
 from typing import Callable, Mapping, Sequence, Union
 
 #: Largest message accepted from the server (bytes; 16 MiB).  The service's
@@ -161,6 +168,24 @@ ERROR_HANDSHAKE_EOF: str = (
     "The server at {address} closed the connection during the handshake{detail}: check the URL (ws:// or "
     "wss://, host, port and path) and the server's logs."
 )
+#: The HTTP proxy could not be reached (``proxy``: its ``host:port``; ``error``: the OS or resolver error).
+ERROR_PROXY_UNREACHABLE: str = "Cannot connect to the proxy at {proxy}: {error}; check the proxy URL and that the proxy is running."
+#: The HTTP proxy answered the CONNECT request with an error status.
+ERROR_PROXY_REFUSED: str = (
+    "The proxy at {proxy} refused to open a tunnel to {address} with HTTP {status}: check the proxy's credentials "
+    "and that it allows CONNECT to that host and port."
+)
+#: The HTTP proxy did not answer the CONNECT request properly (``detail``: one of the ``PROXY_*`` texts below).
+ERROR_PROXY_FAILED: str = "The proxy at {proxy} did not open a tunnel to {address} ({detail}): check the proxy URL."
+#: ``detail`` of ``ERROR_PROXY_FAILED``: the proxy hung up without answering.
+PROXY_CLOSED: str = "it closed the connection before answering"
+#: ``detail`` of ``ERROR_PROXY_FAILED``: the answer was not an HTTP response.
+PROXY_INVALID_ANSWER: str = "its answer is not a valid HTTP response"
+#: ``proxy=`` with a websockets release that has no proxy support.
+ERROR_PROXY_NEEDS_WEBSOCKETS_15: str = (
+    "proxy= needs websockets>=15.0 on the websockets transport (installed: {version}): upgrade websockets, "
+    "or use transport='picows'."
+)
 
 MessageHandler = Callable[[Union[bytes, memoryview]], None]
 CloseHandler = Callable[[Union[int, None], str, Union[BaseException, None]], None]
@@ -185,9 +210,14 @@ class Transport(abc.ABC):
         open_timeout: float = 10.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         ping_interval: float | None = 20.0,
+        ssl: _ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
-        """Open the connection (``ws://`` or ``wss://`` with certificate checks on).
+        """Open the connection (``ws://``, or ``wss://`` with certificate checks on).
 
+        ``ssl``: the SSLContext for ``wss://`` (None: the default one;
+        ValueError with a ``ws://`` URL).  ``proxy``: None, an
+        ``http://host:port`` URL or ``"env"`` (see the module docstring).
         Raises :class:`~realtime_fast.errors.HandshakeRejected` when the server
         answers the upgrade with an HTTP error, :class:`~realtime_fast.errors.ConnectTimeout`
         after ``open_timeout`` seconds, and :class:`~realtime_fast.errors.TransportError`

@@ -16,7 +16,12 @@ delivered once.
 Behaviour shared with the ``websockets`` backend (the tests check both):
 
 * ``wss://`` uses the default SSL context (certificate and host name checks on;
-  ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` select other trust roots).
+  ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` select other trust roots), or the
+  ``ssl`` context given to :meth:`PicowsTransport.connect`.
+* ``proxy``: None (direct), an ``http://host:port`` HTTP CONNECT proxy, or
+  ``"env"`` (``HTTPS_PROXY`` / ``HTTP_PROXY``, see
+  :mod:`realtime_fast.transport._options`); picows opens the tunnel, then TLS
+  to the server runs inside it.
 * Subprotocols are offered in ``Sec-WebSocket-Protocol``; a server that picks
   one that was not offered fails the handshake.
 * Text frames are **not** checked for UTF-8 here: the bytes go to ``on_message``
@@ -50,7 +55,7 @@ import asyncio
 import logging
 import re
 import socket
-import ssl
+import ssl as _ssl
 import warnings
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -58,12 +63,21 @@ from urllib.parse import urlsplit
 import picows
 from picows import WSCloseCode, WSHandshakeError, WSMsgType, WSProtocolError
 
+try:  # what picows raises when an HTTP proxy refuses the tunnel (python-socks is a picows dependency)
+    from python_socks import ProxyError as _ProxyError
+except ImportError:  # pragma: no cover - a picows without proxy support never raises it
+
+    class _ProxyError(Exception):  # type: ignore[no-redef]
+        pass
+
+
 from .._impl import LOAD_ERRORS, load
 from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from ._picows_listener_py import deliver_early
 from . import base
 from ._errors import os_error_text, tls_error_text, transport_error, user_agent
+from ._options import check_proxy, check_ssl, proxy_address, resolve_proxy
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["COMPILED_LISTENER", "PicowsTransport"]
@@ -99,6 +113,9 @@ _SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 101
 
 #: What an empty close frame means, as the websockets library reports it.
 _NO_STATUS_RECEIVED = 1005
+
+#: The status in picows' text for a proxy's refusal ("HTTP proxy rejected connection with status 407").
+_PROXY_STATUS = re.compile(r"status (\d{3})")
 
 
 #: picows' own protocol-error texts (prefixes) -> the shared reasons of ``base``.
@@ -207,6 +224,8 @@ class PicowsTransport(Transport):
         self._ping_interval: float | None = None
         self._redactor = Redactor()
         self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), self._redactor)
+        #: ``host:port`` of the HTTP proxy of the connection, or "" when direct.
+        self._proxy_address = ""
 
     # ------------------------------------------------------------------ state
 
@@ -248,14 +267,17 @@ class PicowsTransport(Transport):
         open_timeout: float = 10.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         ping_interval: float | None = 20.0,
+        ssl: _ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
         """Open the connection; see :meth:`Transport.connect`.
 
-        ``open_timeout`` (seconds) covers name resolution, TCP connect, TLS and
-        the WebSocket handshake together.  ``max_message_size`` (bytes) limits
-        one message, fragmented or not; ``ping_interval`` (seconds, ``None``
-        for no keepalive) is both the time between pings and the time allowed
-        for each pong.
+        ``open_timeout`` (seconds) covers name resolution, TCP connect, the
+        proxy's tunnel, TLS and the WebSocket handshake together.
+        ``max_message_size`` (bytes) limits one message, fragmented or not;
+        ``ping_interval`` (seconds, ``None`` for no keepalive) is both the
+        time between pings and the time allowed for each pong.  ``ssl`` and
+        ``proxy``: see :meth:`Transport.connect`.
         """
         if self._connecting or (self._ws is not None and (self._ended is None or not self._ended.done())):
             raise TransportError("This transport is already connected: close it, or create a new transport per connection.")
@@ -267,6 +289,8 @@ class PicowsTransport(Transport):
         except ValueError as exc:
             raise ValueError(f"{url!r} has an invalid port: {exc}.") from None
         address = f"{parts.hostname}:{port}"
+        check_ssl(url, ssl)
+        proxy = resolve_proxy(url, check_proxy(proxy))
         extra_headers = list(headers.items())
         if not any(name.lower() == "user-agent" for name, _ in extra_headers):
             extra_headers.append(("User-Agent", user_agent()))
@@ -278,12 +302,13 @@ class PicowsTransport(Transport):
         self._redactor = redactor = Redactor(secrets_of_handshake(headers, subprotocols))
         self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), redactor)
         self._address = address
+        self._proxy_address = proxy_address(proxy) if proxy is not None else ""
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
         listener = self.listener_class(self, on_message, on_binary, max_message_size)
         self._connecting = True
         opening = loop.create_task(
-            self._open(url, address, extra_headers, listener, open_timeout, max_message_size, ping_interval)
+            self._open(url, address, extra_headers, listener, open_timeout, max_message_size, ssl, proxy)
         )
         try:
             ws = await asyncio.wait_for(asyncio.shield(opening), open_timeout)
@@ -337,13 +362,17 @@ class PicowsTransport(Transport):
         listener: _Listener,
         open_timeout: float,
         max_message_size: int,
-        ping_interval: float | None,
+        ssl: _ssl.SSLContext | None,
+        proxy: str | None,
     ) -> picows.WSTransport:
         """Run picows' connect; returns the WSTransport or raises one of our errors."""
         try:
             ws, got_listener = await picows.ws_connect(
                 lambda *_: listener,
                 url,
+                ssl_context=ssl,
+                proxy=proxy,
+                # With a proxy, picows asks this factory for the socket to the proxy.
                 socket_factory=self._tcp_connect,
                 # connect() enforces open_timeout over all the stages; this is a backstop.
                 websocket_handshake_timeout=open_timeout,
@@ -369,9 +398,17 @@ class PicowsTransport(Transport):
             raise TransportError(f"The server at {address} sent an invalid WebSocket handshake response ({exc}): check that the URL points at a WebSocket endpoint.") from exc
         except asyncio.TimeoutError:
             raise ConnectTimeout(f"The server at {address} did not answer the WebSocket upgrade within {open_timeout:g} s: check the server or raise the timeout.") from None
-        except ssl.SSLError as exc:
+        except _ssl.SSLError as exc:
             detail = tls_error_text(exc, address.rsplit(":", 1)[0])
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
+        except _ProxyError as exc:
+            status = _PROXY_STATUS.search(str(exc))
+            if status is not None:
+                message = base.ERROR_PROXY_REFUSED.format(proxy=self._proxy_address, address=address, status=status.group(1))
+            else:
+                detail = base.PROXY_CLOSED if "closed the connection" in str(exc) else base.PROXY_INVALID_ANSWER
+                message = base.ERROR_PROXY_FAILED.format(proxy=self._proxy_address, address=address, detail=detail)
+            raise TransportError(message) from exc
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
             # The TCP connection was up (see _tcp_connect): the server hung up during TLS or the upgrade.
             detail = f" ({os_error_text([exc])})" if exc.errno is not None else ""
@@ -383,12 +420,17 @@ class PicowsTransport(Transport):
         return ws
 
     async def _tcp_connect(self, parsed: Any) -> socket.socket:
-        """Resolve and connect the TCP socket (tried address by address); picows then does TLS and the upgrade."""
+        """Resolve and connect the TCP socket (tried address by address); picows then does TLS and the upgrade.
+
+        With a proxy, ``parsed`` is the proxy's address, and picows then asks it for the tunnel.
+        """
         loop = asyncio.get_running_loop()
         host, port = parsed.host, parsed.port
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
+            if self._proxy_address:
+                raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=self._proxy_address, error=exc)) from exc
             raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=f"{host}:{port}", error=exc)) from exc
         errors: list[OSError] = []
         for family, type_, proto, _, sockaddr in infos:
@@ -405,6 +447,8 @@ class PicowsTransport(Transport):
                 raise
             self._pending_sock = sock
             return sock
+        if self._proxy_address:
+            raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=self._proxy_address, error=os_error_text(errors)))
         raise TransportError(base.ERROR_CONNECT_FAILED.format(address=f"{host}:{port}", error=os_error_text(errors)))
 
     def _abandon(self, opening: asyncio.Task[picows.WSTransport]) -> None:

@@ -12,11 +12,16 @@ joined and delivered once.
 
 Behaviour shared with the ``picows`` backend:
 
-* ``wss://`` uses the default SSL context (certificate and host name checks on).
+* ``wss://`` uses the default SSL context (certificate and host name checks on),
+  or the ``ssl`` context given to :meth:`WebsocketsTransport.connect`.
+* ``proxy``: None (direct, even when ``HTTPS_PROXY`` is set: websockets would
+  read it by itself), an ``http://host:port`` HTTP CONNECT proxy, or
+  ``"env"`` (see :mod:`realtime_fast.transport._options`).  A proxy needs
+  websockets 15.0 or later.
 * Subprotocols are offered in ``Sec-WebSocket-Protocol``; a server that picks
   one that was not offered fails the handshake.
 * No compression is negotiated (it costs more CPU than it saves on loopback and
-  LAN), no proxy is used, messages up to ``max_message_size`` bytes are accepted.
+  LAN), messages up to ``max_message_size`` bytes are accepted.
 * Keepalive: a ping every ``ping_interval`` seconds; no pong within another
   ``ping_interval`` seconds fails the connection with close code 1011 and
   reason ``keepalive ping timeout`` (``on_close`` gets an error).
@@ -39,10 +44,11 @@ import asyncio
 import inspect
 import logging
 import socket
-import ssl
+import ssl as _ssl
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
+import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     InvalidHandshake,
@@ -55,9 +61,21 @@ from websockets.exceptions import (
 )
 from websockets.frames import Frame, Opcode
 
-#: websockets 15+ reads proxy settings from the environment unless told not to; older
-#: releases have no proxy support (and no ``proxy`` argument).
-_NO_PROXY = {"proxy": None} if "proxy" in inspect.signature(connect).parameters else {}
+try:  # websockets 15+: the proxy's refusal (HTTP status) and its other failures
+    from websockets.exceptions import InvalidProxyStatus as _InvalidProxyStatus
+    from websockets.exceptions import ProxyError as _ProxyError
+except ImportError:  # pragma: no cover - websockets 14: no proxy support, never raised
+
+    class _ProxyError(Exception):  # type: ignore[no-redef]
+        pass
+
+    class _InvalidProxyStatus(_ProxyError):  # type: ignore[no-redef]
+        pass
+
+
+#: websockets 15+ takes ``proxy`` (and reads the environment's proxy unless given
+#: None); older releases have no proxy support and no ``proxy`` argument.
+_PROXY_SUPPORTED = "proxy" in inspect.signature(connect).parameters
 
 #: How websockets words a server's pick of a subprotocol that was not offered.
 _UNSUPPORTED_SUBPROTOCOL = "unsupported subprotocol: "
@@ -67,6 +85,7 @@ from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from . import base
 from ._errors import os_error_text, tls_error_text, transport_error, user_agent
+from ._options import check_proxy, check_ssl, proxy_address, resolve_proxy
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["WebsocketsTransport"]
@@ -264,11 +283,15 @@ class WebsocketsTransport(Transport):
         open_timeout: float = 10.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         ping_interval: Optional[float] = 20.0,
+        ssl: Optional[_ssl.SSLContext] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         """Open the connection; see :meth:`Transport.connect`.
 
-        ``open_timeout`` (seconds) covers name resolution, TCP connect, TLS and
-        the WebSocket handshake together.
+        ``open_timeout`` (seconds) covers name resolution, TCP connect, the
+        proxy's tunnel, TLS and the WebSocket handshake together.  ``ssl`` and
+        ``proxy``: see :meth:`Transport.connect`; a proxy needs websockets 15.0
+        or later (RuntimeError naming the installed release otherwise).
         """
         if self._conn is not None and (self._ended is None or not self._ended.done()):
             raise TransportError("This transport is already connected: close it first, or create a new transport.")
@@ -280,6 +303,11 @@ class WebsocketsTransport(Transport):
         except ValueError as exc:
             raise ValueError(f"{url!r} has an invalid port: {exc}.") from None
         address = f"{parts.hostname}:{port}"
+        check_ssl(url, ssl)
+        proxy = resolve_proxy(url, check_proxy(proxy))
+        if proxy is not None and not _PROXY_SUPPORTED:
+            raise RuntimeError(base.ERROR_PROXY_NEEDS_WEBSOCKETS_15.format(version=websockets.__version__))
+        through = proxy_address(proxy) if proxy is not None else ""
         self._address = address
         self._close_requested = False
         self._conn = None
@@ -289,7 +317,8 @@ class WebsocketsTransport(Transport):
         loop = asyncio.get_running_loop()
         try:
             conn = await self._open(
-                url, address, parts.hostname, headers, subprotocols, open_timeout, max_message_size, ping_interval, redactor
+                url, address, parts.hostname, headers, subprotocols, open_timeout, max_message_size, ping_interval, redactor,
+                ssl=ssl, proxy=proxy, through=through,
             )
         except Exception as exc:
             # No credential in the message, the attributes (a 401 body may echo the
@@ -316,6 +345,10 @@ class WebsocketsTransport(Transport):
         max_message_size: int,
         ping_interval: Optional[float],
         redactor: Redactor,
+        *,
+        ssl: Optional[_ssl.SSLContext],
+        proxy: Optional[str],
+        through: str,
     ) -> "_Connection":
         """Run websockets' connect; returns the connection or raises one of our errors (not yet redacted)."""
         has_user_agent = any(name.lower() == "user-agent" for name in headers)
@@ -325,7 +358,9 @@ class WebsocketsTransport(Transport):
                 additional_headers=dict(headers),
                 subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
                 compression=None,
-                **_NO_PROXY,
+                # None: no proxy, even one the environment names (websockets 15+ reads it by default).
+                **({"proxy": proxy} if _PROXY_SUPPORTED else {}),
+                **({"ssl": ssl} if ssl is not None else {}),
                 open_timeout=open_timeout,
                 ping_interval=ping_interval,
                 ping_timeout=ping_interval,
@@ -354,10 +389,18 @@ class WebsocketsTransport(Transport):
                 f"Connecting to {address} took longer than {open_timeout:g} s: check that the server is up and "
                 "answers WebSocket upgrades, or raise the timeout."
             ) from None
-        except ssl.SSLError as exc:
+        except _ssl.SSLError as exc:
             detail = tls_error_text(exc, hostname)
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
+        except _InvalidProxyStatus as exc:
+            status = int(exc.response.status_code)
+            raise TransportError(base.ERROR_PROXY_REFUSED.format(proxy=through, address=address, status=status)) from exc
+        except _ProxyError as exc:  # the answer to CONNECT was not an HTTP response
+            detail = base.PROXY_CLOSED if isinstance(exc.__cause__, EOFError) else base.PROXY_INVALID_ANSWER
+            raise TransportError(base.ERROR_PROXY_FAILED.format(proxy=through, address=address, detail=detail)) from exc
         except socket.gaierror as exc:
+            if through:
+                raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=through, error=exc)) from exc
             raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=address, error=exc)) from exc
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
             # A TCP connect fails with refused / unreachable / timed out; these come
@@ -365,6 +408,8 @@ class WebsocketsTransport(Transport):
             detail = f" ({os_error_text([exc])})" if exc.errno is not None else ""
             raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=detail)) from exc
         except OSError as exc:
+            if through:  # through a proxy, only the connection to the proxy is ours
+                raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=through, error=os_error_text([exc]))) from exc
             raise TransportError(base.ERROR_CONNECT_FAILED.format(address=address, error=os_error_text([exc]))) from exc
         except InvalidMessage as exc:
             if isinstance(exc.__cause__, EOFError):  # the server closed the connection instead of answering
