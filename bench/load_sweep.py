@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--no-aiofastnet", action="store_true", help="the client's picows connections on asyncio's transports")
     args = parser.parse_args()
     tls_modes = {"off": [False], "on": [True], "alternate": [False, True]}[args.tls]
-    launcher = [os.path.join(HERE, "load_without_aiofastnet.py")] if args.no_aiofastnet else ["-m", "realtime_fast"]
+    launcher = [os.path.join(HERE, "load_without_aiofastnet.py" if args.no_aiofastnet else "load_rivals.py")]
     os.makedirs(RESULTS, exist_ok=True)
     env = dict(os.environ)
     src = os.path.join(os.path.dirname(HERE), "src")
@@ -110,7 +110,7 @@ def main() -> int:
                     name = f"{kind}_{client}_{wire}_{loop}_{n:05d}{chunk}{variant}_r{rep}{args.tag}.json"
                     path = os.path.join(RESULTS, name)
                     cmd = [
-                        sys.executable, *launcher, "bench", "load", "--sessions", str(n),
+                        sys.executable, *launcher, "--sessions", str(n),
                         "--duration", str(args.duration), "--transport", transport, "--loop", loop,
                         "--client", client, "--json", path, "--quiet", "--append-ms", str(args.append_ms),
                     ] + (["--send-only"] if args.send_only else []) + (["--tls"] if tls else [])
