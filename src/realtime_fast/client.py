@@ -62,7 +62,7 @@ import ssl as _ssl
 import sys
 from array import array
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Literal, Mapping, Optional, TypeVar, overload
 
 from ._impl import load
 from ._redact import RedactingLogger, Redactor
@@ -82,10 +82,12 @@ from .dialects import turn_detection_of
 from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
 from .names import AUDIO_PART_TYPES, CONVERSATION_UPDATED, REALTIME_EVENT, SERVER_EVENT_ALIASES
+from .types import CloseEvent, ConversationUpdatedEvent, ErrorEvent, ItemEvent, RealtimeEvent, ToolRegistration
 from .transport import MAX_MESSAGE_SIZE
 from .transport._options import redact_proxy
 
 _client_fast, _ = load("_client_fast")
+_H = TypeVar("_H", bound=Callable[[Any], Any])
 ClientFastPath = _client_fast.ClientFastPath
 
 __all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "RealtimeClient", "to_pcm16"]
@@ -359,6 +361,39 @@ class RealtimeClient(RealtimeEventHandler):
         self._server_routes = self._build_routes()
         self._add_api_event_handlers()
 
+    if TYPE_CHECKING:  # typed payloads for the client's own events (the runtime method is RealtimeEventHandler.on)
+
+        @overload
+        def on(
+            self, event_name: Literal["conversation.updated"], handler: Callable[[ConversationUpdatedEvent], Any]
+        ) -> Callable[[ConversationUpdatedEvent], Any]: ...
+
+        @overload
+        def on(
+            self,
+            event_name: Literal["conversation.item.appended", "conversation.item.completed"],
+            handler: Callable[[ItemEvent], Any],
+        ) -> Callable[[ItemEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: Literal["error"], handler: Callable[[ErrorEvent], Any]) -> Callable[[ErrorEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: Literal["close"], handler: Callable[[CloseEvent], Any]) -> Callable[[CloseEvent], Any]: ...
+
+        @overload
+        def on(
+            self, event_name: Literal["realtime.event"], handler: Callable[[RealtimeEvent], Any]
+        ) -> Callable[[RealtimeEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: str, handler: _H) -> _H: ...
+
+        @overload
+        def on(self, event_name: str) -> Callable[[_H], _H]: ...
+
+        def on(self, event_name: str, handler: Any = None) -> Any: ...
+
     # -- construction ---------------------------------------------------------------
 
     def _renew_input_buffer(self) -> None:
@@ -505,7 +540,7 @@ class RealtimeClient(RealtimeEventHandler):
 
     # -- tools ------------------------------------------------------------------------
 
-    def add_tool(self, definition: Mapping[str, Any], handler: Callable[[Any], Any]) -> Dict[str, Any]:
+    def add_tool(self, definition: Mapping[str, Any], handler: Callable[[Any], Any]) -> ToolRegistration:
         """Register a function tool and its handler (plain or async, called with the parsed arguments).
 
         Sends the session config when connected.  Returns ``{"definition", "handler"}``.
@@ -517,7 +552,7 @@ class RealtimeClient(RealtimeEventHandler):
             raise ValueError(f'Tool "{name}" already added. Please use .remove_tool("{name}") before trying to add again.')
         if not callable(handler):
             raise TypeError(f'Tool "{name}" handler must be a function')
-        self.tools[name] = {"definition": dict(definition), "handler": handler}
+        self.tools[name] = {"definition": dict(definition), "handler": handler}  # type: ignore[typeddict-item]
         self.update_session()
         return self.tools[name]
 
@@ -730,14 +765,14 @@ class RealtimeClient(RealtimeEventHandler):
             )
         return {"item": item}
 
-    def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+    def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[ItemEvent]]:
         """Wait for the next ``conversation.item.appended``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
 
         Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.
         """
         return self.wait_for_next("conversation.item.appended", timeout)
 
-    def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+    def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[ItemEvent]]:
         """Wait for the next ``conversation.item.completed``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
 
         Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.
