@@ -152,3 +152,18 @@ def test_run_load_leaves_the_callers_cpu_affinity_as_it_was():
     result = run_load(LoadConfig(sessions=2, duration=1.0, warmup=0.5, client_cpu=0, server_cpu=None, quiet=True))
     assert result["connected"] == 2
     assert os.sched_getaffinity(0) == before
+
+
+def test_bench_load_runs_clients_that_keep_no_item_audio(tmp_path):
+    out = tmp_path / "nokeep.json"
+    code = main(
+        [
+            "bench", "load", "--no-keep-item-audio", "--sessions", "4", "--duration", "3", "--warmup", "1",
+            "--client-cpu", "-1", "--server-cpu", "-1", "--quiet", "--json", str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    assert result["keep_item_audio"] is False
+    assert result["events"] > 0 and result["audio_bytes_decoded"] > 0  # every delta still reached the handler
+    assert result["lost_events"] == 0 and result["sessions_unmatched"] == 0
+    assert code == (0 if result["ok"] else 1)

@@ -47,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--server-cpu", type=int, default=1, help="CPU to pin the load server to (default 1; -1: no pinning)")
     load.add_argument("--warmup", type=float, default=6.0, help="seconds after the ramp before measuring (default 6: one turn cycle)")
     load.add_argument("--history", type=int, default=20, help="max_history_items of each client (default 20; 0: unbounded)")
+    load.add_argument(
+        "--keep-item-audio",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="RealtimeClient(keep_item_audio=...): items keep their audio (default) or not (a server that forwards audio)",
+    )
     load.add_argument("--json", metavar="FILE", default=None, help="write the result to FILE as JSON")
     load.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -83,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 client_cpu=None if args.client_cpu < 0 else args.client_cpu,
                 server_cpu=None if args.server_cpu < 0 else args.server_cpu,
                 history=args.history or None,
+                keep_item_audio=args.keep_item_audio,
                 quiet=args.quiet,
                 warmup=args.warmup,
                 send_only=args.send_only,

@@ -49,6 +49,7 @@ picows client, a plain websockets client, the ``openai`` package).
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import math
 import os
@@ -146,7 +147,14 @@ class RealtimeFastSession:
     sync_append = True
 
     def __init__(
-        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
+        self,
+        url: str,
+        transport: str,
+        recorder: LagRecorder,
+        history: Optional[int],
+        tls: Optional[ssl.SSLContext] = None,
+        *,
+        keep_item_audio: bool = True,
     ) -> None:
         from realtime_fast import RealtimeClient
 
@@ -163,6 +171,7 @@ class RealtimeFastSession:
             max_history_items=history,
             connect_timeout=60.0,
             ssl=tls,
+            keep_item_audio=keep_item_audio,
         )
         client.update_session(turn_detection={"type": "server_vad"}, modalities=["audio"])
         client.on("conversation.updated", self._on_updated)
@@ -246,6 +255,7 @@ class LoadConfig:
         send_only: bool = False,
         append_ms: int = CHUNK_MS,
         tls: bool = False,
+        keep_item_audio: bool = True,
     ) -> None:
         if sessions < 1:
             raise ValueError(f"sessions must be at least 1, got {sessions}.")
@@ -268,6 +278,8 @@ class LoadConfig:
         self.client_cpu = client_cpu
         self.server_cpu = server_cpu
         self.history = history
+        #: RealtimeClient(keep_item_audio=...) of the sessions (this package's client only).
+        self.keep_item_audio = keep_item_audio
         self.quiet = quiet
         self.warmup = warmup
         #: Only silence is appended: the server's VAD never starts a turn, so nothing is received (the send path alone).
@@ -404,6 +416,8 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     loop = asyncio.get_running_loop()
     recorder = LagRecorder()
     make = SESSION_TYPES[config.client]
+    if make is RealtimeFastSession:
+        make = functools.partial(make, keep_item_audio=config.keep_item_audio)
     n = config.sessions
     tls = getattr(server, "client_tls", None)
     sessions: List[Any] = [make(server.url, config.transport, recorder, config.history, tls) for _ in range(n)]
@@ -679,6 +693,7 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
             "connect_rate": config.connect_rate,
             "warmup": config.warmup,
             "history_items": config.history,
+            "keep_item_audio": config.keep_item_audio if config.client == "realtime_fast" else None,
             "python": platform.python_version(),
             "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
             "implementation": _implementation(),
