@@ -1,8 +1,9 @@
-"""PCM16 audio core: base64 codecs, float conversion and AudioBuffer, against both implementations."""
+"""Audio core: base64 codecs, float conversion, AudioBuffer, and G.711, against both implementations."""
 
 from __future__ import annotations
 
 import base64
+import bisect
 import binascii
 import copy
 import importlib
@@ -11,6 +12,7 @@ import os
 import pickle
 import re
 import struct
+import warnings
 from array import array
 
 import numpy as np
@@ -678,3 +680,183 @@ def test_buffer_append_base64_of_a_long_text_in_pieces(audio_impl):
         with pytest.raises(BufferError):
             buf.append_base64(text)
     assert buf.to_bytes() == pcm(7) + samples
+
+
+# ---------------------------------------------------------------------------
+# G.711
+# ---------------------------------------------------------------------------
+#
+# The reference is tabulated here from ITU-T G.711's tables (segment end points
+# and step sizes, on the 14-bit mu-law and 13-bit A-law magnitude scales), not
+# from the implementation's formulas.
+
+ULAW_SEGMENT_ENDS = [31, 95, 223, 479, 991, 2015, 4063, 8159]  # Table 2a, 14-bit magnitudes
+ALAW_SEGMENT_STARTS = [0, 32, 64, 128, 256, 512, 1024, 2048]  # Table 1a, 13-bit magnitudes
+
+
+def ulaw_levels():
+    """(lower decision value, reconstruction value) of mu-law magnitude codes 0..127 (segment * 16 + step)."""
+    levels = []
+    for segment in range(8):
+        step = 2 << segment
+        for q in range(16):
+            if segment == 0:
+                lower, value = (0 if q == 0 else 2 * q - 1), 2 * q
+            else:
+                lower = ULAW_SEGMENT_ENDS[segment - 1] + q * step
+                value = lower + step // 2
+            levels.append((lower, value))
+    return levels
+
+
+def alaw_levels():
+    """(lower decision value, reconstruction value) of A-law magnitude codes 0..127."""
+    levels = []
+    for segment in range(8):
+        step = 2 if segment < 2 else 1 << segment
+        for q in range(16):
+            lower = ALAW_SEGMENT_STARTS[segment] + q * step
+            levels.append((lower, lower + step // 2))
+    return levels
+
+
+ULAW_LEVELS = ulaw_levels()
+ALAW_LEVELS = alaw_levels()
+
+
+def reference_ulaw_decode(code: int) -> int:
+    code ^= 0xFF
+    value = ULAW_LEVELS[code & 0x7F][1] * 4
+    return -value if code & 0x80 else value
+
+
+def reference_alaw_decode(code: int) -> int:
+    code ^= 0x55
+    value = ALAW_LEVELS[code & 0x7F][1] * 8
+    return value if code & 0x80 else -value
+
+
+def reference_ulaw_encode(sample: int) -> int:
+    """audioop's convention: the magnitude of the 14-bit two's complement value."""
+    linear = sample >> 2
+    magnitude = min(abs(linear), 8158)  # louder samples get the loudest code
+    code = bisect.bisect_right([lower for lower, _ in ULAW_LEVELS], magnitude) - 1
+    return code ^ (0x7F if linear < 0 else 0xFF)
+
+
+def reference_alaw_encode(sample: int) -> int:
+    linear = sample >> 3
+    magnitude = linear if linear >= 0 else -linear - 1  # ones' complement
+    code = bisect.bisect_right([lower for lower, _ in ALAW_LEVELS], magnitude) - 1
+    return (code | (0x80 if linear >= 0 else 0)) ^ 0x55
+
+
+ALL_CODES = bytes(range(256))
+ALL_SAMPLES = struct.pack("<65536h", *range(-32768, 32768))
+
+
+def _audioop():
+    """The stdlib's audioop (Python < 3.13) or the audioop-lts backport, as a test-time reference; else skip."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pytest.importorskip("audioop", reason="audioop is gone (Python 3.13+) and audioop-lts is not installed")
+
+
+def test_g711_decode_equals_the_reference_table_on_all_codes(audio_impl):
+    ulaw = struct.unpack("<256h", audio_impl.ulaw_to_pcm16(ALL_CODES))
+    alaw = struct.unpack("<256h", audio_impl.alaw_to_pcm16(ALL_CODES))
+    assert list(ulaw) == [reference_ulaw_decode(c) for c in range(256)]
+    assert list(alaw) == [reference_alaw_decode(c) for c in range(256)]
+    assert (min(ulaw), max(ulaw), min(alaw), max(alaw)) == (-32124, 32124, -32256, 32256)
+    assert ulaw[0xFF] == ulaw[0x7F] == 0  # mu-law's two zeros
+    assert 0 not in alaw and (alaw[0xD5], alaw[0x55]) == (8, -8)
+
+
+def test_g711_encode_equals_the_reference_on_every_sample(audio_impl):
+    ulaw = audio_impl.pcm16_to_ulaw(ALL_SAMPLES)
+    alaw = audio_impl.pcm16_to_alaw(ALL_SAMPLES)
+    assert ulaw == bytes(reference_ulaw_encode(s) for s in range(-32768, 32768))
+    assert alaw == bytes(reference_alaw_encode(s) for s in range(-32768, 32768))
+
+
+@SETTINGS
+@given(data=even_bytes(2000))
+def test_g711_encode_random_pcm_equals_the_reference(audio_impl, data):
+    n = len(data) // 2
+    values = struct.unpack(f"<{n}h", data)
+    assert audio_impl.pcm16_to_ulaw(data) == bytes(map(reference_ulaw_encode, values))
+    assert audio_impl.pcm16_to_alaw(data) == bytes(map(reference_alaw_encode, values))
+
+
+def test_g711_matches_audioop(audio_impl):
+    audioop = _audioop()
+    assert audio_impl.ulaw_to_pcm16(ALL_CODES) == audioop.ulaw2lin(ALL_CODES, 2)
+    assert audio_impl.alaw_to_pcm16(ALL_CODES) == audioop.alaw2lin(ALL_CODES, 2)
+    assert audio_impl.pcm16_to_ulaw(ALL_SAMPLES) == audioop.lin2ulaw(ALL_SAMPLES, 2)
+    assert audio_impl.pcm16_to_alaw(ALL_SAMPLES) == audioop.lin2alaw(ALL_SAMPLES, 2)
+
+
+def test_g711_round_trips(audio_impl):
+    """Encoding a decoded code gives the code back, except mu-law's negative zero 0x7F (it becomes 0xFF)."""
+    ulaw_back = audio_impl.pcm16_to_ulaw(audio_impl.ulaw_to_pcm16(ALL_CODES))
+    assert [c for c in range(256) if ulaw_back[c] != c] == [0x7F]
+    assert ulaw_back[0x7F] == 0xFF
+    assert audio_impl.pcm16_to_alaw(audio_impl.alaw_to_pcm16(ALL_CODES)) == ALL_CODES
+    # Decoding an encoded sample lands within half a step of it (a step at the top of the range).
+    samples = np.arange(-32768, 32768)
+    for encode, decode, levels, scale in (
+        (audio_impl.pcm16_to_ulaw, audio_impl.ulaw_to_pcm16, ULAW_LEVELS, 4),
+        (audio_impl.pcm16_to_alaw, audio_impl.alaw_to_pcm16, ALAW_LEVELS, 8),
+    ):
+        back = np.frombuffer(decode(encode(ALL_SAMPLES)), dtype="<i2").astype(np.int64)
+        error = np.abs(back - samples)
+        top_step = (levels[127][0] - levels[126][0]) * scale
+        assert error.max() <= top_step and error[np.abs(samples) < 1000].max() <= 64
+
+
+def test_g711_accepts_bytes_like_inputs(audio_impl):
+    codes = os.urandom(321)
+    expected = audio_impl.ulaw_to_pcm16(codes)
+    assert len(expected) == 642
+    for data in (bytearray(codes), memoryview(codes), array("B", codes), np.frombuffer(codes, np.uint8), np.frombuffer(codes, np.int8)):
+        assert audio_impl.ulaw_to_pcm16(data) == expected
+    doubled = bytes(b for c in codes for b in (c, 0))
+    assert audio_impl.ulaw_to_pcm16(memoryview(doubled)[::2]) == expected  # strided: copied
+    assert audio_impl.ulaw_to_pcm16(np.frombuffer(codes[:320], np.uint8).reshape(20, 16)) == expected[:640]
+    samples = np.frombuffer(expected, "<i2")
+    for data in (expected, bytearray(expected), samples, array("h", samples.tolist()), np.repeat(samples, 2)[::2]):
+        assert audio_impl.pcm16_to_ulaw(data) == bytes(map(reference_ulaw_encode, samples.tolist()))
+    for call in (audio_impl.ulaw_to_pcm16, audio_impl.alaw_to_pcm16, audio_impl.pcm16_to_ulaw, audio_impl.pcm16_to_alaw):
+        assert call(b"") == b""
+
+
+def test_g711_rejects_odd_pcm_and_wrong_types(audio_impl):
+    with pytest.raises(ValueError, match=r"pcm16_to_ulaw got 3 bytes, an odd count: PCM16 audio is made of whole 2-byte samples"):
+        audio_impl.pcm16_to_ulaw(b"abc")
+    with pytest.raises(ValueError, match="pcm16_to_alaw got 5 bytes, an odd count"):
+        audio_impl.pcm16_to_alaw(bytearray(5))
+    with pytest.raises(TypeError, match="format 'f'.*float_to_pcm16"):
+        audio_impl.pcm16_to_ulaw(np.zeros(4, np.float32))
+    with pytest.raises(TypeError, match=r"ulaw_to_pcm16 expects G.711 audio as bytes \(one byte per sample\), got a buffer of format 'h'"):
+        audio_impl.ulaw_to_pcm16(np.zeros(4, np.int16))
+    for bad in ("abc", [1, 2], None, 7):
+        with pytest.raises(TypeError, match="alaw_to_pcm16 expects G.711 audio as a bytes-like object"):
+            audio_impl.alaw_to_pcm16(bad)
+        with pytest.raises(TypeError, match="pcm16_to_alaw expects PCM16 audio"):
+            audio_impl.pcm16_to_alaw(bad)
+
+
+def test_g711_errors_identical_across_implementations():
+    compiled = _compiled()
+    for call in (
+        lambda impl: impl.pcm16_to_ulaw(b"abc"),
+        lambda impl: impl.pcm16_to_alaw(np.zeros(2, dtype=np.float64)),
+        lambda impl: impl.ulaw_to_pcm16("x"),
+        lambda impl: impl.alaw_to_pcm16(np.zeros(2, dtype=np.int16)),
+    ):
+        errors = []
+        for impl in (pure, compiled):
+            with pytest.raises((TypeError, ValueError)) as info:
+                call(impl)
+            errors.append((type(info.value), str(info.value)))
+        assert errors[0] == errors[1]

@@ -1,9 +1,9 @@
-"""Compiled PCM16 audio core: the fast translation of ``_audio_py`` (same API and messages).
+"""Compiled audio core: the fast translation of ``_audio_py`` (same API and messages).
 
 Base64 runs through table-driven C loops (``_b64.h``) with AVX2/SSSE3 bulk loops
-picked at import on x86-64.  Error messages come from ``_audio_py`` so the two
-implementations cannot drift.  Import the public names from
-:mod:`realtime_fast.audio`.
+picked at import on x86-64.  G.711 runs through tables filled at import from the
+same rules as the pure twin.  Error messages come from ``_audio_py`` so the two implementations
+cannot drift.  Import the public names from :mod:`realtime_fast.audio`.
 """
 
 cimport cython
@@ -20,12 +20,22 @@ from cpython.buffer cimport (
 )
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.stdint cimport int16_t, uint16_t
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_CheckExact
 from libc.string cimport memcmp, memcpy, memmove, strcmp
 
 from realtime_fast import _audio_py as _py
 
-__all__ = ["AudioBuffer", "b64decode_pcm16", "b64encode_pcm16", "float_to_pcm16"]
+__all__ = [
+    "AudioBuffer",
+    "alaw_to_pcm16",
+    "b64decode_pcm16",
+    "b64encode_pcm16",
+    "float_to_pcm16",
+    "pcm16_to_alaw",
+    "pcm16_to_ulaw",
+    "ulaw_to_pcm16",
+]
 
 
 cdef extern from "Python.h":
@@ -639,3 +649,212 @@ cdef class AudioBuffer:
 
     def __releasebuffer__(self, Py_buffer* buffer):
         self._exports -= 1
+
+
+# ---------------------------------------------------------------------------
+# G.711 (the rules are _audio_py's ulaw/alaw_*_sample, translated)
+# ---------------------------------------------------------------------------
+
+cdef int16_t _ULAW_DECODE[256]
+cdef int16_t _ALAW_DECODE[256]
+# Codes by (sample + 32768) >> 2 (mu-law) and >> 3 (A-law): the code depends only
+# on the 14-bit / 13-bit linear value, and the index needs no signed shift.
+cdef unsigned char _ULAW_ENCODE[16384]
+cdef unsigned char _ALAW_ENCODE[8192]
+cdef object _NOT_G711_BUFFER = _py.NOT_G711_BUFFER_MESSAGE
+cdef object _g711_view = _py._g711_view
+
+
+cdef int _ulaw_decode_sample(int code) noexcept nogil:
+    code ^= 0xFF
+    cdef int segment = (code >> 4) & 7
+    cdef int magnitude = ((((2 * (code & 0x0F) + 33) << segment) - 33) * 4)
+    return -magnitude if code & 0x80 else magnitude
+
+
+cdef int _alaw_decode_sample(int code) noexcept nogil:
+    code ^= 0x55
+    cdef int segment = (code >> 4) & 7
+    cdef int step = code & 0x0F
+    cdef int magnitude = (2 * step + 1) * 8 if segment == 0 else (2 * step + 33) << (segment + 2)
+    return magnitude if code & 0x80 else -magnitude
+
+
+cdef int _bit_length(int value) noexcept nogil:
+    cdef int bits = 0
+    while value:
+        value >>= 1
+        bits += 1
+    return bits
+
+
+cdef unsigned char _ulaw_encode_value(int value) noexcept nogil:
+    """The mu-law code of 14-bit linear ``value`` (sample >> 2)."""
+    cdef int magnitude, inversion, biased, segment
+    if value < 0:
+        magnitude = -value
+        inversion = 0x7F
+    else:
+        magnitude = value
+        inversion = 0xFF
+    biased = magnitude + 33 if magnitude + 33 < 0x1FFF else 0x1FFF
+    segment = _bit_length(biased) - 6
+    return <unsigned char>(((segment << 4) | ((biased >> (segment + 1)) - 16)) ^ inversion)
+
+
+cdef unsigned char _alaw_encode_value(int value) noexcept nogil:
+    """The A-law code of 13-bit linear ``value`` (sample >> 3)."""
+    cdef int magnitude, inversion, segment
+    if value >= 0:
+        magnitude = value
+        inversion = 0xD5
+    else:
+        magnitude = -value - 1
+        inversion = 0x55
+    segment = _bit_length(magnitude) - 5
+    if segment < 0:
+        segment = 0
+    return <unsigned char>(((segment << 4) | ((magnitude >> (segment if segment > 1 else 1)) & 0x0F)) ^ inversion)
+
+
+cdef void _init_g711() noexcept nogil:
+    cdef int i
+    for i in range(256):
+        _ULAW_DECODE[i] = <int16_t>_ulaw_decode_sample(i)
+        _ALAW_DECODE[i] = <int16_t>_alaw_decode_sample(i)
+    for i in range(16384):
+        _ULAW_ENCODE[i] = _ulaw_encode_value(i - 8192)
+    for i in range(8192):
+        _ALAW_ENCODE[i] = _alaw_encode_value(i - 4096)
+
+
+_init_g711()
+
+
+cdef int _get_g711(object data, Py_buffer* view, str where) except -1:
+    """Fill ``view`` with the contiguous bytes of G.711 ``data`` (caller releases it)."""
+    cdef bint usable = False
+    if PyObject_CheckBuffer(data):
+        PyObject_GetBuffer(data, view, PyBUF_RECORDS_RO)
+        usable = view.itemsize == 1 and PyBuffer_IsContiguous(view, b'C')
+        if not usable:
+            PyBuffer_Release(view)
+    if not usable:
+        # Strided input is copied; anything else gets the pure twin's TypeError.
+        PyObject_GetBuffer(_g711_view(data, where), view, PyBUF_SIMPLE)
+    return 0
+
+
+cdef void _g711_decode_loop(const unsigned char* src, Py_ssize_t n, const int16_t* table, unsigned char* dst) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef uint16_t value
+    for i in range(n):
+        value = <uint16_t>table[src[i]]
+        dst[2 * i] = <unsigned char>(value & 0xFF)  # little-endian on every platform
+        dst[2 * i + 1] = <unsigned char>(value >> 8)
+
+
+cdef void _g711_encode_loop(const unsigned char* src, Py_ssize_t n, const unsigned char* table, int dropped, unsigned char* dst) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef unsigned int biased
+    for i in range(n):
+        biased = (src[2 * i] | (<unsigned int>src[2 * i + 1] << 8)) ^ 0x8000  # sample + 32768
+        dst[i] = table[biased >> dropped]
+
+
+cdef bytes _g711_to_pcm16(object data, str where, const int16_t* table):
+    cdef Py_buffer view
+    cdef const unsigned char* src
+    cdef unsigned char* dst
+    cdef Py_ssize_t n
+    cdef bint acquired = False
+    if PyBytes_CheckExact(data):
+        src = <const unsigned char*>PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+    else:
+        _get_g711(data, &view, where)
+        acquired = True
+        src = <const unsigned char*>view.buf
+        n = view.len
+    try:
+        out = PyBytes_FromStringAndSize(NULL, 2 * n)
+        dst = <unsigned char*>PyBytes_AS_STRING(out)
+        if n >= _NOGIL_BYTES:
+            with nogil:
+                _g711_decode_loop(src, n, table, dst)
+        else:
+            _g711_decode_loop(src, n, table, dst)
+        return out
+    finally:
+        if acquired:
+            PyBuffer_Release(&view)
+
+
+cdef bytes _pcm16_to_g711(object pcm, str where, const unsigned char* table, int dropped):
+    cdef Py_buffer view
+    cdef const unsigned char* src
+    cdef unsigned char* dst
+    cdef Py_ssize_t n
+    cdef bint acquired = False
+    if PyBytes_CheckExact(pcm):
+        n = PyBytes_GET_SIZE(pcm)
+        if n & 1:
+            raise ValueError(_ODD_PCM.format(where=where, n=n))
+        src = <const unsigned char*>PyBytes_AS_STRING(pcm)
+    else:
+        _get_pcm(pcm, &view, where)
+        acquired = True
+        src = <const unsigned char*>view.buf
+        n = view.len
+    try:
+        out = PyBytes_FromStringAndSize(NULL, n >> 1)
+        dst = <unsigned char*>PyBytes_AS_STRING(out)
+        if n >= _NOGIL_BYTES:
+            with nogil:
+                _g711_encode_loop(src, n >> 1, table, dropped, dst)
+        else:
+            _g711_encode_loop(src, n >> 1, table, dropped, dst)
+        return out
+    finally:
+        if acquired:
+            PyBuffer_Release(&view)
+
+
+def ulaw_to_pcm16(data) -> bytes:
+    """Decode G.711 mu-law audio (one byte per sample) into PCM16 little-endian bytes (2 per sample).
+
+    ``data`` is any bytes-like object of bytes (bytes, bytearray, memoryview,
+    ``array('B')``, a numpy uint8 array).  The rate does not change: G.711 is
+    8 kHz, so the result is 8 kHz PCM16 (see :func:`resample_pcm16`).  Codes
+    0x7F and 0xFF both decode to 0.  Raises TypeError for anything else.
+    """
+    return _g711_to_pcm16(data, "ulaw_to_pcm16", _ULAW_DECODE)
+
+
+def alaw_to_pcm16(data) -> bytes:
+    """Decode G.711 A-law audio (one byte per sample) into PCM16 little-endian bytes (2 per sample).
+
+    ``data`` is any bytes-like object of bytes, as for :func:`ulaw_to_pcm16`;
+    the rate does not change (8 kHz).  Raises TypeError for anything else.
+    """
+    return _g711_to_pcm16(data, "alaw_to_pcm16", _ALAW_DECODE)
+
+
+def pcm16_to_ulaw(pcm) -> bytes:
+    """Encode PCM16 audio as G.711 mu-law, one byte per sample, byte for byte like ``audioop.lin2ulaw(pcm, 2)``.
+
+    ``pcm`` is bytes, bytearray, memoryview, ``array('h')`` or a numpy int16
+    array, with an even byte count.  It should already be 8 kHz (G.711's rate;
+    see :func:`resample_pcm16`): the rate does not change.  Raises ValueError
+    for an odd byte count and TypeError for anything else.
+    """
+    return _pcm16_to_g711(pcm, "pcm16_to_ulaw", _ULAW_ENCODE, 2)
+
+
+def pcm16_to_alaw(pcm) -> bytes:
+    """Encode PCM16 audio as G.711 A-law, one byte per sample, byte for byte like ``audioop.lin2alaw(pcm, 2)``.
+
+    ``pcm`` is as for :func:`pcm16_to_ulaw` (8 kHz PCM16, even byte count).
+    Raises ValueError for an odd byte count and TypeError for anything else.
+    """
+    return _pcm16_to_g711(pcm, "pcm16_to_alaw", _ALAW_ENCODE, 3)

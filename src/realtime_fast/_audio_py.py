@@ -1,25 +1,38 @@
-"""Pure-Python PCM16 audio core: the specification of ``realtime_fast._audio``.
+"""Pure-Python audio core: the specification of ``realtime_fast._audio``.
 
 The compiled module ``_audio.pyx`` is a fast translation of this one with the same
 names, signatures, exception types and messages (it imports the message helpers
 below, so the two cannot drift).  Import the public names from
 :mod:`realtime_fast.audio`, which picks the implementation.
 
-Audio is PCM16: signed 16-bit little-endian mono samples.  Lengths are in samples
-unless a name says bytes or ms.
+Audio is PCM16: signed 16-bit little-endian mono samples, or G.711 (one byte per
+sample, 8 kHz) where a name says ulaw or alaw.  Lengths are in samples unless a
+name says bytes or ms.
 """
 
 from __future__ import annotations
 
 import binascii
+import functools
 import re
+import sys
+from array import array
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:  # numpy is imported where floats are converted, not on import
     import numpy as np
 
 
-__all__ = ["AudioBuffer", "b64decode_pcm16", "b64encode_pcm16", "float_to_pcm16"]
+__all__ = [
+    "AudioBuffer",
+    "alaw_to_pcm16",
+    "b64decode_pcm16",
+    "b64encode_pcm16",
+    "float_to_pcm16",
+    "pcm16_to_alaw",
+    "pcm16_to_ulaw",
+    "ulaw_to_pcm16",
+]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -68,6 +81,11 @@ NOT_FLOAT_MESSAGE = (
 NEGATIVE_MESSAGE = "{what} must be a non-negative number of samples, got {value}."
 MAX_SAMPLES_MESSAGE = "max_samples must be a positive number of samples or None, got {value!r}."
 RATE_MESSAGE = "rate must be a positive number of samples per second, got {value!r}."
+NOT_G711_BUFFER_MESSAGE = "{where} expects G.711 audio as a bytes-like object (one byte per sample), not {type}."
+NOT_G711_FORMAT_MESSAGE = (
+    "{where} expects G.711 audio as bytes (one byte per sample), got a buffer of format {fmt!r}; "
+    "PCM16 audio needs no decoding."
+)
 
 
 def b64_error_message(text: str | bytes, kind: int, offset: int, pad_at: int) -> str:
@@ -501,3 +519,159 @@ def _index(value: Any, what: str) -> int:
     if value < 0:
         raise ValueError(NEGATIVE_MESSAGE.format(what=what, value=value))
     return value
+
+
+# ---------------------------------------------------------------------------
+# G.711 (ITU-T G.711: mu-law and A-law, one byte per sample, 8 kHz)
+# ---------------------------------------------------------------------------
+#
+# Decoding follows the standard's reconstruction values, scaled from the 14-bit
+# (mu-law) or 13-bit (A-law) linear range to 16 bits.  Encoding picks the code
+# whose decision interval holds the sample after dropping the bits below that
+# range, exactly like the stdlib's former ``audioop.lin2ulaw`` / ``lin2alaw``.
+# (The ITU-T G.191 reference software takes the magnitude of a negative 14-bit
+# mu-law value as its ones' complement, one step lower; it sends some negative
+# samples one code away from audioop.  A-law takes the ones' complement in both.)
+
+
+def ulaw_decode_sample(code: int) -> int:
+    """The PCM16 value of mu-law ``code`` (0..255): one of 255 levels in -32124..32124."""
+    code ^= 0xFF  # every bit is inverted on the line
+    segment = (code >> 4) & 7
+    step = code & 0x0F
+    magnitude = (((2 * step + 33) << segment) - 33) << 2
+    return -magnitude if code & 0x80 else magnitude
+
+
+def alaw_decode_sample(code: int) -> int:
+    """The PCM16 value of A-law ``code`` (0..255): one of 256 levels in -32256..32256, never 0."""
+    code ^= 0x55  # the even bits are inverted on the line
+    segment = (code >> 4) & 7
+    step = code & 0x0F
+    magnitude = (2 * step + 1) << 3 if segment == 0 else (2 * step + 33) << (segment + 2)
+    return magnitude if code & 0x80 else -magnitude
+
+
+def ulaw_encode_sample(sample: int) -> int:
+    """The mu-law code of PCM16 ``sample`` (-32768..32767)."""
+    value = sample >> 2  # the 14-bit linear value (floor)
+    if value < 0:
+        magnitude, inversion = -value, 0x7F  # sign bit set, the other bits inverted
+    else:
+        magnitude, inversion = value, 0xFF
+    # With the bias, segment s holds [32 << s, 64 << s); past the last decision value
+    # (8159 + 33) every sample gets the loudest code.
+    biased = min(magnitude + 33, 0x1FFF)
+    segment = biased.bit_length() - 6
+    step = (biased >> (segment + 1)) - 16
+    return ((segment << 4) | step) ^ inversion
+
+
+def alaw_encode_sample(sample: int) -> int:
+    """The A-law code of PCM16 ``sample`` (-32768..32767)."""
+    value = sample >> 3  # the 13-bit linear value (floor)
+    if value >= 0:
+        magnitude, inversion = value, 0xD5  # sign bit set, the even bits inverted
+    else:
+        magnitude, inversion = -value - 1, 0x55  # ones' complement: -1 has magnitude 0
+    # Segment 0 holds 0..31 in steps of 2; segment s >= 1 holds [16 << s, 32 << s).
+    segment = max(magnitude.bit_length() - 5, 0)
+    step = (magnitude >> max(segment, 1)) & 0x0F
+    return ((segment << 4) | step) ^ inversion
+
+
+def _decode_bytes(decode: Any) -> tuple[bytes, bytes]:
+    """Translation tables giving the low and the high byte of each code's PCM16 value."""
+    values = [decode(code) & 0xFFFF for code in range(256)]
+    return bytes(v & 0xFF for v in values), bytes(v >> 8 for v in values)
+
+
+_ULAW_LOW, _ULAW_HIGH = _decode_bytes(ulaw_decode_sample)
+_ALAW_LOW, _ALAW_HIGH = _decode_bytes(alaw_decode_sample)
+
+
+@functools.lru_cache(maxsize=None)
+def _encode_table(law: str) -> bytes:
+    """The code of every PCM16 sample, indexed by the sample's unsigned 16-bit pattern (64 KiB, built on first use)."""
+    encode, dropped = (ulaw_encode_sample, 2) if law == "ulaw" else (alaw_encode_sample, 3)
+    repeat = 1 << dropped  # the code depends only on sample >> dropped
+    low = -(1 << (15 - dropped))
+    by_value = bytes(code for v in range(low, -low) for code in (encode(v << dropped),) * repeat)
+    return by_value[32768:] + by_value[:32768]  # 0..32767, then -32768..-1
+
+
+def _g711_view(data: Any, where: str) -> memoryview:
+    """A flat, C-contiguous byte memoryview of G.711 ``data`` (copied only if strided)."""
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(NOT_G711_BUFFER_MESSAGE.format(where=where, type=type(data).__name__)) from None
+    if view.itemsize != 1:
+        fmt = view.format
+        view.release()
+        raise TypeError(NOT_G711_FORMAT_MESSAGE.format(where=where, fmt=fmt))
+    if view.c_contiguous:
+        flat = view.cast("B") if (view.format != "B" or view.ndim != 1) else view
+    else:
+        flat = memoryview(view.tobytes())
+    if flat is not view:
+        view.release()
+    return flat
+
+
+def _g711_to_pcm16(data: Any, where: str, low: bytes, high: bytes) -> bytes:
+    with _g711_view(data, where) as view:
+        codes = view.tobytes()
+    out = bytearray(2 * len(codes))
+    out[0::2] = codes.translate(low)  # little-endian: low byte first
+    out[1::2] = codes.translate(high)
+    return bytes(out)
+
+
+def _pcm16_to_g711(pcm: Any, where: str, law: str) -> bytes:
+    samples = array("H")
+    with _pcm_view(pcm, where) as view:
+        samples.frombytes(view)
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return bytes(map(_encode_table(law).__getitem__, samples))
+
+
+def ulaw_to_pcm16(data: Any) -> bytes:
+    """Decode G.711 mu-law audio (one byte per sample) into PCM16 little-endian bytes (2 per sample).
+
+    ``data`` is any bytes-like object of bytes (bytes, bytearray, memoryview,
+    ``array('B')``, a numpy uint8 array).  The rate does not change: G.711 is
+    8 kHz, so the result is 8 kHz PCM16 (see :func:`resample_pcm16`).  Codes
+    0x7F and 0xFF both decode to 0.  Raises TypeError for anything else.
+    """
+    return _g711_to_pcm16(data, "ulaw_to_pcm16", _ULAW_LOW, _ULAW_HIGH)
+
+
+def alaw_to_pcm16(data: Any) -> bytes:
+    """Decode G.711 A-law audio (one byte per sample) into PCM16 little-endian bytes (2 per sample).
+
+    ``data`` is any bytes-like object of bytes, as for :func:`ulaw_to_pcm16`;
+    the rate does not change (8 kHz).  Raises TypeError for anything else.
+    """
+    return _g711_to_pcm16(data, "alaw_to_pcm16", _ALAW_LOW, _ALAW_HIGH)
+
+
+def pcm16_to_ulaw(pcm: Any) -> bytes:
+    """Encode PCM16 audio as G.711 mu-law, one byte per sample, byte for byte like ``audioop.lin2ulaw(pcm, 2)``.
+
+    ``pcm`` is bytes, bytearray, memoryview, ``array('h')`` or a numpy int16
+    array, with an even byte count.  It should already be 8 kHz (G.711's rate;
+    see :func:`resample_pcm16`): the rate does not change.  Raises ValueError
+    for an odd byte count and TypeError for anything else.
+    """
+    return _pcm16_to_g711(pcm, "pcm16_to_ulaw", "ulaw")
+
+
+def pcm16_to_alaw(pcm: Any) -> bytes:
+    """Encode PCM16 audio as G.711 A-law, one byte per sample, byte for byte like ``audioop.lin2alaw(pcm, 2)``.
+
+    ``pcm`` is as for :func:`pcm16_to_ulaw` (8 kHz PCM16, even byte count).
+    Raises ValueError for an odd byte count and TypeError for anything else.
+    """
+    return _pcm16_to_g711(pcm, "pcm16_to_alaw", "alaw")
