@@ -1,4 +1,4 @@
-"""Audio helpers: base64 codecs, float conversion, a growable sample buffer and G.711.
+"""Audio helpers: base64 codecs, float conversion, a growable sample buffer, G.711 and resampling.
 
 All audio is PCM16: signed 16-bit little-endian mono samples, 24 kHz unless a
 ``rate`` says otherwise, or G.711 (one byte per sample, 8 kHz) where a name
@@ -21,6 +21,9 @@ ulaw_to_pcm16 = _mod.ulaw_to_pcm16
 alaw_to_pcm16 = _mod.alaw_to_pcm16
 pcm16_to_ulaw = _mod.pcm16_to_ulaw
 pcm16_to_alaw = _mod.pcm16_to_alaw
+resample_pcm16 = _mod.resample_pcm16
+Resampler = _mod.Resampler
+RESAMPLE_RATES: tuple = _mod.RESAMPLE_RATES
 SAMPLE_RATE: int = 24000
 #: G.711's sample rate (Hz).
 G711_SAMPLE_RATE: int = 8000
@@ -28,13 +31,16 @@ G711_SAMPLE_RATE: int = 8000
 __all__ = [
     "COMPILED",
     "G711_SAMPLE_RATE",
+    "RESAMPLE_RATES",
     "SAMPLE_RATE",
     "AudioBuffer",
+    "Resampler",
     "alaw_to_pcm16",
     "b64decode_pcm16",
     "b64encode_pcm16",
     "float_to_pcm16",
     "pcm16_to_alaw",
     "pcm16_to_ulaw",
+    "resample_pcm16",
     "ulaw_to_pcm16",
 ]
