@@ -1,4 +1,4 @@
-"""Audio helpers: base64 codecs, float conversion, a growable sample buffer, G.711 and resampling.
+"""Audio helpers: base64 codecs, float conversion, a growable sample buffer, G.711, resampling and a playback clock.
 
 All audio is PCM16: signed 16-bit little-endian mono samples, 24 kHz unless a
 ``rate`` says otherwise, or G.711 (one byte per sample, 8 kHz) where a name
@@ -10,6 +10,7 @@ says ``ulaw`` or ``alaw``.  Lengths are in samples unless a name says
 from __future__ import annotations
 
 from ._impl import load
+from ._playback import PLAYBACK_FORMATS, PlaybackTracker
 
 _mod, COMPILED = load("_audio")
 
@@ -31,9 +32,11 @@ G711_SAMPLE_RATE: int = 8000
 __all__ = [
     "COMPILED",
     "G711_SAMPLE_RATE",
+    "PLAYBACK_FORMATS",
     "RESAMPLE_RATES",
     "SAMPLE_RATE",
     "AudioBuffer",
+    "PlaybackTracker",
     "Resampler",
     "alaw_to_pcm16",
     "b64decode_pcm16",
