@@ -8,7 +8,8 @@ Quality (one-shot calls on 1 s signals, levels in dB, edges skipped):
   1k round trip    level of a 1 kHz tone after 24 kHz -> 8 kHz -> 24 kHz
   residual         what the round trip adds to that tone (rms error / rms tone)
   3.4k pass        level of a 3.4 kHz tone after 24 kHz -> 8 kHz (telephony band edge)
-  alias 6k         what a 6 kHz tone at 24 kHz leaves at 8 kHz (it would fold to 2 kHz)
+  alias 6k         what a 6 kHz tone at 24 kHz leaves at 8 kHz (it would fold to 2 kHz);
+                   "silent": every output sample is 0
   alias 4.6k       the same for 4.6 kHz (it would fold to 3.4 kHz)
 Streaming: latency (ms of output held back while streaming) and whether 20 ms
 frames streamed one by one give the same samples as the whole signal at once.
@@ -24,7 +25,7 @@ import math
 import platform
 import statistics
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -58,8 +59,10 @@ def level_db(pcm: bytes, freq: float, rate: int, reference: float = 20000.0) -> 
     return 20 * math.log10(max(math.hypot(*coeffs), 1e-9) / reference)
 
 
-def rms_db(y: np.ndarray, reference_rms: float) -> float:
-    return 20 * math.log10(max(float(np.sqrt(np.mean(y**2))), 1e-9) / reference_rms)
+def rms_db(y: np.ndarray, reference_rms: float) -> float | None:
+    """Level of ``y`` relative to ``reference_rms`` in dB; None when every sample is 0 (below 16-bit resolution)."""
+    rms = float(np.sqrt(np.mean(y**2)))
+    return 20 * math.log10(rms / reference_rms) if rms else None
 
 
 class Stream:
@@ -115,7 +118,7 @@ def frames_equal_whole(c: Candidate) -> bool:
     return pieces == whole.process(x) + whole.finish()
 
 
-def quality(c: Candidate) -> Dict[str, float]:
+def quality(c: Candidate) -> Dict[str, Optional[float]]:
     x = tone(1000.0, 24000)
     back = c.oneshot(c.oneshot(x, 24000, 8000), 8000, 24000)
     n = min(len(x), len(back)) // 2
@@ -175,7 +178,7 @@ def main() -> None:
     print("| " + " | ".join(title for title, _, _ in columns) + " |")
     print("|---" + "|---:" * (len(columns) - 1) + "|")
     for r in rows:
-        print("| " + " | ".join(fmt.format(r[key]) for _, key, fmt in columns) + " |")
+        print("| " + " | ".join("silent" if r[key] is None else fmt.format(r[key]) for _, key, fmt in columns) + " |")
     if soxr is None:
         print("soxr is not installed: pip install soxr to compare")
     if args.json:
