@@ -21,7 +21,7 @@ counts the runs of the same name that day, from 0.
 The check fails (exit status 1) on a file whose name is off the scheme or
 disagrees with its content, on a file no doc cites, and on a citation that
 matches no file. A citation is a result file name, or a glob of them
-(``*``, ``?``, ``{a,b}``), anywhere in ``README.md`` or ``docs/*.md``.
+(``*``, ``?``, ``[01]``, ``{a,b}``), anywhere in ``README.md`` or ``docs/*.md``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ SCHEMES = {
     "soak": re.compile(r"^soak_(?P<minutes>[\d.]+)min_x(?P<speed>[\d.]+)_h(?P<history>\d+)" + _DATE_REP + "$"),
 }
 #: A result file name or a glob of them, as the docs cite them (with or without ``bench/results/``).
-CITATION = re.compile(r"(?<![\w-])((?:load|sendonly|e2e|soak)_[A-Za-z0-9_.*?{},-]*\.json)")
+CITATION = re.compile(r"(?<![\w-])((?:load|sendonly|e2e|soak)_[A-Za-z0-9_.*?{},[\]-]*\.json)")
 
 
 def kind_of(result: Dict[str, Any]) -> str:
