@@ -8,13 +8,15 @@ Usage::
 The scheme (``bench/results/README.md``), every part read from the file's own
 content where the file has it::
 
-    load_<client>_<transport>_<loop>_<sessions:05d>[_<ms>ms][_tls][_noafn]_<YYYYMMDD>_r<N>.json
+    load_<client>_<transport>_<loop>_<sessions:05d>[_<ms>ms][_h<history>][_noaudio][_tls][_noafn]_<YYYYMMDD>_r<N>.json
     sendonly_...                 the same, for ``--send-only`` runs
     e2e_<burst|paced|mock>_<YYYYMMDD>_r<N>.json
     soak_<minutes>min_x<speed>_h<history>_<YYYYMMDD>_r<N>.json
 
-``_<ms>ms`` appears when appends are not 20 ms, ``_tls`` for runs over
-``wss://``, ``_noafn`` for picows without aiofastnet; the date is the run's
+``_<ms>ms`` appears when appends are not 20 ms, ``_h<history>`` when
+``--history`` is not 20 (``_h0``: unbounded), ``_noaudio`` for
+``--no-keep-item-audio``, ``_tls`` for runs over ``wss://``, ``_noafn`` for
+picows without aiofastnet; the date is the run's
 (``time`` in load results; the day the file was made otherwise) and ``r<N>``
 counts the runs of the same name that day, from 0.
 
@@ -46,7 +48,9 @@ _DATE_REP = r"_(?P<date>\d{8})_r(?P<rep>\d+)\.json"
 SCHEMES = {
     "load": re.compile(
         r"^(?P<kind>load|sendonly)_(?P<client>[a-z][a-z0-9_-]*?)_(?P<transport>picows|websockets)_(?P<loop>asyncio|uvloop)"
-        r"_(?P<sessions>\d{5})(?:_(?P<ms>\d+)ms)?(?P<tls>_tls)?(?P<noafn>_noafn)?" + _DATE_REP + "$"
+        r"_(?P<sessions>\d{5})(?:_(?P<ms>\d+)ms)?(?:_h(?P<history>\d+))?(?P<noaudio>_noaudio)?(?P<tls>_tls)?(?P<noafn>_noafn)?"
+        + _DATE_REP
+        + "$"
     ),
     "e2e": re.compile(r"^e2e_(?P<stream>burst|paced|mock)" + _DATE_REP + "$"),
     "soak": re.compile(r"^soak_(?P<minutes>[\d.]+)min_x(?P<speed>[\d.]+)_h(?P<history>\d+)" + _DATE_REP + "$"),
@@ -71,9 +75,11 @@ def stem(result: Dict[str, Any]) -> str:
     kind = kind_of(result)
     if kind == "load":
         append_ms = result.get("append_ms", 20)
+        history = result.get("history_items", 20) or 0  # None: unbounded, as --history 0
         return (
             f"{'sendonly' if result.get('send_only') else 'load'}_{result.get('client', 'realtime_fast')}_{result['transport']}"
             f"_{result['loop']}_{result['sessions']:05d}{'' if append_ms == 20 else f'_{append_ms}ms'}"
+            f"{'' if history == 20 else f'_h{history}'}{'_noaudio' if result.get('keep_item_audio') is False else ''}"
             f"{'_tls' if result.get('tls') else ''}{'_noafn' if result.get('client_use_aiofastnet') is False else ''}"
         )
     if kind == "e2e":
@@ -153,6 +159,10 @@ def describe(result: Dict[str, Any]) -> Tuple[str, str]:
             parts.append("send only")
         if result.get("append_ms", 20) != 20:
             parts.append(f"{result['append_ms']} ms appends")
+        if result.get("history_items", 20) != 20:
+            parts.append(f"history {result.get('history_items') or 'unbounded'}")
+        if result.get("keep_item_audio") is False:
+            parts.append("items keep no audio")
         if result.get("tls"):
             parts.append("TLS")
         if result.get("client_use_aiofastnet") is False:
