@@ -1,7 +1,7 @@
 """Our resampler against soxr, on quality and on speed per 20 ms frame, in one run.
 
-Run ``python bench/resampler_choice.py [--json bench/results/resampler_choice.json]``
-(soxr must be installed: ``pip install soxr``).  Every candidate gets the same
+Run ``python bench/resampler_choice.py [--json FILE]`` (soxr must be installed:
+``pip install soxr``; ``python bench/results_index.py --name FILE`` names a saved run).  Every candidate gets the same
 int16 signals as bytes and returns bytes, as a phone bridge would use it.
 
 Quality (one-shot calls on 1 s signals, levels in dB, edges skipped):
