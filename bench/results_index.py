@@ -121,8 +121,9 @@ def _expand(pattern: str) -> List[str]:
     return [p for alt in match.group(1).split(",") for p in _expand(pattern[: match.start()] + alt + pattern[match.end() :])]
 
 
-def citations(root: str = ROOT) -> Dict[str, List[str]]:
-    """Every result file name or glob cited in README.md and docs/*.md -> the docs that cite it."""
+def citations(root: Optional[str] = None) -> Dict[str, List[str]]:
+    """Every result file name or glob cited in README.md and docs/*.md (of ``root``, default the checkout) -> the docs that cite it."""
+    root = root or ROOT
     cited: Dict[str, List[str]] = {}
     for path in [os.path.join(root, "README.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md"))):
         if not os.path.exists(path):
