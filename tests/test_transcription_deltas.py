@@ -306,7 +306,7 @@ def test_retrieved_unknown_item_does_not_take_audio_queued_for_the_next_commit()
     [
         (ev(RETRIEVED), 'Missing "item"'),
         (ev(RETRIEVED, item={"type": "message"}), 'Missing "item"'),
-        (ev(RETRIEVED, item=user_audio_item("item_bad", content=[{"type": "input_audio", "audio": "not base64!"}])), "not base64 PCM16"),
+        (ev(RETRIEVED, item=user_audio_item("item_bad", content=[{"type": "input_audio", "audio": "not base64!"}])), "not base64 pcm16"),
     ],
 )
 def test_malformed_retrieved_is_a_conversation_error_and_adds_nothing(event, message):

@@ -22,15 +22,19 @@ cdef class AudioBuffer:
     cdef Py_ssize_t _exports        # live buffer-protocol views; resizing is refused while > 0
     cdef Py_ssize_t _view_shape     # shape/strides handed to views (stable while views exist)
     cdef Py_ssize_t _view_stride
+    cdef int _codec                 # wire format: 0 pcm16 (24 kHz), 1 g711_ulaw, 2 g711_alaw (8 kHz); samples are PCM16
 
     cdef int append_b64_raw(self, const unsigned char* src, Py_ssize_t n) except -1
-    # Decodes n base64 characters at src straight onto the tail.  Bad base64 raises
+    # Decodes n base64 characters at src (audio of the buffer's format) straight onto the tail.  Bad base64 raises
     # ValueError with the message append_base64 gives for the str these UTF-8 bytes
     # spell (offsets in characters), leaving the buffer unchanged; BufferError while
     # views exist.
 
     cdef int append_raw(self, const unsigned char* src, Py_ssize_t nbytes) except -1
     # Appends nbytes (must be even) of PCM16 bytes; BufferError while views exist.
+
+    cdef int append_encoded_raw(self, const unsigned char* src, Py_ssize_t nbytes) except -1
+    # ``append_encoded``: nbytes of audio in the buffer's format (PCM16, or G.711 codes to decode).
 
     cdef Py_ssize_t append_b64_new(self, const unsigned char* src, Py_ssize_t n) except -2
     # append_b64_raw, returning the index (among the held samples) of the first

@@ -28,10 +28,12 @@ from libc.string cimport memcmp, memcpy, memmove, memset, strcmp
 from realtime_fast import _audio_py as _py
 
 __all__ = [
+    "AUDIO_FORMATS",
     "RESAMPLE_RATES",
     "AudioBuffer",
     "Resampler",
     "alaw_to_pcm16",
+    "audio_format",
     "b64decode_pcm16",
     "b64encode_pcm16",
     "float_to_pcm16",
@@ -81,6 +83,26 @@ cdef object _pcm_view = _py._pcm_view
 cdef object _base64_bytes = _py._base64_bytes
 cdef object _py_float_to_pcm16 = _py.float_to_pcm16
 cdef object _index = _py._index
+cdef object _audio_format = _py.audio_format
+cdef object _buffer_repr = _py._buffer_repr
+cdef object _FORMAT_NAMES = ("pcm16", "g711_ulaw", "g711_alaw")  # by AudioBuffer._codec
+cdef int _CODEC_RATES[3]
+_CODEC_RATES[0] = 24000
+_CODEC_RATES[1] = 8000
+_CODEC_RATES[2] = 8000
+AUDIO_FORMATS = _py.AUDIO_FORMATS
+audio_format = _py.audio_format
+
+# G.711 decoding tables (filled at import by _init_g711, below): AudioBuffer decodes through them.
+cdef int16_t _ULAW_DECODE[256]
+cdef int16_t _ALAW_DECODE[256]
+
+
+cdef inline const int16_t* _decode_table(int codec) noexcept nogil:
+    """The G.711 decoding table of AudioBuffer codec 1 (mu-law) or 2 (A-law)."""
+    if codec == 1:
+        return _ULAW_DECODE
+    return _ALAW_DECODE
 
 
 def _b64_kernel():
@@ -345,9 +367,9 @@ def float_to_pcm16(samples) -> bytes:
 # AudioBuffer
 # ---------------------------------------------------------------------------
 
-def _rebuild(data, max_samples, offset):
+def _rebuild(data, max_samples, offset, format="pcm16"):
     """Unpickle an AudioBuffer (see ``AudioBuffer.__reduce__``)."""
-    cdef AudioBuffer buf = AudioBuffer(max_samples)
+    cdef AudioBuffer buf = AudioBuffer(max_samples, format)
     buf.append(data)
     buf._offset = offset
     return buf
@@ -356,6 +378,13 @@ def _rebuild(data, max_samples, offset):
 @cython.final
 cdef class AudioBuffer:
     """A growable buffer of PCM16 samples (amortised O(1) appends, no quadratic copying).
+
+    ``format`` is the wire format the buffer's audio arrives in: ``"pcm16"``
+    (24 kHz, the default), ``"g711_ulaw"`` or ``"g711_alaw"`` (8 kHz; GA names
+    such as ``"audio/pcmu"`` are accepted too).  The buffer always holds PCM16
+    samples at that format's :attr:`rate`: :meth:`append_base64` and
+    :meth:`append_encoded` decode G.711 as they append, while :meth:`append`
+    takes PCM16 at the buffer's rate whatever the format.
 
     ``len(buf)`` is in samples.  With ``max_samples`` the buffer keeps only the
     newest samples: when an append goes past the cap the oldest ones are dropped
@@ -372,13 +401,15 @@ cdef class AudioBuffer:
     done (``with memoryview(buf) as m: ...``) or copy with :meth:`to_bytes`.
     """
 
-    def __init__(self, max_samples=None):
+    def __init__(self, max_samples=None, format="pcm16"):
         if max_samples is not None:
             if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples <= 0:
                 raise ValueError(_MAX_SAMPLES.format(value=max_samples))
             self._max_bytes = 2 * max_samples
         else:
             self._max_bytes = -1
+        if format != "pcm16":
+            self._codec = _FORMAT_NAMES.index(_audio_format(format, "AudioBuffer"))
 
     def __dealloc__(self):
         PyMem_Free(self._data)
@@ -451,6 +482,18 @@ cdef class AudioBuffer:
         cdef unsigned char* dst
         self._check_resizable()
         size = rtf_b64_decoded_size(src, n)
+        if self._codec:
+            if size < 0:
+                raise _b64_error(src, n, text)
+            if size:
+                # Decode the codes into the front half of the room for their samples, then
+                # widen them in place from the back: each sample lands at or after its code.
+                dst = self._reserve_tail(2 * size)
+                if rtf_b64_decode(src, n, dst):
+                    raise _b64_error(src, n, text)
+                _g711_widen_in_place(dst, size, _decode_table(self._codec))
+                self._commit_tail(2 * size)
+            return 0
         if size < 0 or size & 1:
             raise _b64_error(src, n, text)
         if size:
@@ -462,6 +505,17 @@ cdef class AudioBuffer:
 
     cdef int append_b64_raw(self, const unsigned char* src, Py_ssize_t n) except -1:
         return self._append_b64(src, n, _AS_UTF8)
+
+    cdef int append_encoded_raw(self, const unsigned char* src, Py_ssize_t nbytes) except -1:
+        cdef unsigned char* dst
+        if not self._codec:
+            return self.append_raw(src, nbytes)
+        self._check_resizable()
+        if nbytes:
+            dst = self._reserve_tail(2 * nbytes)
+            _g711_decode_loop(src, nbytes, _decode_table(self._codec), dst)
+            self._commit_tail(2 * nbytes)
+        return 0
 
     def append(self, pcm):
         """Append PCM16 audio (bytes-like or int16 array with an even byte count) at the end."""
@@ -477,9 +531,10 @@ cdef class AudioBuffer:
             PyBuffer_Release(&view)
 
     def append_base64(self, text):
-        """Decode base64 PCM16 text (str or bytes-like) and append the samples.
+        """Decode base64 audio of the buffer's :attr:`format` (str or bytes-like) and append the samples.
 
-        Raises ValueError like :func:`b64decode_pcm16` and leaves the buffer unchanged.
+        Raises ValueError like :func:`b64decode_pcm16` and leaves the buffer
+        unchanged (G.711 decodes to any number of bytes, one per sample).
         """
         cdef Py_buffer view
         cdef const unsigned char* src = NULL
@@ -493,14 +548,39 @@ cdef class AudioBuffer:
             if acquired:
                 PyBuffer_Release(&view)
 
+    def append_encoded(self, data):
+        """Append audio as the wire carries it in the buffer's :attr:`format`: PCM16 bytes, or G.711 bytes (one per sample)."""
+        cdef Py_buffer view
+        if not self._codec:
+            self.append(data)
+            return
+        self._check_resizable()
+        _get_g711(data, &view, "AudioBuffer.append_encoded")
+        try:
+            self.append_encoded_raw(<const unsigned char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
     # -- size ----------------------------------------------------------------
+
+    @property
+    def format(self):
+        """The wire format the audio arrives in: ``"pcm16"``, ``"g711_ulaw"`` or ``"g711_alaw"``."""
+        return _FORMAT_NAMES[self._codec]
+
+    @property
+    def rate(self):
+        """Samples per second of the held PCM16 (24000 for ``pcm16``, 8000 for G.711)."""
+        return _CODEC_RATES[self._codec]
 
     def __len__(self):
         """Number of samples held."""
         return self._nbytes >> 1
 
-    def duration_ms(self, rate=24000):
-        """Duration of the held samples in milliseconds at ``rate`` samples per second."""
+    def duration_ms(self, rate=None):
+        """Duration of the held samples in milliseconds, at :attr:`rate` or at ``rate`` samples per second."""
+        if rate is None:
+            return (self._nbytes >> 1) * 1000.0 / _CODEC_RATES[self._codec]
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
             raise ValueError(_py.RATE_MESSAGE.format(value=rate))
         return (self._nbytes >> 1) * 1000.0 / rate
@@ -570,7 +650,7 @@ cdef class AudioBuffer:
     # -- copies --------------------------------------------------------------
 
     def slice(self, start, stop=None):
-        """A new, unbounded buffer holding a copy of samples ``[start:stop]``.
+        """A new, unbounded buffer of the same format holding a copy of samples ``[start:stop]``.
 
         Indices are in samples relative to the first held sample and follow
         Python slicing (negative counts from the end, out of range is clipped).
@@ -578,6 +658,7 @@ cdef class AudioBuffer:
         """
         cdef Py_ssize_t first, last
         cdef AudioBuffer out = AudioBuffer()
+        out._codec = self._codec
         first, last, _ = slice(start, stop).indices(self._nbytes >> 1)
         if last > first:
             out.append_raw(self._data + self._start + 2 * first, 2 * (last - first))
@@ -624,14 +705,10 @@ cdef class AudioBuffer:
     __hash__ = None
 
     def __reduce__(self):
-        return _rebuild, (self.to_bytes(), self.max_samples, self._offset)
+        return _rebuild, (self.to_bytes(), self.max_samples, self._offset, _FORMAT_NAMES[self._codec])
 
     def __repr__(self):
-        n = self._nbytes >> 1
-        return (
-            f"AudioBuffer(samples={n}, duration_ms={n / 24.0:.1f}, offset={self._offset}, "
-            f"max_samples={self.max_samples})"
-        )
+        return _buffer_repr(self._nbytes >> 1, _FORMAT_NAMES[self._codec], self._offset, self.max_samples)
 
     # -- buffer protocol -----------------------------------------------------
 
@@ -659,8 +736,6 @@ cdef class AudioBuffer:
 # G.711 (the rules are _audio_py's ulaw/alaw_*_sample, translated)
 # ---------------------------------------------------------------------------
 
-cdef int16_t _ULAW_DECODE[256]
-cdef int16_t _ALAW_DECODE[256]
 # Codes by (sample + 32768) >> 2 (mu-law) and >> 3 (A-law): the code depends only
 # on the 14-bit / 13-bit linear value, and the index needs no signed shift.
 cdef unsigned char _ULAW_ENCODE[16384]
@@ -756,6 +831,17 @@ cdef void _g711_decode_loop(const unsigned char* src, Py_ssize_t n, const int16_
         value = <uint16_t>table[src[i]]
         dst[2 * i] = <unsigned char>(value & 0xFF)  # little-endian on every platform
         dst[2 * i + 1] = <unsigned char>(value >> 8)
+
+
+cdef void _g711_widen_in_place(unsigned char* buf, Py_ssize_t n, const int16_t* table) noexcept nogil:
+    """buf[0:n] holds G.711 codes and has room for 2n bytes: replace them by their PCM16 samples."""
+    cdef Py_ssize_t i = n
+    cdef uint16_t value
+    while i > 0:
+        i -= 1
+        value = <uint16_t>table[buf[i]]
+        buf[2 * i + 1] = <unsigned char>(value >> 8)
+        buf[2 * i] = <unsigned char>(value & 0xFF)
 
 
 cdef void _g711_encode_loop(

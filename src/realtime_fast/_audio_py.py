@@ -26,10 +26,12 @@ if TYPE_CHECKING:  # numpy is imported where floats are converted, not on import
 
 
 __all__ = [
+    "AUDIO_FORMATS",
     "RESAMPLE_RATES",
     "AudioBuffer",
     "Resampler",
     "alaw_to_pcm16",
+    "audio_format",
     "b64decode_pcm16",
     "b64encode_pcm16",
     "float_to_pcm16",
@@ -92,6 +94,37 @@ NOT_G711_FORMAT_MESSAGE = (
     "PCM16 audio needs no decoding."
 )
 RESAMPLE_RATE_MESSAGE = "{where} supports sample rates of 8000, 16000, 24000 and 48000 Hz, got {name}={value!r}."
+FORMAT_MESSAGE = (
+    "{where} knows the audio formats 'pcm16', 'g711_ulaw' and 'g711_alaw' "
+    "(GA: 'audio/pcm' at 24000 Hz, 'audio/pcmu', 'audio/pcma'), got {value!r}."
+)
+
+#: Wire audio formats and their sample rates (Hz); every AudioBuffer stores PCM16 at its format's rate.
+AUDIO_FORMATS = {"pcm16": 24000, "g711_ulaw": 8000, "g711_alaw": 8000}
+_GA_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
+
+
+def audio_format(value: Any, where: str = "audio_format") -> str:
+    """The audio format name (``"pcm16"``, ``"g711_ulaw"`` or ``"g711_alaw"``) for a format as sessions spell it.
+
+    Takes the reference's names, the GA type strings (``"audio/pcmu"``) and GA
+    format objects (``{"type": "audio/pcm", "rate": 24000}``).  Raises
+    ValueError for anything else, and for ``audio/pcm`` at a rate other than
+    24000 Hz (the only one the service streams).
+    """
+    name = value
+    if isinstance(value, dict):
+        name = value.get("type")
+        rate = value.get("rate")
+        if name == "audio/pcm" and rate is not None and rate != 24000:
+            raise ValueError(FORMAT_MESSAGE.format(where=where, value=value))
+    if type(name) is str:
+        if name in AUDIO_FORMATS:
+            return name
+        known = _GA_FORMATS.get(name)
+        if known is not None:
+            return known
+    raise ValueError(FORMAT_MESSAGE.format(where=where, value=value))
 
 
 def b64_error_message(text: str | bytes, kind: int, offset: int, pad_at: int) -> str:
@@ -206,7 +239,8 @@ def _base64_bytes(text: Any) -> str | bytes:
         raise TypeError(NOT_TEXT_MESSAGE.format(type=type(text).__name__)) from None
 
 
-def _decode(text: Any) -> bytes:
+def _decode(text: Any, whole_samples: bool = True) -> bytes:
+    """Decode strict base64; ``whole_samples``: the decoded size must be even (PCM16)."""
     data = _base64_bytes(text)
     n = len(data)
     if n % 4 == 0:
@@ -218,7 +252,7 @@ def _decode(text: Any) -> bytes:
             pad = 0
             if n and raw[n - 1] == 0x3D:  # '='
                 pad = 2 if raw[n - 2] == 0x3D else 1
-            if not raw[: n - pad].translate(None, _ALPHABET) and (n // 4 * 3 - pad) % 2 == 0:
+            if not raw[: n - pad].translate(None, _ALPHABET) and (not whole_samples or (n // 4 * 3 - pad) % 2 == 0):
                 # Validated above, so the lenient stdlib decoder is exact here (and on 3.10,
                 # which has no strict_mode).
                 return binascii.a2b_base64(raw)
@@ -307,6 +341,13 @@ def float_to_pcm16(samples: Any) -> bytes:
 class AudioBuffer(bytearray):
     """A growable buffer of PCM16 samples (amortised O(1) appends, no quadratic copying).
 
+    ``format`` is the wire format the buffer's audio arrives in: ``"pcm16"``
+    (24 kHz, the default), ``"g711_ulaw"`` or ``"g711_alaw"`` (8 kHz; GA names
+    such as ``"audio/pcmu"`` are accepted too).  The buffer always holds PCM16
+    samples at that format's :attr:`rate`: :meth:`append_base64` and
+    :meth:`append_encoded` decode G.711 as they append, while :meth:`append`
+    takes PCM16 at the buffer's rate whatever the format.
+
     ``len(buf)`` is in samples.  With ``max_samples`` the buffer keeps only the
     newest samples: when an append goes past the cap the oldest ones are dropped
     (amortised O(1), no memmove per append) and :attr:`offset` advances.
@@ -325,12 +366,13 @@ class AudioBuffer(bytearray):
     on every Python version; only the methods documented here are its API.
     """
 
-    __slots__ = ("_max_samples", "_offset")
+    __slots__ = ("_max_samples", "_offset", "_format")
 
-    def __init__(self, max_samples: int | None = None) -> None:
+    def __init__(self, max_samples: int | None = None, format: str = "pcm16") -> None:
         if max_samples is not None:
             if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples <= 0:
                 raise ValueError(MAX_SAMPLES_MESSAGE.format(value=max_samples))
+        self._format: str = format if format == "pcm16" else audio_format(format, "AudioBuffer")
         self._max_samples: int | None = max_samples
         self._offset: int = 0
 
@@ -372,10 +414,19 @@ class AudioBuffer(bytearray):
             self._extend(view)
 
     def append_base64(self, text: str | BytesLike) -> None:
-        """Decode base64 PCM16 text (str or bytes-like) and append the samples.
+        """Decode base64 audio of the buffer's :attr:`format` (str or bytes-like) and append the samples.
 
-        Raises ValueError like :func:`b64decode_pcm16` and leaves the buffer unchanged.
+        Raises ValueError like :func:`b64decode_pcm16` and leaves the buffer
+        unchanged (G.711 decodes to any number of bytes, one per sample).
         """
+        if self._format != "pcm16":
+            try:
+                codes = _decode(text, whole_samples=False)
+            except (TypeError, ValueError):
+                self._check_no_views()
+                raise
+            self.append_encoded(codes)
+            return
         if type(text) is str and len(text) > _B64_PIECE and _valid_base64_text(text):
             for start in range(0, len(text), _B64_PIECE):  # the first piece fails alone if views exist
                 with memoryview(binascii.a2b_base64(text[start : start + _B64_PIECE])) as view:
@@ -389,14 +440,40 @@ class AudioBuffer(bytearray):
         with memoryview(data) as view:
             self._extend(view)
 
+    def append_encoded(self, data: Any) -> None:
+        """Append audio as the wire carries it in the buffer's :attr:`format`: PCM16 bytes, or G.711 bytes (one per sample)."""
+        fmt = self._format
+        if fmt == "pcm16":
+            self.append(data)
+            return
+        try:
+            pcm = _g711_to_pcm16(data, "AudioBuffer.append_encoded", *_G711_TABLES[fmt])
+        except (TypeError, ValueError):
+            self._check_no_views()
+            raise
+        with memoryview(pcm) as view:
+            self._extend(view)
+
     # -- size ----------------------------------------------------------------
+
+    @property
+    def format(self) -> str:
+        """The wire format the audio arrives in: ``"pcm16"``, ``"g711_ulaw"`` or ``"g711_alaw"``."""
+        return self._format
+
+    @property
+    def rate(self) -> int:
+        """Samples per second of the held PCM16 (24000 for ``pcm16``, 8000 for G.711)."""
+        return AUDIO_FORMATS[self._format]
 
     def __len__(self) -> int:
         """Number of samples held."""
         return bytearray.__len__(self) >> 1
 
-    def duration_ms(self, rate: int = 24000) -> float:
-        """Duration of the held samples in milliseconds at ``rate`` samples per second."""
+    def duration_ms(self, rate: int | None = None) -> float:
+        """Duration of the held samples in milliseconds, at :attr:`rate` or at ``rate`` samples per second."""
+        if rate is None:
+            return (bytearray.__len__(self) >> 1) * 1000.0 / AUDIO_FORMATS[self._format]
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
             raise ValueError(RATE_MESSAGE.format(value=rate))
         return (bytearray.__len__(self) >> 1) * 1000.0 / rate
@@ -456,14 +533,14 @@ class AudioBuffer(bytearray):
     # -- copies --------------------------------------------------------------
 
     def slice(self, start: int, stop: int | None = None) -> AudioBuffer:
-        """A new, unbounded buffer holding a copy of samples ``[start:stop]``.
+        """A new, unbounded buffer of the same format holding a copy of samples ``[start:stop]``.
 
         Indices are in samples relative to the first held sample and follow
         Python slicing (negative counts from the end, out of range is clipped).
         The copy's :attr:`offset` is ``self.offset`` plus the resolved ``start``.
         """
         first, last, _ = slice(start, stop).indices(bytearray.__len__(self) >> 1)
-        out = AudioBuffer()
+        out = AudioBuffer(None, self._format)
         if last > first:
             bytearray.extend(out, memoryview(self)[2 * first : 2 * last])
         out._offset = self._offset + first
@@ -494,24 +571,28 @@ class AudioBuffer(bytearray):
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self) -> tuple:
-        return _rebuild, (self.to_bytes(), self._max_samples, self._offset)
+        return _rebuild, (self.to_bytes(), self._max_samples, self._offset, self._format)
 
     def __reduce_ex__(self, protocol: int) -> tuple:  # bytearray defines its own; ours wins
         return self.__reduce__()
 
     def __repr__(self) -> str:
-        n = bytearray.__len__(self) >> 1
-        return (
-            f"AudioBuffer(samples={n}, duration_ms={n / 24.0:.1f}, offset={self._offset}, "
-            f"max_samples={self._max_samples})"
-        )
+        return _buffer_repr(bytearray.__len__(self) >> 1, self._format, self._offset, self._max_samples)
 
     __str__ = __repr__
 
 
-def _rebuild(data: bytes, max_samples: int | None, offset: int) -> AudioBuffer:
+def _buffer_repr(samples: int, fmt: str, offset: int, max_samples: int | None) -> str:
+    shown = "" if fmt == "pcm16" else f"format={fmt!r}, "
+    return (
+        f"AudioBuffer({shown}samples={samples}, duration_ms={samples * 1000 / AUDIO_FORMATS[fmt]:.1f}, "
+        f"offset={offset}, max_samples={max_samples})"
+    )
+
+
+def _rebuild(data: bytes, max_samples: int | None, offset: int, format: str = "pcm16") -> AudioBuffer:
     """Unpickle an AudioBuffer (see ``AudioBuffer.__reduce__``)."""
-    buf = AudioBuffer(max_samples)
+    buf = AudioBuffer(max_samples, format)
     buf.append(data)
     buf._offset = offset
     return buf
@@ -594,6 +675,7 @@ def _decode_bytes(decode: Any) -> tuple[bytes, bytes]:
 
 _ULAW_LOW, _ULAW_HIGH = _decode_bytes(ulaw_decode_sample)
 _ALAW_LOW, _ALAW_HIGH = _decode_bytes(alaw_decode_sample)
+_G711_TABLES = {"g711_ulaw": (_ULAW_LOW, _ULAW_HIGH), "g711_alaw": (_ALAW_LOW, _ALAW_HIGH)}
 
 
 @functools.lru_cache(maxsize=None)

@@ -284,7 +284,7 @@ cdef class ClientFastPath(DeltaSink):
     # -- input audio --------------------------------------------------------------------------
 
     def append_input_audio(self, bytes pcm):
-        """Send one chunk of PCM16 ``bytes`` and keep it locally, when nothing else needs its event dict (see the pure twin)."""
+        """Send one chunk of audio ``bytes`` and keep it locally, when nothing else needs its event dict (see the pure twin)."""
         cdef Py_ssize_t n = len(pcm)
         cdef AudioBuffer local
         api = self.api
@@ -301,10 +301,10 @@ cdef class ClientFastPath(DeltaSink):
             if not local.can_resize():
                 return False
             transport.send_text(_dumps_append_audio(pcm, _event_id()))
-            local.append_raw(<const unsigned char*>pcm, n)
+            local.append_encoded_raw(<const unsigned char*>pcm, n)
             return True
         if not buffer.resizable:
             return False
         transport.send_text(_dumps_append_audio(pcm, _event_id()))
-        buffer.append(pcm)
+        buffer.append_encoded(pcm)
         return True

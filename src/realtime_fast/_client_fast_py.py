@@ -206,7 +206,7 @@ class ClientFastPath:
     # -- input audio --------------------------------------------------------------------------
 
     def append_input_audio(self, pcm: bytes) -> bool:
-        """Send one chunk of PCM16 ``bytes`` and keep it locally, when nothing else needs its event dict.
+        """Send one chunk of audio ``bytes`` (in the input format) and keep it locally, when nothing else needs its event dict.
 
         Nobody listening to ``client.input_audio_buffer.append``, ``client.*``
         or ``realtime.event``, no debug logging, connected, an even and
@@ -224,5 +224,5 @@ class ClientFastPath:
         if not self.append_plain or not buffer.resizable:
             return False
         transport.send_text(dumps_append_audio(pcm, _generate_id("evt_")))
-        buffer.append(pcm)
+        buffer.append_encoded(pcm)
         return True

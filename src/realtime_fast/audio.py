@@ -18,10 +18,12 @@ _mod, COMPILED = load("_audio")
 
 if TYPE_CHECKING:  # type checkers read the pure twin, the specification: same names and signatures
     from ._audio_py import (
+        AUDIO_FORMATS,
         RESAMPLE_RATES,
         AudioBuffer,
         Resampler,
         alaw_to_pcm16,
+        audio_format,
         b64decode_pcm16,
         b64encode_pcm16,
         float_to_pcm16,
@@ -42,11 +44,14 @@ else:
     resample_pcm16 = _mod.resample_pcm16
     Resampler = _mod.Resampler
     RESAMPLE_RATES: tuple = _mod.RESAMPLE_RATES
+    AUDIO_FORMATS: dict = _mod.AUDIO_FORMATS
+    audio_format = _mod.audio_format
 SAMPLE_RATE: int = 24000
 #: G.711's sample rate (Hz).
 G711_SAMPLE_RATE: int = 8000
 
 __all__ = [
+    "AUDIO_FORMATS",
     "COMPILED",
     "G711_SAMPLE_RATE",
     "PLAYBACK_FORMATS",
@@ -56,6 +61,7 @@ __all__ = [
     "PlaybackTracker",
     "Resampler",
     "alaw_to_pcm16",
+    "audio_format",
     "b64decode_pcm16",
     "b64encode_pcm16",
     "float_to_pcm16",

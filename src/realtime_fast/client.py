@@ -54,6 +54,7 @@ A ``disconnect()`` or a close with another code (auth or model errors: 3000,
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import inspect
 import json
@@ -76,9 +77,17 @@ from .api import (
     _b64_tail,
     redact_key,
 )
-from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
+from .audio import (
+    AUDIO_FORMATS,
+    AudioBuffer,
+    audio_format,
+    b64encode_pcm16,
+    float_to_pcm16,
+    pcm16_to_alaw,
+    pcm16_to_ulaw,
+)
 from .conversation import RealtimeConversation
-from .dialects import turn_detection_of
+from .dialects import audio_formats_of, turn_detection_of
 from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
 from .names import AUDIO_PART_TYPES, CONVERSATION_UPDATED, REALTIME_EVENT, SERVER_EVENT_ALIASES
@@ -90,7 +99,7 @@ _client_fast, _ = load("_client_fast")
 _H = TypeVar("_H", bound=Callable[[Any], Any])
 ClientFastPath = _client_fast.ClientFastPath
 
-__all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "RealtimeClient", "to_pcm16"]
+__all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "RealtimeClient", "to_g711", "to_pcm16"]
 
 logger = logging.getLogger("realtime_fast")
 
@@ -126,11 +135,13 @@ MAX_RECONNECT_DELAY = 10.0
 VAD_KEEP_MARGIN_MS = 500
 
 _UPDATED = CONVERSATION_UPDATED
+_APPEND_EVENT = "input_audio_buffer.append"
 _REALTIME_EVENT = REALTIME_EVENT
 #: Server event type -> name of the RealtimeClient method that handles it (beta names; the GA
 #: names are added from SERVER_EVENT_ALIASES).  See RealtimeClient._build_routes.
 _ROUTE_NAMES: Dict[str, str] = {
     "session.created": "_on_session_created",
+    "session.updated": "_on_session_updated",
     "error": "_on_server_error",
     "conversation.item.created": "_on_item_created",
     "conversation.item.truncated": "_on_updated",
@@ -219,6 +230,33 @@ def to_pcm16(samples: Any, where: str = "append_input_audio") -> Any:
     if nbytes % 2:
         raise ValueError(f"{where} got {nbytes} bytes, an odd count: PCM16 audio is made of whole 2-byte samples.")
     return data
+
+
+_G711_ENCODERS = {"g711_ulaw": pcm16_to_ulaw, "g711_alaw": pcm16_to_alaw}
+
+
+def to_g711(samples: Any, format: str = "g711_ulaw", where: str = "append_input_audio") -> Any:
+    """``samples`` as G.711 codes of ``format`` (``"g711_ulaw"`` or ``"g711_alaw"``), one byte per sample.
+
+    Bytes, bytearray and byte-sized buffers (``memoryview`` of bytes,
+    ``array('B')``, numpy uint8) are codes already, as they come from a phone
+    line, and are returned as they are.  Samples (int16 or float arrays, int16
+    memoryviews, an AudioBuffer) are 8 kHz audio and are encoded.
+    """
+    encode = _G711_ENCODERS[format]
+    if isinstance(samples, (bytes, bytearray)):
+        return samples
+    if isinstance(samples, AudioBuffer):
+        return encode(samples)
+    try:
+        view = memoryview(samples)
+    except TypeError:
+        view = None
+    if view is not None:
+        with view:
+            if view.itemsize == 1 and view.format in ("B", "b", "c"):
+                return samples
+    return encode(to_pcm16(samples, where))
 
 
 class RealtimeClient(RealtimeEventHandler):
@@ -396,26 +434,34 @@ class RealtimeClient(RealtimeEventHandler):
 
     # -- construction ---------------------------------------------------------------
 
-    def _renew_input_buffer(self) -> None:
-        """A new local input buffer: a new session's audio clock starts at 0.
+    def _renew_input_buffer(self, format: str = "pcm16", start_ms: int = 0) -> None:
+        """A new local input buffer for audio of ``format``, whose first sample is at session time ``start_ms``.
 
-        With ``keep_item_audio=False`` it holds a single sample: its ``offset``
-        still counts what was appended, which is all the client needs then.
+        A new session's audio clock starts at 0; a change of input format
+        mid-session starts a buffer at the rate of the new format where the
+        old one ended.  With ``keep_item_audio=False`` it holds a single
+        sample: its ``offset`` still counts what was appended, which is all
+        the client needs then.
         """
         seconds = self.max_input_audio_seconds
         if not self.keep_item_audio:
             cap: Optional[int] = 1
         else:
-            cap = None if seconds is None else max(1, int(seconds * SAMPLE_RATE))
-        self.input_audio_buffer = AudioBuffer(max_samples=cap)
+            cap = None if seconds is None else max(1, int(seconds * AUDIO_FORMATS[format]))
+        self.input_audio_buffer = AudioBuffer(cap, format)
+        #: Session time (ms) of the input buffer's sample 0.
+        self._input_start_ms = start_ms
         #: Samples (``_input_samples``) committed so far: what create_response must not commit again.
         self._committed_through = 0
+        self.conversation.input_audio_format = format
 
     def _reset_config(self) -> None:
         self.session_created = False
         self.tools = {}
         self.session_config = copy.deepcopy(self.default_session_config)
+        self._pending_session_updates = 0
         self._renew_input_buffer()
+        self._use_audio_formats(*self._configured_formats(self.session_config))
 
     def _add_api_event_handlers(self) -> None:
         """Wire the API to this client (not through ``on``, so clearing handlers never unwires it)."""
@@ -475,7 +521,8 @@ class RealtimeClient(RealtimeEventHandler):
         self._user_closed = False
         self._expired = False
         self.session_created = False
-        self._renew_input_buffer()
+        self._renew_input_buffer(self.input_audio_buffer.format)
+        self._pending_session_updates = 0
         await self.realtime.connect()
         self.update_session()
         return True
@@ -590,12 +637,70 @@ class RealtimeClient(RealtimeEventHandler):
             use_tools.append(definition)
         for registration in self.tools.values():
             use_tools.append({"type": "function", **registration["definition"]})
+        config = dict(self.session_config)
         for key, value in params.items():
-            self.session_config[key] = copy.deepcopy(value)
+            config[key] = copy.deepcopy(value)
+        formats = self._configured_formats(config)  # raises for an unknown format before anything changes
+        self.session_config = config
         self.session_config["tools"] = use_tools
         if self.is_connected():
             self.realtime.send("session.update", {"session": self.realtime.dialect.session_payload(self.session_config)})
+            self._pending_session_updates += 1
+        self._use_audio_formats(*formats)
         return True
+
+    # -- audio formats --------------------------------------------------------------------
+
+    @property
+    def input_audio_format(self) -> str:
+        """The format :meth:`append_input_audio` sends: ``"pcm16"``, ``"g711_ulaw"`` or ``"g711_alaw"``."""
+        return self.input_audio_buffer.format
+
+    @property
+    def output_audio_format(self) -> str:
+        """The format the server's audio arrives in; new assistant items decode it into PCM16 at its rate."""
+        return self.conversation.output_audio_format
+
+    @staticmethod
+    def _configured_formats(session: Mapping[str, Any]) -> tuple:
+        """(input, output) format names in a session config or a server's session object (None where not set)."""
+        given = audio_formats_of(session)
+        return tuple(None if value is None else audio_format(value, "update_session") for value in given)
+
+    def _use_audio_formats(self, input_format: Optional[str], output_format: Optional[str]) -> None:
+        """Decode audio in these formats from now on (None: keep the current one).
+
+        The output format applies to items created from now on.  A new input
+        format starts a new local input buffer at the session time where the
+        old one ended: audio appended from now on is in the new format.
+        """
+        if output_format is not None:
+            self.conversation.output_audio_format = output_format
+        old = self.input_audio_buffer
+        if input_format is not None and input_format != old.format:
+            ended_ms = self._input_start_ms + self._input_samples() * 1000 // old.rate
+            self._renew_input_buffer(input_format, ended_ms)
+
+    def _adopt_server_formats(self, event: Dict[str, Any]) -> None:
+        """Follow the formats of the server's session, unless a session.update of ours is still unanswered."""
+        if self._pending_session_updates:
+            return
+        session = event.get("session")
+        if not isinstance(session, dict):
+            return
+        try:
+            formats = self._configured_formats(session)
+        except ValueError as exc:
+            self._report(
+                {
+                    "source": "server",
+                    "message": f"The session's audio format cannot be decoded, so its audio is kept as before: {exc}",
+                    "error": None,
+                    "event": event,
+                }
+            )
+            return
+        self._use_audio_formats(*formats)
 
     # -- conversation -------------------------------------------------------------------
 
@@ -673,34 +778,44 @@ class RealtimeClient(RealtimeEventHandler):
     def append_input_audio(self, samples: Any) -> bool:
         """Stream audio to the server's input buffer (``input_audio_buffer.append``); returns True.
 
-        ``samples``: PCM16 (bytes, bytearray, memoryview, ``array('h')``,
-        numpy int16) or float samples in [-1, 1] (numpy float32, ``array('f')``).
-        Empty audio sends nothing.  The samples are also kept locally (see
-        ``max_input_audio_seconds``) to become the audio of the user item.
+        ``samples`` in the session's :attr:`input_audio_format`: for
+        ``pcm16``, PCM16 at 24 kHz (bytes, bytearray, memoryview,
+        ``array('h')``, numpy int16) or float samples in [-1, 1] (numpy
+        float32, ``array('f')``); for ``g711_ulaw`` and ``g711_alaw``, the
+        G.711 bytes as a phone line carries them (sent as they are), or 8 kHz
+        int16 or float samples, which are encoded.  Empty audio sends nothing.
+        The samples are also kept locally, as PCM16 (see
+        ``max_input_audio_seconds``), to become the audio of the user item.
         """
         if type(samples) is bytes and self._fast.append_input_audio(samples):  # a live stream's per-chunk path
             return True
         return self._append_input_audio(samples)
 
     def _append_input_audio(self, samples: Any) -> bool:
-        pcm = to_pcm16(samples)
-        if type(pcm) is bytes:
-            if not pcm:
-                return True
+        fmt = self.input_audio_buffer.format
+        audio = to_pcm16(samples) if fmt == "pcm16" else to_g711(samples, fmt)
+        if type(audio) is bytes:
+            nbytes = len(audio)
         else:
-            with memoryview(pcm) as view:
-                if not view.nbytes:
-                    return True
-        self.realtime.send_input_audio(pcm)
-        self._keep_input_audio(pcm)
+            with memoryview(audio) as view:
+                nbytes = view.nbytes
+        if not nbytes:
+            return True
+        if nbytes & 1:  # G.711 only (one byte per sample): the append frame's fast builder takes whole PCM16 samples
+            with memoryview(audio) as view:
+                self.realtime.send(_APPEND_EVENT, {"audio": base64.b64encode(view).decode("ascii")})
+        else:
+            self.realtime.send_input_audio(audio)
+        self._keep_input_audio(audio)
         return True
 
-    def _keep_input_audio(self, pcm: Any) -> None:
+    def _keep_input_audio(self, audio: Any) -> None:
+        """Keep audio just sent (in the input format, as sent) in the local input buffer."""
         try:
-            self.input_audio_buffer.append(pcm)
+            self.input_audio_buffer.append_encoded(audio)
         except BufferError:  # someone holds a view of the buffer: continue in a copy
             self.input_audio_buffer = self.input_audio_buffer.slice(0)
-            self.input_audio_buffer.append(pcm)
+            self.input_audio_buffer.append_encoded(audio)
 
     def create_response(self, response: Optional[Mapping[str, Any]] = None) -> bool:
         """Ask for a response (``response.create``); returns True.
@@ -759,7 +874,7 @@ class RealtimeClient(RealtimeEventHandler):
         if response is None or response.get("status") == "in_progress":
             self.realtime.send("response.cancel")
         if played:
-            audio_end_ms = played * 1000 // self.conversation.default_frequency
+            audio_end_ms = played * 1000 // audio.rate
             self.realtime.send(
                 "conversation.item.truncate", {"item_id": id, "content_index": audio_index, "audio_end_ms": audio_end_ms}
             )
@@ -874,7 +989,13 @@ class RealtimeClient(RealtimeEventHandler):
         if item is not None:
             self.dispatch(_UPDATED, {"item": item, "delta": delta})
 
+    def _on_session_updated(self, event: Dict[str, Any]) -> None:
+        if self._pending_session_updates:
+            self._pending_session_updates -= 1
+        self._adopt_server_formats(event)
+
     def _on_session_created(self, event: Dict[str, Any]) -> None:
+        self._adopt_server_formats(event)
         self.session_created = True
         waiter = self._session_waiter
         if waiter is not None and not waiter.done():
@@ -960,7 +1081,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.dispatch("conversation.interrupted", event)
 
     def _on_speech_stopped(self, event: Dict[str, Any]) -> None:
-        self._process(event, self.input_audio_buffer)
+        self._process(event, self.input_audio_buffer, self._input_start_ms)
         end_ms = event.get("audio_end_ms")
         if isinstance(end_ms, int):
             settings = turn_detection_of(self.session_config) or {}
@@ -997,7 +1118,8 @@ class RealtimeClient(RealtimeEventHandler):
         """Drop local input audio before session-absolute ``position_ms``."""
         if position_ms <= 0:
             return
-        drop = position_ms * SAMPLE_RATE // 1000 - self.input_audio_buffer.offset
+        buffer = self.input_audio_buffer
+        drop = (position_ms - self._input_start_ms) * buffer.rate // 1000 - buffer.offset
         if drop > 0:
             self._discard_input(drop)
 
@@ -1063,7 +1185,8 @@ class RealtimeClient(RealtimeEventHandler):
             if self._user_closed or self.is_connected():
                 return
             self._expired = False
-            self._renew_input_buffer()
+            self._renew_input_buffer(self.input_audio_buffer.format)
+            self._pending_session_updates = 0
             try:
                 await self.realtime.connect()
                 self.update_session()

@@ -3,7 +3,10 @@
 Every stored item is the server's item (a copy) plus ``item["formatted"]``:
 
 * ``audio``: an :class:`~realtime_fast.audio.AudioBuffer` with every PCM16
-  sample of the item (24 kHz); ``numpy.frombuffer(item["formatted"]["audio"],
+  sample of the item, at the rate of the session's audio format (24 kHz for
+  ``pcm16``; 8 kHz for ``g711_ulaw`` and ``g711_alaw``, decoded to PCM16 as
+  it arrives; the buffer's ``format`` and ``rate`` say which);
+  ``numpy.frombuffer(item["formatted"]["audio"],
   numpy.int16)`` reads it without a copy.  While such a view is alive the
   buffer cannot grow, so the conversation then puts a copy in its place and
   appends there: audio is never lost, and the view keeps showing the samples
@@ -137,7 +140,8 @@ class RealtimeConversation(ConversationCore):
     naming a dropped item are reported like any unknown item.
     """
 
-    #: Sample rate (Hz) used to turn ``*_ms`` fields into sample indices.
+    #: Sample rate (Hz) of the ``pcm16`` format.  ``*_ms`` fields are turned into sample
+    #: indices at the rate of the audio they refer to (each AudioBuffer's ``rate``).
     default_frequency: int = SAMPLE_RATE
 
     def __init__(self, *, max_history_items: Optional[int] = None) -> None:
@@ -153,6 +157,11 @@ class RealtimeConversation(ConversationCore):
         self.queued_input_audio: Optional[AudioBuffer] = None
         self._out_of_band: Set[str] = set()
         self._completed_ids: Set[str] = set()
+        #: Wire formats of the session's audio (``"pcm16"``, ``"g711_ulaw"``, ``"g711_alaw"``): new
+        #: assistant items' buffers decode the output format, user items' the input format.
+        #: The client keeps them in step with the session.
+        self.input_audio_format: str = "pcm16"
+        self.output_audio_format: str = "pcm16"
         #: event type -> processor function, called as ``processor(self, event)`` (one table per class).
         self._processors = _processor_table(type(self))
 
@@ -182,7 +191,8 @@ class RealtimeConversation(ConversationCore):
         """Fold one server event into the conversation; returns ``(item, delta)`` (see the module docstring).
 
         ``args`` are passed to the processor: ``input_audio_buffer.speech_stopped``
-        takes the client's input audio buffer, to cut the speech segment from.
+        takes the client's input audio buffer, to cut the speech segment from,
+        and the session time (ms) of that buffer's sample 0.
         Raises :class:`ConversationError` for an event without ``event_id`` or
         ``type``, a type with no processor, or one naming an unknown item.
         """
@@ -312,6 +322,10 @@ class RealtimeConversation(ConversationCore):
             )
         return self._add(item), None
 
+    def _format_of(self, item: Dict[str, Any]) -> str:
+        """The wire format of ``item``'s audio: the input format for user items, the output format otherwise."""
+        return self.input_audio_format if item.get("role") == "user" else self.output_audio_format
+
     def _add(self, item: Dict[str, Any], *, new_input: bool = True) -> Item:
         """Store a copy of the server's ``item`` (not known yet) with its ``formatted``; returns the copy.
 
@@ -320,7 +334,7 @@ class RealtimeConversation(ConversationCore):
         """
         item_id = item["id"]
         new_item: Item = json_copy(item)
-        formatted: Dict[str, Any] = {"audio": AudioBuffer(), "text": "", "transcript": ""}
+        formatted: Dict[str, Any] = {"audio": AudioBuffer(None, self._format_of(item)), "text": "", "transcript": ""}
         new_item["formatted"] = formatted
         speech = self.queued_speech_items.pop(item_id, None)
         if speech is not None and "audio" in speech and self.keep_audio:
@@ -373,10 +387,10 @@ class RealtimeConversation(ConversationCore):
         audio_end_ms = event.get("audio_end_ms")
         if not isinstance(audio_end_ms, int) or audio_end_ms < 0:
             raise ConversationError(f'item.truncated: "audio_end_ms" must be a non-negative integer, got {audio_end_ms!r}')
-        end_index = audio_end_ms * self.default_frequency // 1000
         formatted = item["formatted"]
         formatted["transcript"] = ""
         buffer = formatted["audio"]
+        end_index = audio_end_ms * buffer.rate // 1000
         try:
             buffer.truncate(end_index)
         except BufferError:
@@ -474,7 +488,7 @@ class RealtimeConversation(ConversationCore):
         item = self.item_lookup.get(server_item["id"])
         audio = None
         if item is None or not len(item["formatted"]["audio"]):
-            audio = _retrieved_audio(event, server_item)  # checked before anything changes
+            audio = _retrieved_audio(event, server_item, self._format_of(server_item))  # checked before anything changes
         if item is None:
             item = self._add(server_item, new_input=False)
         for key, value in server_item.items():
@@ -577,7 +591,7 @@ class RealtimeConversation(ConversationCore):
         self._remember(self.queued_speech_items, event.get("item_id"), {"audio_start_ms": event.get("audio_start_ms")})
         return None, None
 
-    def _speech_stopped(self, event: Dict[str, Any], input_audio_buffer: Any = None) -> Result:
+    def _speech_stopped(self, event: Dict[str, Any], input_audio_buffer: Any = None, input_start_ms: int = 0) -> Result:
         item_id = event.get("item_id")
         speech = self.queued_speech_items.get(item_id)
         if speech is None:
@@ -586,12 +600,12 @@ class RealtimeConversation(ConversationCore):
         speech["audio_end_ms"] = audio_end_ms
         start_ms = speech.get("audio_start_ms")
         if input_audio_buffer is not None and isinstance(start_ms, int) and isinstance(audio_end_ms, int):
-            speech["audio"] = self._cut(as_audio_buffer(input_audio_buffer), start_ms, audio_end_ms)
+            speech["audio"] = self._cut(as_audio_buffer(input_audio_buffer), start_ms - input_start_ms, audio_end_ms - input_start_ms)
         return None, None
 
     def _cut(self, buffer: AudioBuffer, start_ms: int, end_ms: int) -> AudioBuffer:
-        """Copy of the samples between session-absolute ``start_ms`` and ``end_ms`` still held by ``buffer``."""
-        rate = self.default_frequency
+        """Copy of the samples between ``start_ms`` and ``end_ms`` (from the buffer's sample 0) still held by ``buffer``."""
+        rate = buffer.rate
         held = len(buffer)
         start = min(max(start_ms * rate // 1000 - buffer.offset, 0), held)
         end = min(max(end_ms * rate // 1000 - buffer.offset, start), held)
@@ -717,8 +731,8 @@ class RealtimeConversation(ConversationCore):
         raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
 
 
-def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> Optional[AudioBuffer]:
-    """A new AudioBuffer with the audio of every base64 ``audio`` in ``item``'s audio parts, in order (None when none)."""
+def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any], fmt: str) -> Optional[AudioBuffer]:
+    """A new AudioBuffer (format ``fmt``) with the audio of every base64 ``audio`` in ``item``'s audio parts, in order (None when none)."""
     content = item.get("content")
     if not isinstance(content, list):
         return None
@@ -726,12 +740,12 @@ def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> Optional[Au
     for index, part in enumerate(content):
         if isinstance(part, dict) and part.get("type") in _RETRIEVED_AUDIO_PARTS and isinstance(part.get("audio"), str):
             if audio is None:
-                audio = AudioBuffer()
+                audio = AudioBuffer(None, fmt)
             try:
                 audio.append_base64(part["audio"])
             except ValueError as exc:
                 raise ConversationError(
-                    f'{event.get("type")}: content part {index} of item "{item.get("id")}" has audio that is not base64 PCM16: {exc}'
+                    f'{event.get("type")}: content part {index} of item "{item.get("id")}" has audio that is not base64 {fmt}: {exc}'
                 ) from exc
     return audio
 

@@ -20,7 +20,7 @@ Nothing in this package talks to a socket.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .._redact import package_logger
 from ..names import AUDIO_DELTA_TYPES, AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
@@ -39,6 +39,7 @@ __all__ = [
     "REALTIME_SUBPROTOCOL",
     "SERVER_EVENT_ALIASES",
     "TEXT_PART_TYPES",
+    "audio_formats_of",
     "canonical_event_type",
     "get_dialect",
     "turn_detection_of",
@@ -78,3 +79,21 @@ def turn_detection_of(config: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     if not isinstance(value, Mapping) or value.get("type") in (None, "none"):
         return None
     return dict(value)
+
+
+def audio_formats_of(config: Mapping[str, Any]) -> Tuple[Any, Any]:
+    """The (input, output) audio formats a session config or session object names, whichever shape it uses.
+
+    Reads ``audio.input.format`` / ``audio.output.format`` (GA shape) when
+    present, else the flat ``input_audio_format`` / ``output_audio_format``;
+    None where neither is set.  Values are returned as given (a name or a GA
+    format object): :func:`realtime_fast.audio.audio_format` normalises them.
+    """
+    found = [config.get("input_audio_format"), config.get("output_audio_format")]
+    audio = config.get("audio")
+    if isinstance(audio, Mapping):
+        for index, side in enumerate(("input", "output")):
+            settings = audio.get(side)
+            if isinstance(settings, Mapping) and settings.get("format") is not None:
+                found[index] = settings["format"]
+    return found[0], found[1]
