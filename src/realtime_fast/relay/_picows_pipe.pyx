@@ -397,7 +397,7 @@ cdef class Side(WSListener):
             _logger.error("realtime_fast.relay: event hook raised", exc_info=True)
             forward = False
         if forward:
-            _forward_held(self, True, payload)
+            _forward_held(self, True, forward if type(forward) is bytes else payload)
 
     cdef _continuation(self, WSTransport transport, WSFrame frame):
         cdef bytearray fragments = self.fragments

@@ -240,7 +240,8 @@ class Side(WSListener):
     ``session`` is the relay's session object; it is called for watched frames
     (``on_client_event(type, payload)`` from the client side,
     ``on_upstream_event(type, payload)`` from the upstream side; ``type`` is a
-    ``str`` or ``None`` when only a parser can tell; return True to forward),
+    ``str`` or ``None`` when only a parser can tell; return True to forward,
+    False to drop, or ``bytes`` to forward instead),
     for the usage of each ``response.done`` (``on_usage(input, output,
     total)``), for close frames (``on_close_frame(side, code, reason)``), for
     the end of the connection (``on_disconnected(side)``) and for write
@@ -337,7 +338,7 @@ class Side(WSListener):
                 _logger.error("realtime_fast.relay: event hook raised", exc_info=True)
                 forward = False
             if forward:
-                self._forward_bytes(True, copy)
+                self._forward_bytes(True, forward if isinstance(forward, bytes) else copy)
             return
         peer = self.peer
         if peer is None:

@@ -125,7 +125,7 @@ class _Session:
         if relay.policy.lock:
             watch |= WATCH_SESSION_UPDATE | WATCH_RESPONSE_CREATE | WATCH_ITEM_CREATE
         if relay.tools:
-            watch |= WATCH_ITEM_CREATE
+            watch |= WATCH_ITEM_CREATE | WATCH_SESSION_UPDATE
             self.upstream_side.watch = WATCH_OUTPUT_ITEM_DONE | WATCH_RESPONSE_DONE
         self.client_side.watch = watch
 
@@ -137,8 +137,8 @@ class _Session:
         self.tokens[2] += total_tokens
         self.relay.metrics.count_usage(self.identity, input_tokens, output_tokens, total_tokens)
 
-    def on_client_event(self, kind: Optional[str], payload: bytes) -> bool:
-        """A watched frame from the client: True to forward it upstream."""
+    def on_client_event(self, kind: Optional[str], payload: bytes) -> Union[bool, bytes]:
+        """A watched frame from the client: True to forward it upstream, False to drop it, bytes to send instead."""
         try:
             event = orjson.loads(payload)
         except orjson.JSONDecodeError:
@@ -149,10 +149,23 @@ class _Session:
         if refusal is None and self.relay.tools and event.get("type") == "conversation.item.create":
             refusal = self._check_tool_forgery(event)
         if refusal is None:
+            if self.relay.tools and event.get("type") == "session.update":
+                return self._keep_server_tools(event)
             return True
         self.send_to_client(refusal)
         self.relay._log("session.refused_event", session=self.id, identity=self.identity, event_type=event.get("type"), param=refusal["error"]["param"])
         return False
+
+    def _keep_server_tools(self, event: Dict[str, Any]) -> Union[bool, bytes]:
+        """A client's ``session.update`` that sets ``tools`` keeps the relay's tools (the client's own come first)."""
+        session = event.get("session")
+        if not isinstance(session, dict) or "tools" not in session:
+            return True
+        mine = self.relay.tools
+        tools = [t for t in session.get("tools") or [] if not (isinstance(t, dict) and t.get("name") in mine)]
+        tools.extend({"type": "function", **definition} for definition, _ in mine.values())
+        session["tools"] = tools
+        return orjson.dumps(event)
 
     def _check_tool_forgery(self, event: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         item = event.get("item")
@@ -518,6 +531,11 @@ class RealtimeRelay:
         """``http://host:port``: the page, health checks and metrics (once started)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def mock(self) -> Any:
+        """The embedded :class:`~realtime_fast.mock.MockRealtimeServer` (when no upstream was given), else None."""
+        return self._mock
 
     @property
     def upstream_url(self) -> str:
