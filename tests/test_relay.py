@@ -431,3 +431,21 @@ async def test_neither_logs_nor_client_frames_carry_the_upstream_key(caplog):
 def test_relay_refuses_to_start_open_to_anyone_by_accident():
     with pytest.raises(ValueError, match="tokens"):
         RealtimeRelay("wss://api.openai.com/v1/realtime", api_key="sk-x")
+
+
+async def test_the_pure_pipe_relays_and_enforces_the_same(monkeypatch):
+    from realtime_fast.relay import _picows_pipe_py, server
+
+    monkeypatch.setattr(server, "Side", _picows_pipe_py.Side)
+    policy = SessionPolicy({"instructions": "Owned."}, lock=True)
+    async with relay_of(session=policy) as relay:
+        client = RealtimeClient(relay.url, api_key=TOKEN)
+        errors = []
+        client.realtime.on("server.error", errors.append)
+        await client.connect()
+        await client.wait_for_session_created()
+        items = await text_turn(client, "pure")
+        assert items[-1]["formatted"]["transcript"] == 'You said: "pure"' and len(items[-1]["formatted"]["audio"]) > 0
+        assert any(e["error"]["code"] == "session_field_locked" for e in errors)  # the client's own connect-time update
+        assert 'realtime_relay_tokens_total{identity="alice",kind="output"}' in relay.metrics.render().decode()
+        await client.disconnect()

@@ -170,6 +170,9 @@ cdef int _next_member(const unsigned char* p, Py_ssize_t* pos, Py_ssize_t n, Mem
     i = _skip_ws(p, m.value_end, n)
     if i < n and p[i] == 0x2C:
         pos[0] = i + 1
+        j = _skip_ws(p, i + 1, n)
+        if j >= n or p[j] != 0x22:  # a trailing comma, or garbage after it
+            return -1
         return 1
     if i < n and p[i] == 0x7D:
         pos[0] = i  # the next call sees the brace and ends
