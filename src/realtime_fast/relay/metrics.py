@@ -20,11 +20,13 @@ metric                                          type     labels
 ``realtime_relay_closed_total``                 counter  ``reason``: why sessions ended (``client``, ``upstream``,
                                                          ``idle``, ``max_length``, ``slow_client``, ``drain``)
 ``realtime_relay_ready``                        gauge    1 while accepting sessions, 0 while draining
+``realtime_relay_process``                      gauge    ``pid``: always 1; tells ``--workers`` processes apart
 ==============================================  =======  ==================================================
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -86,6 +88,8 @@ class RelayMetrics:
         self.tokens = Counter("realtime_relay_tokens", "Tokens used, from response.done usage", ["identity", "kind"], registry=r)
         self.closed = Counter("realtime_relay_closed", "Sessions ended, by reason", ["reason"], registry=r)
         self.ready = Gauge("realtime_relay_ready", "1 while accepting sessions, 0 while draining", registry=r)
+        # With --workers, each scrape reaches one process: the pid tells them apart.
+        Gauge("realtime_relay_process", "This relay process", ["pid"], registry=r).labels(str(os.getpid())).set(1)
         self.pipes = _PipeCollector(live_sessions)
         r.register(self.pipes)  # type: ignore[arg-type]
 
