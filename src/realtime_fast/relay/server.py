@@ -777,11 +777,14 @@ class RealtimeRelay:
         try:
             await self._open_upstream(session, request, beta)
         except HttpError as exc:
-            self.pending -= 1
             self._release(identity)
             self._log("session.upstream_failed", status=exc.status, identity=identity, detail=exc.message)
             raise
-        self.pending -= 1
+        except BaseException:  # cancelled (the relay is stopping)
+            self._release(identity)
+            raise
+        finally:
+            self.pending -= 1
         if front.lost:  # the client gave up while the upstream was opening
             self._release(identity)
             session.upstream.disconnect(False)
@@ -872,6 +875,8 @@ class RealtimeRelay:
         return ws
 
     def _accept_refusal(self, front: _Front, request: Request, subprotocols: Sequence[str], event: Dict[str, Any], code: int, reason: str) -> None:
+        if front.lost:
+            return
         headers = [("Sec-WebSocket-Protocol", _REALTIME_PROTOCOL)] if _REALTIME_PROTOCOL in subprotocols else []
         listener = _RefusalListener(event, code, reason)
         accepted = WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra_headers=headers), listener)
