@@ -9,10 +9,13 @@ Per relay under test (``--relays``, run one after the other in one invocation):
    ``ours`` is ``realtime-fast relay`` (``--workers`` processes), ``plain`` is
    ``bench/relay/plain_relay.py`` (websockets + json on both sides), ``direct`` is no relay
    (the clients talk to the source: the latency floor of this machine and harness).
-3. N clients in this process on CPU 1: the ``picows-bare`` sessions of
-   ``realtime-fast bench load`` (picows, orjson, compiled base64), each appending 20 ms of
-   audio every 20 ms in real time (1.5 s of speech per 6 s cycle) and timing every event
-   from its send time at the source to its handler.
+3. N clients in this process (``--client-cpus``, default CPU 1): simple picows clients
+   (``LeanSession`` below: one picows listener each, the event's send time read from the
+   end of the frame, appends built by the compiled ``dumps_append_audio``), each appending
+   20 ms of audio every 20 ms in real time (1.5 s of speech per 6 s cycle) and timing every
+   event from its send time at the source to its listener.  ``--client picows-bare`` uses
+   the bare client of ``realtime-fast bench load`` instead (it also parses every event and
+   decodes the audio: more client CPU on the shared core).
 
 Reported per relay: lag p50/p99 (source send -> client handler; the relay's added latency is
 its p99 minus the ``direct`` run's), events lost downstream (per session: sent by the source
@@ -81,15 +84,92 @@ def _rss_mb(pids: List[int]) -> float:
     return total / 1024
 
 
+class LeanSession:
+    """A simple picows client: counts events and reads their send time from the frame's tail (no JSON parse)."""
+
+    sync_append = True
+
+    def __init__(self, url: str, transport: str, recorder: Any, history: Optional[int]) -> None:
+        import itertools
+
+        from picows import WSListener, WSMsgType
+
+        from realtime_fast.events import dumps_append_audio
+
+        self.url = url + "?model=gpt-realtime"
+        self.received = 0
+        self.sid: Optional[str] = None
+        self.ws: Any = None
+        self._dumps_append = dumps_append_audio
+        ids = itertools.count(1)
+        prefix = f"evt_{id(self):x}_"
+        self._next_id = lambda: prefix + str(next(ids))
+        session = self
+        text, close = WSMsgType.TEXT, WSMsgType.CLOSE
+        time_ns = time.time_ns
+        key = b'_us":'
+
+        class Listener(WSListener):
+            def on_ws_frame(self, transport: Any, frame: Any) -> None:
+                if frame.msg_type == text:
+                    session.received += 1
+                    if session.sid is None:
+                        data = frame.get_payload_as_bytes()
+                        if b'"session.created"' in data:
+                            session.sid = json.loads(data)["session"]["id"]
+                    size = frame.payload_size
+                    tail = bytes(frame.get_payload_as_memoryview()[max(0, size - 40):])
+                    at = tail.rfind(key)
+                    if at >= 0:
+                        recorder.window.append(time_ns() // 1000 - int(tail[at + 5 : -1]))
+                elif frame.msg_type == close:
+                    transport.send_close(frame.get_close_code(), frame.get_close_message())
+                    transport.disconnect()
+
+        self._listener = Listener
+
+    async def connect(self) -> None:
+        from picows import WSMsgType, ws_connect
+
+        from realtime_fast.bench.load import API_KEY
+
+        self.ws, _ = await ws_connect(self._listener, self.url, extra_headers=[("Authorization", f"Bearer {API_KEY}")],
+                                      websocket_handshake_timeout=60, enable_auto_pong=True)
+        self._send = self.ws.send
+        self._text = WSMsgType.TEXT
+        update = {"event_id": self._next_id(), "type": "session.update",
+                  "session": {"type": "realtime", "output_modalities": ["audio"], "audio": {"input": {"turn_detection": {"type": "server_vad"}}}}}
+        self._send(self._text, json.dumps(update).encode())
+
+    def append(self, pcm: bytes) -> None:
+        self._send(self._text, self._dumps_append(pcm, self._next_id()))
+
+    @property
+    def is_open(self) -> bool:
+        return self.ws is not None and not self.ws.is_disconnected
+
+    async def close(self) -> None:
+        import asyncio
+
+        ws = self.ws
+        if ws is None or ws.is_disconnected:
+            return
+        ws.send_close()
+        try:
+            await asyncio.wait_for(ws.wait_disconnected(), 5.0)
+        except asyncio.TimeoutError:
+            ws.disconnect()
+
+
 class RelayUnderTest:
     """The load source plus (unless ``kind == "direct"``) a relay process in front of it; the ``server`` of ``bench.load._run``."""
 
-    def __init__(self, kind: str, sessions: int, workers: int, relay_cpus: List[int]) -> None:
+    def __init__(self, kind: str, sessions: int, workers: int, relay_cpus: List[int], source_cpu: Optional[int]) -> None:
         from realtime_fast.bench.load import API_KEY
         from realtime_fast.mock.load import spawn_load_server
 
         self.kind = kind
-        self.source = spawn_load_server(cpu=1, loop="uvloop")
+        self.source = spawn_load_server(cpu=source_cpu, loop="uvloop")
         self.proc: Optional[subprocess.Popen] = None
         self.url = self.source.url
         if kind != "direct":
@@ -148,15 +228,16 @@ class RelayUnderTest:
 
 
 def run_one(kind: str, args: argparse.Namespace) -> Dict[str, Any]:
-    from realtime_fast.bench.load import LoadConfig, _run
+    from realtime_fast.bench import load
     from realtime_fast.transport.loops import run as run_loop
 
-    config = LoadConfig(sessions=args.sessions, duration=args.duration, transport="picows", loop="uvloop",
-                        client="picows-bare", connect_rate=args.connect_rate, client_cpu=1, server_cpu=1)
-    target = RelayUnderTest(kind, args.sessions, args.workers, args.relay_cpus)
+    load.SESSION_TYPES["picows-lean"] = LeanSession
+    config = load.LoadConfig(sessions=args.sessions, duration=args.duration, transport="picows", loop="uvloop",
+                             client=args.client, connect_rate=args.connect_rate, client_cpu=None, server_cpu=None)
+    target = RelayUnderTest(kind, args.sessions, args.workers, args.relay_cpus, args.source_cpu)
     print(f"== {target.banner}", flush=True)
     try:
-        result = run_loop(_run(config, target, lambda line: print(line, flush=True)), loop="uvloop")
+        result = run_loop(load._run(config, target, lambda line: print(line, flush=True)), loop="uvloop")
     finally:
         target.stop()
     t0, c0, t1, c1 = target.cpu_marks if len(target.cpu_marks) == 4 else (0, 0, 1, float("nan"))
@@ -186,13 +267,16 @@ def main() -> int:
     parser.add_argument("--relays", default="direct,ours,plain", help="comma-separated: direct, ours, plain")
     parser.add_argument("--workers", type=int, default=1, help="processes of realtime-fast relay (default: 1)")
     parser.add_argument("--relay-cpus", default="0", help="CPUs the relay may run on (default: 0)")
+    parser.add_argument("--client-cpus", default="1", help="CPUs of the clients, this process (default: 1; 'any' for no pinning)")
+    parser.add_argument("--source-cpu", default="1", help="CPU of the paced source (default: 1; 'any' for no pinning)")
+    parser.add_argument("--client", choices=("picows-lean", "picows-bare"), default="picows-lean")
     parser.add_argument("--connect-rate", type=float, default=100.0)
     parser.add_argument("--json", default=None, help="write every result to this file")
     args = parser.parse_args()
     args.relay_cpus = [int(c) for c in args.relay_cpus.split(",")]
-    from realtime_fast.mock.load import pin_to_cpu
-
-    pin_to_cpu(1)
+    args.source_cpu = None if args.source_cpu == "any" else int(args.source_cpu)
+    if args.client_cpus != "any":
+        os.sched_setaffinity(0, {int(c) for c in args.client_cpus.split(",")})
     results = [run_one(kind.strip(), args) for kind in args.relays.split(",")]
     summary = {
         "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
