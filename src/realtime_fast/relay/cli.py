@@ -29,7 +29,7 @@ def _size(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``relay`` options on ``parser``."""
-    from .server import DEFAULTS
+    from .defaults import DEFAULTS
 
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1; 0.0.0.0 for every interface)")
     parser.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080; 0 picks a free one)")
@@ -164,7 +164,7 @@ async def _serve(relay: Any, args: argparse.Namespace) -> None:
     await relay.start()
     if args.worker_index is None:
         auth = "tokens" if relay.auth is not None and args.auth is None else ("hook " + args.auth if args.auth else "anyone (no auth)")
-        print(f"realtime-fast relay listening on {relay.url} (upstream: {relay._upstream_display()}; clients: {auth})", flush=True)
+        print(f"realtime-fast relay listening on {relay.url} (upstream: {relay.upstream_description}; clients: {auth})", flush=True)
     else:
         print(f"worker {args.worker_index} ready on {relay.url}", flush=True)
     stop = asyncio.Event()
@@ -176,7 +176,6 @@ async def _serve(relay: Any, args: argparse.Namespace) -> None:
             pass
     try:
         await stop.wait()
-        closed = await relay.drain()
-        relay._log("relay.drained", closed_by_relay=closed)
+        await relay.drain()
     finally:
         await relay.stop()

@@ -21,7 +21,6 @@ import inspect
 import json
 import logging
 import secrets
-import socket
 import time
 from importlib import resources
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
@@ -36,6 +35,7 @@ from .._impl import LOAD_ERRORS, load
 from .._redact import redacting_logger
 from . import _http
 from ._http import HttpError, Request
+from .defaults import DEFAULTS
 from .auth import AuthHook, AuthRequest, Refused, TokenAuth, token_of
 from .metrics import RelayMetrics
 from .policy import SessionPolicy, refusal_event
@@ -60,18 +60,6 @@ _REALTIME_PROTOCOL = "realtime"
 #: Query parameters passed upstream (anything else a client adds stays at the relay).
 _FORWARDED_QUERY = ("model", "intent")
 
-#: Every limit and timing of the relay with its default (see docs/relay.md).
-DEFAULTS: Dict[str, Any] = {
-    "max_sessions": 2000,  # live sessions in this process
-    "max_sessions_per_identity": 100,  # live sessions of one identity in this process
-    "max_message_size": 4 * 1024 * 1024,  # bytes in one WebSocket message, either way
-    "idle_timeout": 300.0,  # seconds without a frame either way
-    "max_session_seconds": 3600.0,  # seconds from open to close (the service's own cap is 60 min)
-    "send_high_water": 512 * 1024,  # bytes queued to a client before it is closed with 1013
-    "connect_timeout": 10.0,  # seconds to open the upstream connection
-    "drain_timeout": 30.0,  # seconds live sessions get after SIGTERM before a 1001 close
-    "ping_interval": 20.0,  # seconds of silence before a keepalive ping, either side
-}
 
 #: Close codes a close frame may carry (RFC 6455 section 7.4); others are replaced when relayed.
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
@@ -566,13 +554,15 @@ class RealtimeRelay:
         self._log(
             "relay.started",
             url=self.url,
-            upstream=self._upstream_display(),
+            upstream=self.upstream_description,
             compiled_pipe=COMPILED_PIPE,
             pipe_fallback_reason=LOAD_ERRORS.get("relay._picows_pipe"),
         )
         return self
 
-    def _upstream_display(self) -> str:
+    @property
+    def upstream_description(self) -> str:
+        """Where sessions go, for people: the upstream URL, or ``embedded mock <url>``."""
         return f"embedded mock {self._mock.url}" if self._mock is not None else (self.upstream or "")
 
     async def drain(self, timeout: Optional[float] = None) -> int:
@@ -595,6 +585,7 @@ class RealtimeRelay:
         end = time.monotonic() + 3.0
         while self.sessions and time.monotonic() < end:
             await asyncio.sleep(0.05)
+        self._log("relay.drained", closed_by_relay=closed)
         return closed
 
     async def stop(self) -> None:
