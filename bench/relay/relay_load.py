@@ -17,8 +17,10 @@ Per relay under test (``--relays``, run one after the other in one invocation):
    the bare client of ``realtime-fast bench load`` instead (it also parses every event and
    decodes the audio: more client CPU on the shared core).
 
-Reported per relay: lag p50/p99 (source send -> client handler; the relay's added latency is
-its p99 minus the ``direct`` run's), events lost downstream (per session: sent by the source
+Reported per relay: lag p50/p99 (source send -> client listener; the relay's added latency is
+its p99 minus the ``direct`` run's, or, with ``--probes K``, minus that of K sessions that go
+straight to the source in the same run, at the same moments, which takes the harness's own
+delays on a busy machine out of the difference), events lost downstream (per session: sent by the source
 minus handled by the client), appends lost upstream, the relay's CPU (all its processes,
 from /proc) per session-second over the measured window, and its RSS per relayed session
 (RSS with the sessions open minus RSS before the first connection).
@@ -84,6 +86,12 @@ def _rss_mb(pids: List[int]) -> float:
     return total / 1024
 
 
+#: Lags (us) of the direct probe sessions during the measured window (see ``--probes``).
+PROBE_LAGS: List[int] = []
+#: URLs of the source: sessions opened there are probes.
+PROBE_URLS: List[str] = []
+
+
 class LeanSession:
     """A simple picows client: counts events and reads their send time from the frame's tail (no JSON parse)."""
 
@@ -108,6 +116,8 @@ class LeanSession:
         text, close = WSMsgType.TEXT, WSMsgType.CLOSE
         time_ns = time.time_ns
         key = b'_us":'
+        probe = url in PROBE_URLS
+        probe_lags = PROBE_LAGS
 
         class Listener(WSListener):
             def on_ws_frame(self, transport: Any, frame: Any) -> None:
@@ -121,7 +131,11 @@ class LeanSession:
                     tail = bytes(frame.get_payload_as_memoryview()[max(0, size - 40):])
                     at = tail.rfind(key)
                     if at >= 0:
-                        recorder.window.append(time_ns() // 1000 - int(tail[at + 5 : -1]))
+                        lag = time_ns() // 1000 - int(tail[at + 5 : -1])
+                        if not probe:
+                            recorder.window.append(lag)
+                        elif recorder.measuring:
+                            probe_lags.append(lag)
                 elif frame.msg_type == close:
                     transport.send_close(frame.get_close_code(), frame.get_close_message())
                     transport.disconnect()
@@ -164,7 +178,7 @@ class LeanSession:
 class RelayUnderTest:
     """The load source plus (unless ``kind == "direct"``) a relay process in front of it; the ``server`` of ``bench.load._run``."""
 
-    def __init__(self, kind: str, sessions: int, workers: int, relay_cpus: List[int], source_cpu: Optional[int]) -> None:
+    def __init__(self, kind: str, sessions: int, workers: int, relay_cpus: List[int], source_cpu: Optional[int], probes: int = 0) -> None:
         from realtime_fast.bench.load import API_KEY
         from realtime_fast.mock.load import spawn_load_server
 
@@ -190,10 +204,25 @@ class RelayUnderTest:
             self.url = found.group(1)
             time.sleep(0.5)
         self.rss_idle = _rss_mb(self.pids())
+        self.relay_url = self.url
+        self.probes = probes if kind != "direct" else 0
+        self.every = (sessions + self.probes) // self.probes if self.probes else 0
+        self.handed = 0
+        if self.probes:
+            PROBE_URLS.append(self.source.url)
         self.cpu_marks: List[float] = []
         self.rss_loaded = float("nan")
         self.system_start = self.system_cpu = 0.0
         self.last_stats: Dict[str, Any] = {}
+
+    def __getattribute__(self, name: str) -> Any:
+        # bench.load._run reads ``server.url`` once per session it builds: every ``every``-th one is a direct probe.
+        if name == "url" and object.__getattribute__(self, "__dict__").get("every"):
+            self.handed += 1
+            if self.handed % self.every == 0:
+                return self.source.url
+            return self.relay_url
+        return object.__getattribute__(self, name)
 
     @property
     def banner(self) -> str:
@@ -234,14 +263,26 @@ def run_one(kind: str, args: argparse.Namespace) -> Dict[str, Any]:
     load.SESSION_TYPES["picows-lean"] = LeanSession
     config = load.LoadConfig(sessions=args.sessions, duration=args.duration, transport="picows", loop="uvloop",
                              client=args.client, connect_rate=args.connect_rate, client_cpu=None, server_cpu=None)
-    target = RelayUnderTest(kind, args.sessions, args.workers, args.relay_cpus, args.source_cpu)
+    probes = args.probes if kind != "direct" else 0
+    config.sessions = args.sessions + probes
+    target = RelayUnderTest(kind, args.sessions, args.workers, args.relay_cpus, args.source_cpu, probes)
+    PROBE_LAGS.clear()
     print(f"== {target.banner}", flush=True)
     try:
         result = run_loop(load._run(config, target, lambda line: print(line, flush=True)), loop="uvloop")
     finally:
         target.stop()
+    probe_lags = sorted(PROBE_LAGS)
+    from realtime_fast.bench.load import percentile
+
+    if probes:
+        result["probe_sessions"] = probes
+        result["probe_p50_lag_ms"] = round(percentile(probe_lags, 0.5) / 1000, 3)
+        result["probe_p99_lag_ms"] = round(percentile(probe_lags, 0.99) / 1000, 3)
+        result["paired_added_p99_ms"] = round(result["p99_lag_ms"] - result["probe_p99_lag_ms"], 3)
+        result["paired_added_p50_ms"] = round(result["p50_lag_ms"] - result["probe_p50_lag_ms"], 3)
     t0, c0, t1, c1 = target.cpu_marks if len(target.cpu_marks) == 4 else (0, 0, 1, float("nan"))
-    connected = max(1, result["connected"])
+    connected = max(1, result["connected"] - probes)
     up_sent = result["appends"] + result["connected"]  # every append, and each session's session.update
     relay = {
         "kind": kind,
@@ -256,7 +297,9 @@ def run_one(kind: str, args: argparse.Namespace) -> Dict[str, Any]:
         "upstream_appends_lost": max(0, up_sent - target.last_stats.get("received", 0)),
     }
     result["relay"] = relay
-    print(json.dumps({k: result[k] for k in ("sessions", "connected", "p50_lag_ms", "p99_lag_ms", "max_lag_ms", "lost_events", "events_per_second")} | relay), flush=True)
+    keys = ("sessions", "connected", "p50_lag_ms", "p99_lag_ms", "max_lag_ms", "lost_events", "events_per_second",
+            "probe_p50_lag_ms", "probe_p99_lag_ms", "paired_added_p50_ms", "paired_added_p99_ms")
+    print(json.dumps({k: result[k] for k in keys if k in result} | relay), flush=True)
     return result
 
 
@@ -270,6 +313,7 @@ def main() -> int:
     parser.add_argument("--client-cpus", default="1", help="CPUs of the clients, this process (default: 1; 'any' for no pinning)")
     parser.add_argument("--source-cpu", default="1", help="CPU of the paced source (default: 1; 'any' for no pinning)")
     parser.add_argument("--client", choices=("picows-lean", "picows-bare"), default="picows-lean")
+    parser.add_argument("--probes", type=int, default=0, help="extra sessions straight to the source, in the same run: the harness's own lag at the same moments (default: 0)")
     parser.add_argument("--connect-rate", type=float, default=100.0)
     parser.add_argument("--json", default=None, help="write every result to this file")
     args = parser.parse_args()
