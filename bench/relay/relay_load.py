@@ -73,6 +73,26 @@ def _cpu_s(pids: List[int], which: str = "both") -> float:
     return total / CLK_TCK
 
 
+def _runqueue_wait_s(pids: List[int]) -> float:
+    """Seconds ``pids`` spent runnable but waiting for a CPU (/proc/PID/schedstat, second field)."""
+    total = 0
+    for pid in pids:
+        for task in _tasks(pid):
+            try:
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    return total / 1e9
+
+
+def _tasks(pid: int) -> List[str]:
+    try:
+        return os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+
+
 def _rss_mb(pids: List[int]) -> float:
     total = 0
     for pid in pids:
@@ -213,6 +233,8 @@ class RelayUnderTest:
         self.cpu_marks: List[float] = []
         self.rss_loaded = float("nan")
         self.system_start = self.system_cpu = 0.0
+        self.wait_start = self.runqueue_wait = 0.0
+        self.loadavg = os.getloadavg()
         self.last_stats: Dict[str, Any] = {}
 
     def __getattribute__(self, name: str) -> Any:
@@ -240,10 +262,13 @@ class RelayUnderTest:
     def measure_started(self) -> None:
         self.cpu_marks = [time.monotonic(), _cpu_s(self.pids())]
         self.system_start = _cpu_s(self.pids(), "system")
+        self.wait_start = _runqueue_wait_s(self.pids())
 
     def measure_ended(self) -> None:
         self.cpu_marks += [time.monotonic(), _cpu_s(self.pids())]
         self.system_cpu = _cpu_s(self.pids(), "system") - self.system_start
+        self.runqueue_wait = _runqueue_wait_s(self.pids()) - self.wait_start
+        self.loadavg = os.getloadavg()
         self.rss_loaded = _rss_mb(self.pids())
 
     def stop(self) -> None:
@@ -290,6 +315,9 @@ def run_one(kind: str, args: argparse.Namespace) -> Dict[str, Any]:
         "relay_cpus": args.relay_cpus,
         "cpu_percent": round(100 * (c1 - c0) / (t1 - t0), 1) if kind != "direct" else None,
         "system_cpu_percent": round(100 * target.system_cpu / (t1 - t0), 1) if kind != "direct" else None,
+        # Time the relay was ready to run but another process had its CPU (a busy machine shows here).
+        "runqueue_wait_percent": round(100 * target.runqueue_wait / (t1 - t0), 1) if kind != "direct" else None,
+        "loadavg_1min": round(target.loadavg[0], 2),
         "cpu_per_session_second_us": round(1e6 * (c1 - c0) / ((t1 - t0) * connected), 2) if kind != "direct" else None,
         "rss_idle_mb": round(target.rss_idle, 1),
         "rss_loaded_mb": round(target.rss_loaded, 1),
