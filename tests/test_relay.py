@@ -449,3 +449,20 @@ async def test_the_pure_pipe_relays_and_enforces_the_same(monkeypatch):
         assert any(e["error"]["code"] == "session_field_locked" for e in errors)  # the client's own connect-time update
         assert 'realtime_relay_tokens_total{identity="alice",kind="output"}' in relay.metrics.render().decode()
         await client.disconnect()
+
+
+async def test_an_upstream_refusal_after_its_upgrade_reaches_the_client_as_the_service_sent_it():
+    async with relay_of() as relay:
+        client = RealtimeClient(relay.url, api_key=TOKEN, model="no-such-model")
+        errors = []
+        closed = asyncio.get_running_loop().create_future()
+        client.realtime.on("server.error", errors.append)
+        client.realtime.on("close", lambda e: closed.done() or closed.set_result(e))
+        await client.connect()
+        event = await asyncio.wait_for(closed, 5)
+        assert event["code"] == 4000 and errors[0]["error"]["code"] == "invalid_model"
+        for _ in range(50):
+            if not relay.sessions:
+                break
+            await asyncio.sleep(0.05)
+        assert not relay.sessions and not relay.by_identity  # nothing left behind

@@ -102,6 +102,10 @@ class _Session:
         self.last_frames = 0
         self.last_active = self.opened
         self.close_reason: Optional[str] = None
+        #: True until the client's upgrade is settled (answered, or given up): the session cannot end before.
+        self.opening = True
+        #: The close frame the upstream sent before the client's upgrade was answered.
+        self.upstream_close: Optional[Tuple[int, str]] = None
         self.ended = False
         self.client_gone = False
         self.upstream_gone = False
@@ -213,6 +217,13 @@ class _Session:
             self.client.send(WSMsgType.TEXT, orjson.dumps(event))
 
     def on_close_frame(self, side: Any, code: int, reason: str) -> None:
+        if side is self.upstream_side and self.client is None:
+            # Refused right after its upgrade (a bad model, say): the client gets the same once answered.
+            self.upstream_close = (code, reason)
+            self.close_reason = self.close_reason or "upstream"
+            if self.upstream is not None:
+                self.upstream.disconnect()
+            return
         if side is self.client_side:
             self.close_reason = self.close_reason or "client"
             transport, other = self.client, self.upstream
@@ -240,9 +251,11 @@ class _Session:
             if not other.is_close_frame_sent:
                 other.send_close(WSCloseCode.BAD_GATEWAY if side is self.upstream_side else WSCloseCode.GOING_AWAY, b"the other side of the relay disconnected")
             self._disconnect_later(other)
-        if (self.client_gone or self.client is None) and self.upstream_gone:
-            self.relay._finish(self)
-        elif self.client_gone and self.upstream is None:
+        self.finish_if_done()
+
+    def finish_if_done(self) -> None:
+        """Account for the session once both connections are gone and its upgrade is settled."""
+        if not self.opening and self.upstream_gone and (self.client_gone or self.client is None):
             self.relay._finish(self)
 
     def on_pause_writing(self, side: Any) -> None:
@@ -778,7 +791,9 @@ class RealtimeRelay:
             self.pending -= 1
         if front.lost:  # the client gave up while the upstream was opening
             self._release(identity)
+            session.opening = False
             session.upstream.disconnect(False)
+            session.finish_if_done()
             return
         self.sessions[session.id] = session
         self.metrics.sessions.set(len(self.sessions))
@@ -786,16 +801,25 @@ class RealtimeRelay:
         headers = [("Sec-WebSocket-Protocol", _REALTIME_PROTOCOL)] if _REALTIME_PROTOCOL in subprotocols else []
         accepted = WSUpgradeResponseWithListener(WSUpgradeResponse.create_101_response(extra_headers=headers), session.client_side)
         client = self._hand_over(front, request, lambda _request: accepted)
+        session.opening = False
         if client is None:
             session.client_gone = True
             self._log("session.handshake_failed", session=session.id, identity=identity)
             session.upstream.disconnect(False)
+            session.finish_if_done()
             return
         session.client = client
         client.underlying_transport.set_write_buffer_limits(high=self.send_high_water)
         session.upstream_side.attach(client)
         session.client_side.attach(session.upstream)
         self._log("session.opened", session=session.id, identity=identity, peer=session.peer, model=model, protocol=session.protocol, credentials=how)
+        if session.upstream_close is not None:  # what the upstream said before it closed has just been passed on
+            code, reason = session.upstream_close
+            client.send_close(_close_code(code), reason.encode()[:120])
+            session._disconnect_later(client)
+        elif session.upstream_gone:
+            client.send_close(WSCloseCode.BAD_GATEWAY, b"the other side of the relay disconnected")
+            session._disconnect_later(client)
 
     async def _open_upstream(self, session: _Session, request: Request, beta: bool) -> None:
         """Connect upstream for ``session`` (and send the server-owned session); raises HttpError with the status for the client."""
@@ -838,6 +862,9 @@ class RealtimeRelay:
             self.metrics.upstream_errors.labels("connect").inc()
             raise HttpError(502, f"The upstream Realtime server could not be reached ({type(exc).__name__}).") from None
         session.upstream = ws
+        if session.upstream_close is not None:  # it already refused the session: nothing to send
+            ws.disconnect()
+            return
         if self.policy.has_session:
             ws.send(WSMsgType.TEXT, self.policy.session_update(session.protocol))
 
