@@ -469,3 +469,29 @@ async def test_an_upstream_refusal_after_its_upgrade_reaches_the_client_as_the_s
                 break
             await asyncio.sleep(0.05)
         assert not relay.sessions and not relay.by_identity  # nothing left behind
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["compiled", "pure"])
+async def test_frames_that_break_the_websocket_protocol_close_with_1002(monkeypatch, pure):
+    if pure:
+        from realtime_fast.relay import _picows_pipe_py, server
+
+        monkeypatch.setattr(server, "Side", _picows_pipe_py.Side)
+    async with relay_of() as relay:
+        for first_byte in (0x81 | 0x40, 0x80):  # a reserved bit on a text frame; a continuation with nothing to continue
+            status, _head, reader, writer = await raw_upgrade(relay, {"Authorization": f"Bearer {TOKEN}"})
+            assert status == 101
+            payload = b'{"type":"input_audio_buffer.clear"}'
+            mask = b"\x01\x02\x03\x04"
+            writer.write(bytes([first_byte, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            data = b""
+            while True:  # session.created may come first; the close frame ends it
+                chunk = await asyncio.wait_for(reader.read(65536), 5)
+                if not chunk:
+                    break
+                data += chunk
+                if b"\x88" in data and data.rindex(b"\x88") + 3 < len(data):
+                    break
+            close = data[data.rindex(b"\x88") :]
+            assert int.from_bytes(close[2:4], "big") == 1002, data[-60:]
+            writer.close()

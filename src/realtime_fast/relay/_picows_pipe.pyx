@@ -349,6 +349,9 @@ cdef class Side(WSListener):
         cdef Py_ssize_t n, at, size = 0
         cdef int kind
         cdef long long counts[3]
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:  # no extension is negotiated: a set bit is a protocol error
+            _fail(transport, 1002, "reserved bits set")
+            return
         if msg_type == WSMsgType.TEXT and frame.fin and self.fragments is None:
             p = <const unsigned char*>frame.payload_ptr
             n = frame.payload_size

@@ -279,6 +279,9 @@ class Side(WSListener):
 
     def on_ws_frame(self, transport: Any, frame: Any) -> None:
         msg_type = frame.msg_type
+        if frame.rsv1 or frame.rsv2 or frame.rsv3:  # no extension is negotiated: a set bit is a protocol error
+            _fail(transport, 1002, "reserved bits set")
+            return
         if msg_type is _TEXT or msg_type is _BINARY:
             if self.fragments is not None:
                 _fail(transport, 1002, "expected a continuation frame")
