@@ -495,3 +495,22 @@ async def test_frames_that_break_the_websocket_protocol_close_with_1002(monkeypa
             close = data[data.rindex(b"\x88") :]
             assert int.from_bytes(close[2:4], "big") == 1002, data[-60:]
             writer.close()
+
+
+async def test_client_secret_answers_a_cross_origin_page_it_allows():
+    async def request(method: str, origin: str, body: bytes = b"") -> bytes:
+        reader, writer = await asyncio.open_connection(relay.host, relay.port)
+        head = (f"{method} /client-secret HTTP/1.1\r\nHost: relay\r\nOrigin: {origin}\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        writer.write(head + body)
+        raw = await reader.read(-1)
+        writer.close()
+        return raw
+
+    async with relay_of(allow_origins=["https://app.example.com"]) as relay:
+        preflight = await request("OPTIONS", "https://app.example.com")
+        assert preflight.startswith(b"HTTP/1.1 204") and b"Access-Control-Allow-Origin: https://app.example.com" in preflight
+        minted = await request("POST", "https://app.example.com", b"{}")
+        assert minted.startswith(b"HTTP/1.1 200") and b"Access-Control-Allow-Origin: https://app.example.com" in minted
+        refused = await request("POST", "https://evil.example.net", b"{}")
+        assert refused.startswith(b"HTTP/1.1 403") and b"Access-Control-Allow-Origin" not in refused

@@ -692,13 +692,21 @@ class RealtimeRelay:
                 return
             if request.method in ("GET", "HEAD"):
                 front.reply(self._get(request))
+            elif request.path == "/client-secret" and request.method == "OPTIONS":
+                self._check_origin(request)  # a browser's preflight for a page on another origin
+                front.reply(_http.response(204, b"", headers=self._cors(request) + (
+                    ("Access-Control-Allow-Methods", "POST"),
+                    ("Access-Control-Allow-Headers", "Authorization, Content-Type"),
+                    ("Access-Control-Max-Age", "600"),
+                )))
             elif request.method == "POST" and request.path == "/client-secret":
                 front.reply(await self._client_secret(front, request))
             else:
                 raise HttpError(404 if request.method in ("POST", "PUT", "DELETE") else 405, f"Nothing at {request.method} {request.path}.")
         except HttpError as exc:
             self.metrics.refused.labels(str(exc.status)).inc()
-            front.reply(_http.response(exc.status, _http.error_body(exc.status, exc.message), "application/json", exc.headers))
+            headers = exc.headers + (self._cors(request) if request.path == "/client-secret" and exc.status != 403 else ())
+            front.reply(_http.response(exc.status, _http.error_body(exc.status, exc.message), "application/json", headers))
         except Exception:
             log.error("relay: request failed", exc_info=True)
             front.reply(_http.response(500, b"Internal error.\n"))
@@ -714,6 +722,13 @@ class RealtimeRelay:
         if path in ("/", "/index.html") and self.serve_page:
             return _http.response(200, self._page, "text/html; charset=utf-8")
         raise HttpError(404, f"Nothing at {path}.")
+
+    def _cors(self, request: Request) -> Tuple[Tuple[str, str], ...]:
+        """CORS headers letting an allowed page on another origin read a ``/client-secret`` answer."""
+        origin = request.header("Origin")
+        if origin is None or (self.allow_origins is not None and origin.rstrip("/") not in self.allow_origins):
+            return ()
+        return (("Access-Control-Allow-Origin", origin), ("Vary", "Origin"))
 
     def _check_origin(self, request: Request) -> None:
         origin = request.header("Origin")
@@ -966,7 +981,7 @@ class RealtimeRelay:
             code, message = _upstream_status(status)
             raise HttpError(code, message)
         self._log("client_secret.minted", identity=identity, model=session["model"])
-        return _http.response(200, body, "application/json")
+        return _http.response(200, body, "application/json", self._cors(request))
 
 
 def _upstream_status(status: int) -> Tuple[int, str]:
