@@ -514,3 +514,25 @@ async def test_client_secret_answers_a_cross_origin_page_it_allows():
         assert minted.startswith(b"HTTP/1.1 200") and b"Access-Control-Allow-Origin: https://app.example.com" in minted
         refused = await request("POST", "https://evil.example.net", b"{}")
         assert refused.startswith(b"HTTP/1.1 403") and b"Access-Control-Allow-Origin" not in refused
+
+
+async def test_openai_python_talks_to_the_relay_unchanged():
+    openai = pytest.importorskip("openai")
+    async with relay_of() as relay:
+        base = relay.url.rsplit("/realtime", 1)[0]  # ws://host:port/v1
+        client = openai.AsyncOpenAI(api_key=TOKEN, websocket_base_url=base, base_url=base.replace("ws://", "http://"))
+        try:
+            async with client.realtime.connect(model="gpt-realtime") as conn:
+                await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+                await conn.conversation.item.create(item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi openai"}]})
+                await conn.response.create()
+                text = ""
+                async for event in conn:
+                    if event.type == "response.output_text.delta":
+                        text += event.delta
+                    if event.type == "response.done":
+                        break
+        finally:
+            await client.close()
+        assert text == 'You said: "hi openai"'
+        assert relay.mock.connection_log[-1].api_key == relay.api_key
