@@ -17,7 +17,7 @@ import sys
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-MODULES = ["_audio", "_events", "_client_fast"]
+MODULES = ["_audio", "_events", "_conversation_core", "_client_fast"]
 #: Built only where picows (and its .pxd) is installed at build time: pyproject's
 #: build-requires asks for it on CPython.  It compiles in picows' C layout, so it is
 #: tied to that release (it checks at import and the transport falls back).

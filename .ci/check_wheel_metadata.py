@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 #: The compiled modules every CPython wheel must hold.
-COMPILED = ["_audio", "_events", "_client_fast", "transport/_picows_listener", "relay/_picows_pipe"]
+COMPILED = ["_audio", "_events", "_conversation_core", "_client_fast", "transport/_picows_listener", "relay/_picows_pipe"]
 #: Runtime requirements other than picows (name -> specifier).
 BASE = {"numpy": ">=1.24", "orjson": ">=3.9", "websockets": ">=14.2", "prometheus_client": ">=0.17"}
 #: The newest glibc a wheel may need: cibuildwheel's default image (manylinux_2_28) builds there.

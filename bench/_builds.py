@@ -12,12 +12,9 @@ install is needed; the copy lives only in ``sys.modules``.
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
-import sys
 from types import ModuleType
 
-PURE_NAME = "_realtime_fast_pure"
+PURE_NAME = "_realtime_fast_pure"  # realtime_fast._impl.PURE_COPY_NAME
 
 
 def compiled() -> ModuleType:
@@ -27,28 +24,4 @@ def compiled() -> ModuleType:
 
 def pure() -> ModuleType:
     """A copy of ``realtime_fast`` whose every module is the pure-Python one (see the module docstring)."""
-    if PURE_NAME in sys.modules:
-        return sys.modules[PURE_NAME]
-    origin = compiled().__file__
-    assert origin is not None
-    spec = importlib.util.spec_from_file_location(
-        PURE_NAME, origin, submodule_search_locations=[os.path.dirname(origin)]
-    )
-    assert spec is not None and spec.loader is not None
-    package = importlib.util.module_from_spec(spec)
-    saved = os.environ.get("REALTIME_FAST_NO_EXTENSIONS")
-    os.environ["REALTIME_FAST_NO_EXTENSIONS"] = "1"
-    sys.modules[PURE_NAME] = package
-    try:
-        spec.loader.exec_module(package)  # imports _impl (reads the variable), audio, events, client ...
-    except BaseException:
-        del sys.modules[PURE_NAME]
-        raise
-    finally:
-        if saved is None:
-            del os.environ["REALTIME_FAST_NO_EXTENSIONS"]
-        else:
-            os.environ["REALTIME_FAST_NO_EXTENSIONS"] = saved
-    if package.IS_ACCELERATED or package.events.COMPILED or package.audio.COMPILED:
-        raise RuntimeError("The pure copy of realtime_fast loaded a compiled module.")
-    return package
+    return compiled()._impl.load_pure_copy()

@@ -4,7 +4,8 @@ Usage::
 
     python bench/load_sweep.py --sessions 250 500 1000 --configs picows:asyncio picows:uvloop websockets:asyncio \
         [--clients realtime_fast picows-bare] [--duration 20] [--repeat 1] [--stop-after-fail] [--tag _x]
-        [--send-only] [--append-ms 20] [--idle-below 0.5]
+        [--send-only] [--append-ms 20] [--idle-below 0.5] [--idle-wait 120] [--max-others 0.05 --retries 3]
+        [--tls off|on|alternate] [--no-aiofastnet]
 
 A configuration is ``transport:loop`` for this package's client; the other
 clients ignore the transport (``picows-bare`` is picows, ``websockets-plain``
@@ -13,11 +14,21 @@ interpreter per point).  Before each run the sweep waits until the machine is
 idle: the CPU busy time over 3 s (from /proc/stat, in cores) below
 ``--idle-below`` (default 0.5, the "load average < 0.5" rule measured now
 rather than as a 1-minute average, which a previous run keeps high for a
-minute); the value is stored in the result as ``pre_run_busy_cores``.
+minute); the value is stored in the result as ``pre_run_busy_cores``.  It
+waits at most ``--idle-wait`` seconds.  Other programs may still start during
+a run: with ``--max-others F`` a run is made again (up to ``--retries``
+times) when they took more than the fraction F of the client's core during
+the measured window (``client_core_busy_by_others`` in the result); the
+attempts are counted in ``attempts``.
 ``--send-only`` runs write ``sendonly_*.json`` instead of ``load_*.json`` (so
 the plot and the table of full runs leave them out).  With ``--stop-after-fail``
 a configuration stops at its first N that misses the bar (p99 >= 50 ms or
-anything lost).
+anything lost).  ``--tls on`` runs every point over ``wss://`` (``bench load
+--tls``; ``_tls`` in the file name); ``--tls alternate`` runs each repeat
+twice, plain then TLS, so that the two series interleave in time on a shared
+machine.  ``--no-aiofastnet`` runs the client through
+``bench/load_without_aiofastnet.py`` (picows on asyncio's transports; ``_noafn``
+in the file name, ``client_use_aiofastnet: false`` in the result).
 """
 
 from __future__ import annotations
@@ -52,7 +63,7 @@ def busy_cores(seconds: float = 3.0) -> float:
     return cores * (busy1 - busy0) / max(1, total1 - total0)
 
 
-def wait_idle(limit: float, give_up: float = 120.0) -> float:
+def wait_idle(limit: float, give_up: float) -> float:
     """Wait until :func:`busy_cores` is below ``limit`` (at most ``give_up`` seconds); returns the last reading."""
     deadline = time.monotonic() + give_up
     while True:
@@ -74,7 +85,14 @@ def main() -> int:
     parser.add_argument("--send-only", action="store_true", help="append silence only (the send path alone)")
     parser.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20)")
     parser.add_argument("--idle-below", type=float, default=0.5, help="wait before each run until the machine's busy cores are below this")
+    parser.add_argument("--idle-wait", type=float, default=120.0, help="longest wait for an idle machine, s (default 120)")
+    parser.add_argument("--max-others", type=float, default=None, help="run again when others took more of the client core than this")
+    parser.add_argument("--retries", type=int, default=3, help="runs made again at most, with --max-others (default 3)")
+    parser.add_argument("--tls", choices=("off", "on", "alternate"), default="off", help="over wss:// (alternate: plain, then TLS, per repeat)")
+    parser.add_argument("--no-aiofastnet", action="store_true", help="the client's picows connections on asyncio's transports")
     args = parser.parse_args()
+    tls_modes = {"off": [False], "on": [True], "alternate": [False, True]}[args.tls]
+    launcher = [os.path.join(HERE, "load_without_aiofastnet.py" if args.no_aiofastnet else "load_rivals.py")]
     os.makedirs(RESULTS, exist_ok=True)
     env = dict(os.environ)
     src = os.path.join(os.path.dirname(HERE), "src")
@@ -84,35 +102,48 @@ def main() -> int:
             transport, loop = config.split(":")
             for n in args.sessions:
                 failed = 0
-                for rep in range(args.repeat):
+                for rep, tls in ((rep, tls) for rep in range(args.repeat) for tls in tls_modes):
                     wire = transport if client == "realtime_fast" else ("picows" if client == "picows-bare" else "ws")
                     kind = "sendonly" if args.send_only else "load"
                     chunk = "" if args.append_ms == 20 else f"_{args.append_ms}ms"
-                    name = f"{kind}_{client}_{wire}_{loop}_{n:05d}{chunk}_r{rep}{args.tag}.json"
+                    variant = ("_tls" if tls else "") + ("_noafn" if args.no_aiofastnet else "")
+                    name = f"{kind}_{client}_{wire}_{loop}_{n:05d}{chunk}{variant}_r{rep}{args.tag}.json"
                     path = os.path.join(RESULTS, name)
                     cmd = [
-                        sys.executable, "-m", "realtime_fast", "bench", "load", "--sessions", str(n),
+                        sys.executable, *launcher, "--sessions", str(n),
                         "--duration", str(args.duration), "--transport", transport, "--loop", loop,
                         "--client", client, "--json", path, "--quiet", "--append-ms", str(args.append_ms),
-                    ] + (["--send-only"] if args.send_only else [])
-                    busy = wait_idle(args.idle_below)
-                    print("$", " ".join(cmd[1:]), flush=True)
-                    subprocess.run(cmd, env=env, check=False)
-                    try:
-                        with open(path) as f:
-                            result = json.load(f)
-                    except (OSError, ValueError):
+                    ] + (["--send-only"] if args.send_only else []) + (["--tls"] if tls else [])
+                    for attempt in range(1, args.retries + 2):
+                        busy = wait_idle(args.idle_below, args.idle_wait)
+                        print("$", " ".join(cmd[1:]), flush=True)
+                        subprocess.run(cmd, env=env, check=False)
+                        try:
+                            with open(path) as f:
+                                result = json.load(f)
+                        except (OSError, ValueError):
+                            result = None
+                            break
+                        others = result.get("client_core_busy_by_others")
+                        if args.max_others is None or others is None or others <= args.max_others or attempt > args.retries:
+                            break
+                        print(f"  disturbed: other programs took {others:.0%} of the client's core; again", flush=True)
+                    if result is None:
                         print("  (no result)", flush=True)
                         failed += 1
                         continue
                     result["pre_run_busy_cores"] = round(busy, 3)
+                    result["attempts"] = attempt
+                    if args.no_aiofastnet:
+                        result["client_use_aiofastnet"] = False
                     with open(path, "w") as f:
                         json.dump(result, f, indent=1)
                         f.write("\n")
                     print(
-                        f"  p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
+                        f"  {'TLS ' if tls else ''}p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
                         f"client CPU {result['client_cpu_percent']}% ({1e6 * result['client_cpu_per_session_second']:.0f} us/session-s), "
-                        f"server CPU {result['server_cpu_percent']}% -> {'OK' if result['ok'] else 'FAILED'} (idle check {busy:.2f} cores)",
+                        f"server CPU {result['server_cpu_percent']}% -> {'OK' if result['ok'] else 'FAILED'} (idle check {busy:.2f} cores, "
+                        f"others on the client core {result.get('client_core_busy_by_others')})",
                         flush=True,
                     )
                     failed += not result["ok"]

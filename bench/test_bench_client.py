@@ -2,7 +2,7 @@
 
 Run ``pytest bench/test_bench_client.py --benchmark-only`` (``-k`` to pick a
 group).  No socket is involved: server frames (``bytes``) are fed to the API's
-receive entry point (``RealtimeAPI._on_message``, what the transport calls for
+receive entry point (``RealtimeAPI.receive_frame``, what the transport calls for
 every text message), so each number is parse -> conversation ->
 ``conversation.updated`` dispatch to one handler.  Rows of a group, measured
 in the same run:
@@ -63,11 +63,11 @@ def _compact(event: Dict[str, Any]) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-def _pcm(index: int) -> bytes:
-    return (bytes([(index * 7 + j) & 0xFF for j in range(64)]) * (2 * SAMPLES // 64 + 1))[: 2 * SAMPLES]
+def _pcm(index: int, samples: int = SAMPLES) -> bytes:
+    return (bytes([(index * 7 + j) & 0xFF for j in range(64)]) * (2 * samples // 64 + 1))[: 2 * samples]
 
 
-def audio_frame(index: int = 0) -> bytes:
+def audio_frame(index: int = 0, samples: int = SAMPLES) -> bytes:
     return _compact(
         {
             "type": "response.output_audio.delta",
@@ -76,7 +76,7 @@ def audio_frame(index: int = 0) -> bytes:
             "item_id": ITEM,
             "output_index": 0,
             "content_index": 0,
-            "delta": base64.b64encode(_pcm(index)).decode(),
+            "delta": base64.b64encode(_pcm(index, samples)).decode(),
         }
     )
 
@@ -202,7 +202,7 @@ def new_receiver(impl: str) -> Any:
     else:
         client = _package(impl).RealtimeClient(api_key="sk-bench-0123456789abcdef", transport="websockets")
         client.on("conversation.updated", _on_updated)
-        receive = client.realtime._on_message
+        receive = client.realtime.receive_frame
     for frame in preamble():
         receive(frame)
     return receive, client

@@ -72,7 +72,7 @@ async def client(make_client):
     await c.wait_for_session_created()
     yield c
     await c.disconnect()
-    await c._cancel_handler_tasks()
+    await c.cancel_handler_tasks()
 
 
 class EventLog:

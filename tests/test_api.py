@@ -228,7 +228,8 @@ async def test_malformed_frames_are_reported_and_the_session_continues(transport
         await api.disconnect()
 
 
-async def test_a_20_mib_message_both_ways(transport_name):
+async def test_a_20_mib_message_both_ways_with_the_receive_limit_raised(transport_name):
+    # What the client sends is not limited; receiving more than 16 MiB needs max_message_size raised.
     big_text = "x" * (20 * 1024 * 1024)
 
     async def script(ws, me):
@@ -236,7 +237,7 @@ async def test_a_20_mib_message_both_ways(transport_name):
         await me.read_all(ws)
 
     async with Scripted(script) as srv:
-        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name, max_message_size=32 * 1024 * 1024)
         await api.connect()
         event = await api.wait_for_next("server.big.event", timeout=30)
         assert len(event["data"]) == len(big_text)
@@ -246,18 +247,50 @@ async def test_a_20_mib_message_both_ways(transport_name):
     assert len(srv.received) == 1 and len(srv.received[0]) > len(big_text)
 
 
-async def test_server_close_with_code_and_reason(transport_name):
+@pytest.mark.parametrize("reason", ["", "bye"])
+async def test_a_normal_server_close_is_no_error(transport_name, reason):
     async def script(ws, me):
         await ws.send(session_created())
-        await ws.close(4000, "goodbye")
+        await ws.close(1000, reason)
 
     async with Scripted(script) as srv:
         api = RealtimeAPI(srv.url, KEY, transport=transport_name)
         log = EventLog(api, ["close", "error"])
         await api.connect()
         close = await log.wait_for("close")
-        assert (close["code"], close["reason"], close["error"]) == (4000, "goodbye", False)
+        assert (close["code"], close["reason"], close["error"]) == (1000, reason, False)
         assert log.of("error") == [] and not api.is_connected()
+        assert api.closed_because.startswith("was closed by the server with code 1000")
+
+
+@pytest.mark.parametrize(
+    "code, reason, words",
+    [
+        (1011, "keepalive", "code 1011 (internal error), reason 'keepalive'"),
+        (1001, "", "code 1001 (going away)"),
+        (4000, "goodbye", "code 4000, reason 'goodbye'"),
+    ],
+)
+async def test_any_other_server_close_is_an_error_event_and_later_calls_say_so(transport_name, code, reason, words):
+    async def script(ws, me):
+        await ws.send(session_created())
+        await ws.close(code, reason)
+
+    async with Scripted(script) as srv:
+        api = RealtimeAPI(srv.url, KEY, transport=transport_name)
+        log = EventLog(api, ["close", "error"])
+        await api.connect()
+        close = await log.wait_for("close")
+        error = await log.wait_for("error")
+        address = srv.url.split("/")[2]
+    assert (close["code"], close["reason"], close["error"]) == (code, reason, False)  # the connection itself ended cleanly
+    assert error["source"] == "transport" and (error["exception"].code, error["exception"].reason) == (code, reason)
+    assert error["message"] == f"The server at {address} closed the connection with {words}; connect() again to start a new session."
+    assert log.names() == ["close", "error"]
+    assert api.last_close is close and not api.is_connected()
+    with pytest.raises(ConnectionStateError) as info:
+        api.send("response.create")
+    assert str(info.value) == f"RealtimeAPI is not connected; the last connection was closed by the server with {words}."
 
 
 async def test_abrupt_connection_loss_is_an_abnormal_close_and_an_error(transport_name):

@@ -654,3 +654,27 @@ def test_buffer_append_accepts_another_buffer(audio_impl):
     target.append(source)
     assert target.to_bytes() == pcm(1, 2, 1, 2)
     assert source.to_bytes() == pcm(1, 2)
+
+
+def test_buffer_append_base64_of_a_long_text_in_pieces(audio_impl):
+    # Long texts are decoded piece by piece (pure twin); the result and the errors are the same.
+    samples = np.arange(1_500_000, dtype="<i2").tobytes()  # 4 MB of base64
+    text = base64.b64encode(samples).decode()
+    buf = audio_impl.AudioBuffer()
+    buf.append(pcm(7))
+    buf.append_base64(text)
+    assert buf.to_bytes() == pcm(7) + samples
+    capped = audio_impl.AudioBuffer(max_samples=1000)
+    capped.append_base64(text)
+    assert capped.to_bytes() == samples[-2000:] and capped.offset == 1_500_000 - 1000
+    for bad in (text[:-1] + "!", text + "A", "=" + text[1:]):
+        with pytest.raises(ValueError) as info:
+            buf.append_base64(bad)
+        with pytest.raises(ValueError) as direct:
+            audio_impl.b64decode_pcm16(bad)
+        assert str(info.value) == str(direct.value)
+    assert buf.to_bytes() == pcm(7) + samples
+    with memoryview(buf):
+        with pytest.raises(BufferError):
+            buf.append_base64(text)
+    assert buf.to_bytes() == pcm(7) + samples

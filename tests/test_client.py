@@ -293,7 +293,9 @@ async def test_reference_errors_of_cancel_response(client):
     with pytest.raises(ValueError, match=r'^Can only cancelResponse messages with role "assistant"$'):
         client.cancel_response(user["id"])
     with pytest.raises(ValueError, match=r"^Could not find audio on item to cancel$"):
-        client.cancel_response(assistant["id"])  # a text-only answer has no audio part
+        client.cancel_response(assistant["id"], 100)  # a text-only answer has no audio part to truncate
+    # Nothing played: only the response is cancelled (an interruption before the first audio).
+    assert client.cancel_response(assistant["id"]) == {"item": assistant}
     client.conversation.item_lookup["fake"] = {"id": "fake", "type": "function_call", "formatted": {}}
     with pytest.raises(ValueError, match=r'^Can only cancelResponse messages with type "message"$'):
         client.cancel_response("fake")

@@ -1,10 +1,13 @@
-"""The compiled receive fast path of RealtimeClient gives exactly what the layered Python path gives.
+"""The compiled receive path of RealtimeClient gives exactly what its pure twin gives.
 
-Every scenario feeds the same server frames to two clients: one with the
-compiled ``ClientFastPath`` on its API's FrameReceiver, one with the pure twin
-(the API's own callbacks, the specification).  What the user can observe must
-be identical: the ``conversation.updated`` payloads, the ``error`` events, the
-raw events seen by other listeners, and the conversation's items afterwards.
+Every scenario feeds the same server frames to two clients: the installed
+package's (compiled core: frame receiver, conversation core, client fast
+path) and a second copy of the package loaded with every module pure (the
+specification; see ``realtime_fast._impl.load_pure_copy``).  What the user can
+observe must be identical, in the same order: the ``conversation.updated``
+payloads, the ``error`` events, the raw events other listeners see, and the
+conversation's items afterwards.  The scenarios cover every streamed delta
+and every item event, the fast path's listener modes, and the ways off it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
+import realtime_fast
 from realtime_fast import RealtimeClient
 from realtime_fast import _client_fast_py
 from realtime_fast.transport import Transport
@@ -123,12 +127,56 @@ DELTAS: Dict[str, List[bytes]] = {
     ],
 }
 
+USER = "item_fast0000000000000003"
+_MESSAGE_DONE = {"id": ITEM, "object": "realtime.item", "type": "message", "status": "completed", "role": "assistant",
+                 "content": [{"type": "output_audio", "transcript": " Hello"}, {"type": "output_text", "text": " world"}]}
+
+#: Item events between and after the deltas: every way an item is created, changed, finished or removed.
+DELTAS["items"] = [
+    _frame({"type": "conversation.item.added", "event_id": "i1", "previous_item_id": CALL, "item": {
+        "id": USER, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
+        "content": [{"type": "input_audio", "transcript": None}]}}),
+    _frame({"type": "conversation.item.input_audio_transcription.delta", "event_id": "i2", "item_id": USER, "content_index": 0, "delta": "How "}),
+    _frame({"type": "conversation.item.input_audio_transcription.delta", "event_id": "i3", "item_id": USER, "content_index": 0, "delta": "are you"}),
+    _frame({"type": "conversation.item.input_audio_transcription.completed", "event_id": "i4", "item_id": USER, "content_index": 0, "transcript": "How are you?"}),
+    _frame({"type": "conversation.item.input_audio_transcription.failed", "event_id": "i4b", "item_id": USER, "content_index": 0,
+            "error": {"type": "transcription_error", "message": "audio unclear"}}),
+    delta(TRANSCRIPT, " Hello"),
+    delta(AUDIO, "AAECAwQF"),
+    _frame({"type": "response.output_item.done", "event_id": "i5", "response_id": RESPONSE, "output_index": 1, "item": {
+        "id": CALL, "object": "realtime.item", "type": "function_call", "status": "completed", "name": "get_weather",
+        "call_id": "call_1", "arguments": "{}"}}),
+    _frame({"type": "conversation.item.done", "event_id": "i6", "previous_item_id": None, "item": _MESSAGE_DONE}),
+    _frame({"type": "conversation.item.truncated", "event_id": "i7", "item_id": ITEM, "content_index": 0, "audio_end_ms": 0}),
+    _frame({"type": "conversation.item.deleted", "event_id": "i8", "item_id": USER}),
+    _frame({"type": "conversation.item.deleted", "event_id": "i8b", "item_id": USER}),  # gone already: an error
+    _frame({"type": "conversation.item.retrieved", "event_id": "i9", "item": {
+        "id": "item_retrieved00000000001", "object": "realtime.item", "type": "message", "status": "completed", "role": "assistant",
+        "content": [{"type": "output_audio", "transcript": "hi", "audio": "AAECAw=="}]}}),
+    # An out-of-band response: its deltas name an item the conversation never sees, and are ignored.
+    _frame({"type": "response.created", "event_id": "i10", "response": {
+        "object": "realtime.response", "id": "resp_oob", "status": "in_progress", "output": [], "conversation_id": None}}),
+    delta(TRANSCRIPT, " oob", item="item_oob", response_id="resp_oob"),
+    delta(AUDIO, "AAEC", item="item_oob", response_id="resp_oob"),
+    _frame({"type": "response.done", "event_id": "i11", "response": {
+        "object": "realtime.response", "id": RESPONSE, "status": "completed", "output": [], "usage": {"total_tokens": 7}}}),
+    # A second item under a known id: an error; that id's later events are ignored.
+    _frame({"type": "conversation.item.added", "event_id": "i12", "previous_item_id": None, "item": {
+        "id": CALL, "object": "realtime.item", "type": "function_call", "status": "in_progress", "name": "other",
+        "call_id": "call_2", "arguments": ""}}),
+    delta(ARGS, '{"x":1}', item=CALL),
+    _frame({"type": "not.a.known.event", "event_id": "i13"}),
+    b"not json",
+]
+
 #: Listener set-ups: each registers handlers on a client and returns nothing.
 Setup = Callable[[RealtimeClient, List[Any]], None]
 
 
 def _one(client: RealtimeClient, log: List[Any]) -> None:
     client.on("conversation.updated", lambda e: log.append(("updated", e["item"]["id"], e["delta"])))
+    client.on("conversation.item.appended", lambda e: log.append(("appended", e["item"]["id"])))
+    client.on("conversation.item.completed", lambda e: log.append(("completed", e["item"]["id"])))
 
 
 def _two(client: RealtimeClient, log: List[Any]) -> None:
@@ -200,11 +248,22 @@ SETUPS: Dict[str, Setup] = {
 }
 
 
-def _run(fast_module: Any, setup: Setup, frames: List[Any], protocol: str) -> Dict[str, Any]:
-    client = RealtimeClient(api_key=KEY, protocol=protocol, transport="websockets")
-    fast = fast_module.ClientFastPath(client)
-    receiver = client.realtime._on_message
-    fast.install(receiver)
+def _pure_package() -> Any:
+    return realtime_fast._impl.load_pure_copy()
+
+
+def _compiled_package() -> Any:
+    _compiled_module()
+    if not realtime_fast.IS_ACCELERATED:
+        if os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") == "1":
+            raise AssertionError(f"compiled core not loaded: {realtime_fast.LOAD_ERRORS}")
+        pytest.skip("the compiled core is not loaded")
+    return realtime_fast
+
+
+def _run(package: Any, setup: Setup, frames: List[Any], protocol: str) -> Dict[str, Any]:
+    client = package.RealtimeClient(api_key=KEY, protocol=protocol, transport="websockets")
+    receiver = client.realtime.receive_frame
     log: List[Any] = []
     client.on("error", lambda e: log.append(("error", e["source"], e["message"])))
     setup(client, log)
@@ -221,12 +280,12 @@ def _run(fast_module: Any, setup: Setup, frames: List[Any], protocol: str) -> Di
 
 @pytest.mark.parametrize("setup", list(SETUPS))
 @pytest.mark.parametrize("scenario", list(DELTAS))
-def test_compiled_fast_path_matches_the_python_path(scenario: str, setup: str) -> None:
-    compiled = _compiled_module()
+def test_compiled_path_matches_the_pure_one(scenario: str, setup: str) -> None:
+    compiled = _compiled_package()
     beta = scenario == "beta names"
     frames = preamble(beta) + DELTAS[scenario]
     protocol = "beta" if beta else "ga"
-    want = _run(_client_fast_py, SETUPS[setup], frames, protocol)
+    want = _run(_pure_package(), SETUPS[setup], frames, protocol)
     got = _run(compiled, SETUPS[setup], frames, protocol)
     assert got == want
     if scenario == "plain" and setup == "one handler":  # the comparison is not vacuous
@@ -235,6 +294,11 @@ def test_compiled_fast_path_matches_the_python_path(scenario: str, setup: str) -
         assert updates[3][2] == {"audio": bytes(range(6))}
         assert want["items"][0]["formatted"]["transcript"] == " Hello"
         assert want["items"][1]["arguments"] == '{"city":"Paris"}'
+    if scenario == "items" and setup == "one handler":
+        assert ("updated", USER, {"transcript": "are you"}) in want["log"]
+        assert ("completed", CALL) in want["log"] and ("appended", "item_retrieved00000000001") in want["log"]
+        errors = [entry[2] for entry in want["log"] if entry[0] == "error"]
+        assert any("second item the id" in e for e in errors) and any("not valid JSON" in e for e in errors)
 
 
 #: The frame types a FrameReceiver takes (transports give bytes or a borrowed memoryview).
@@ -247,10 +311,10 @@ FRAME_TYPES: Dict[str, Callable[[bytes], Any]] = {
 @pytest.mark.parametrize("frame_type", list(FRAME_TYPES))
 @pytest.mark.parametrize("setup", ["one handler", "raw api listener", "no listener"])
 @pytest.mark.parametrize("scenario", ["plain", "raw frames", "bad audio", "unknown item"])
-def test_compiled_fast_path_matches_for_every_frame_type(scenario: str, setup: str, frame_type: str) -> None:
-    compiled = _compiled_module()
+def test_compiled_path_matches_for_every_frame_type(scenario: str, setup: str, frame_type: str) -> None:
+    compiled = _compiled_package()
     frames = [FRAME_TYPES[frame_type](f) for f in preamble() + DELTAS[scenario]]
-    want = _run(_client_fast_py, SETUPS[setup], list(frames), "ga")
+    want = _run(_pure_package(), SETUPS[setup], list(frames), "ga")
     got = _run(compiled, SETUPS[setup], list(frames), "ga")
     assert got == want
 
@@ -261,7 +325,7 @@ def test_coroutine_handlers_are_scheduled_on_the_fast_path() -> None:
     async def main() -> List[Any]:
         client = RealtimeClient(api_key=KEY, transport="websockets")
         fast = compiled.ClientFastPath(client)
-        receiver = client.realtime._on_message
+        receiver = client.realtime.receive_frame
         fast.install(receiver)
         seen: List[Any] = []
         errors: List[str] = []
@@ -292,7 +356,7 @@ def test_a_transcript_held_elsewhere_is_not_changed_under_its_holder() -> None:
     compiled = _compiled_module()
     client = RealtimeClient(api_key=KEY, transport="websockets")
     fast = compiled.ClientFastPath(client)
-    receiver = client.realtime._on_message
+    receiver = client.realtime.receive_frame
     fast.install(receiver)
     kept: List[str] = []
     client.on("conversation.updated", lambda e: e["delta"] and kept.append(e["item"]["formatted"]["transcript"]))
@@ -307,13 +371,13 @@ def test_plain_deltas_do_not_take_the_layered_path() -> None:
     compiled = _compiled_module()
     client = RealtimeClient(api_key=KEY, transport="websockets")
     fast = compiled.ClientFastPath(client)
-    receiver = client.realtime._on_message
+    receiver = client.realtime.receive_frame
     fast.install(receiver)
     layered: List[str] = []
     api = client.realtime
-    on_event, on_audio = api._on_event, api._on_audio
-    api._on_event = lambda event: (layered.append(event["type"]), on_event(event))  # type: ignore[method-assign]
-    api._on_audio = lambda event, buf, start: (layered.append(event["type"]), on_audio(event, buf, start))  # type: ignore[method-assign]
+    receive, receive_audio = api.receive, api.receive_audio
+    api.receive = lambda name, event: (layered.append(event["type"]), receive(name, event))  # type: ignore[method-assign]
+    api.receive_audio = lambda event, buf, start: (layered.append(event["type"]), receive_audio(event, buf, start))  # type: ignore[method-assign]
     client.on("conversation.updated", lambda e: None)
     for frame in preamble() + DELTAS["plain"]:
         receiver(frame)
@@ -333,7 +397,7 @@ def test_plain_deltas_reach_the_client_without_an_event_dict() -> None:
     # the frame: the receiver's callbacks, which take event dicts, never see them.
     compiled = _compiled_module()
     client = RealtimeClient(api_key=KEY, transport="websockets")
-    receiver = client.realtime._on_message
+    receiver = client.realtime.receive_frame
     if type(receiver).__module__ != "realtime_fast._events":
         pytest.skip("the compiled event core is not in use")
     assert isinstance(client._fast, compiled.ClientFastPath) and receiver.sink is client._fast

@@ -276,13 +276,37 @@ def test_queued_input_audio_goes_to_the_next_user_audio_item_only(ev):
     assert audio_item["formatted"]["audio"] is queued and conv.queued_input_audio is None
 
 
-def test_repeated_creation_of_a_known_item_changes_nothing(ev):
+def test_a_second_item_with_a_known_id_is_an_error_and_is_never_merged(ev):
     conv = RealtimeConversation()
-    item = start_response(conv, ev)
-    item["formatted"]["transcript"] = "kept"
-    again, delta = conv.process_event(ev("conversation.item.created", item=assistant()))
-    assert again is item and delta is None and item["formatted"]["transcript"] == "kept"
-    assert len(conv.items) == 1
+    ev_ = ev
+    created = ev("conversation.item.created")["type"]
+    item = start_response(conv, ev_)
+    conv.process_event(ev_("response.audio_transcript.delta", item_id="item_a", content_index=0, delta="first"))
+    with pytest.raises(ConversationError, match='the server gave a second item the id "item_a"; it was not added'):
+        conv.process_event({"event_id": "dup", "type": created, "item": assistant()})
+    assert conv.duplicate_ids == {"item_a"} and "item_a" not in conv.audio_buffers
+    # Everything about the id from now on belongs to either item: it is ignored, without errors.
+    for event in (
+        ev_("response.content_part.added", response_id="resp_2", item_id="item_a", content_index=1, part={"type": "audio", "transcript": ""}),
+        ev_("response.audio_transcript.delta", item_id="item_a", content_index=0, delta="second"),
+        ev_("response.text.delta", item_id="item_a", content_index=0, delta="second"),
+        ev_("response.audio.delta", item_id="item_a", content_index=0, delta=b64([1, 2])),
+        ev_("response.output_item.done", response_id="resp_2", item=dict(assistant(), status="completed")),
+        ev_("conversation.item.input_audio_transcription.delta", item_id="item_a", content_index=0, delta="x"),
+    ):
+        assert conv.process_event(event) == (None, None)
+    assert item["formatted"]["transcript"] == "first" and item["content"] == [{"type": "audio", "transcript": "first"}]
+    assert len(item["formatted"]["audio"]) == 0 and item["status"] == "in_progress" and len(conv.items) == 1
+    conv.clear()
+    assert conv.duplicate_ids == set()
+
+
+def test_ga_item_done_after_added_is_the_same_item():
+    conv = RealtimeConversation()
+    added = {"event_id": "e1", "type": "conversation.item.added", "item": assistant()}
+    item, _ = conv.process_event(added)
+    again, delta = conv.process_event({"event_id": "e2", "type": "conversation.item.done", "item": assistant()})
+    assert again is item and delta is None and conv.duplicate_ids == set()
 
 
 def test_ga_item_done_is_silent_for_known_items_and_adds_unknown_ones():

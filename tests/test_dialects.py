@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import copy
 import logging
 
@@ -169,7 +171,7 @@ def test_beta_translates_ga_native_keys_back():
 
 
 def test_response_payloads_in_both_dialects():
-    params = {"modalities": ["text"], "voice": "ash", "max_response_output_tokens": 10, "temperature": 1.0, "instructions": "x", "conversation": "none"}
+    params = {"modalities": ["text"], "voice": "ash", "max_response_output_tokens": 10, "instructions": "x", "conversation": "none"}
     ga = get_dialect("ga").response_payload(params)
     assert ga == {"output_modalities": ["text"], "audio": {"output": {"voice": "ash"}}, "max_output_tokens": 10, "instructions": "x", "conversation": "none"}
     assert_no_unknown_fields(ga_types.ResponseCreateEvent.model_validate({"type": "response.create", "response": ga}))
@@ -215,8 +217,25 @@ def test_turn_detection_of_reads_either_shape():
     assert turn_detection_of(native) == {"type": "semantic_vad"}
 
 
-def test_ga_response_leaves_out_input_audio_settings():
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"speed": 1.1}, "speed"),
+        ({"temperature": 0.7, "voice": "ash"}, "temperature"),
+        ({"input_audio_format": "pcm16", "turn_detection": None}, "input_audio_format, turn_detection"),
+        ({"audio": {"output": {"voice": "ash", "speed": 1.2}}}, "audio.output.speed"),
+        ({"audio": {"input": {"format": {"type": "audio/pcm"}}}}, "audio (only audio.output"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_ga_response_refuses_what_a_response_does_not_take(params, named):
+    # The GA response.create has voice and format as its only audio settings; anything else
+    # would come back as an error event, so it is refused before anything is sent.
     from realtime_fast.dialects.ga import to_ga_response
 
-    out = to_ga_response({"input_audio_format": "pcm16", "turn_detection": None, "voice": "alloy", "instructions": "x"})
-    assert out == {"audio": {"output": {"voice": "alloy"}}, "instructions": "x"}
+    with pytest.raises(ValueError, match=f"has no {re.escape(named)}"):
+        to_ga_response(params)
+    assert to_ga_response({"voice": "alloy", "output_audio_format": "g711_ulaw", "instructions": "x"}) == {
+        "audio": {"output": {"voice": "alloy", "format": {"type": "audio/pcmu"}}},
+        "instructions": "x",
+    }

@@ -18,7 +18,7 @@ class Recorder(RealtimeEventHandler):
         super().__init__()
         self.failures: list[tuple[str, object, BaseException]] = []
 
-    def _handler_failed(self, event_name, event, exc):
+    def handler_failed(self, event_name, event, exc):
         self.failures.append((event_name, event, exc))
 
 

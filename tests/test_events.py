@@ -1097,3 +1097,68 @@ def test_frame_receiver_lets_callback_errors_through(events_impl):
     receiver = events_impl.FrameReceiver({}, boom, boom, boom)
     with pytest.raises(RuntimeError, match="handler bug"):
         receiver(b'{"type":"session.created"}')
+
+
+# -- large frames -------------------------------------------------------------------------------------
+
+LONG = "L" * (1 << 17)  # longer than LARGE_STRING: cut out of the frame
+PAD = "p" * (1 << 20)  # makes any frame a large one
+
+
+def _large(obj: object) -> bytes:
+    return orjson.dumps(obj)
+
+
+LARGE_FRAMES = {
+    "long-value": _large({"type": "x", "event_id": "e", "item": {"content": [{"audio": LONG, "n": 1}], "pad": PAD}}),
+    "long-key": _large({"type": "x", LONG: 1, "pad": PAD}),
+    "long-values-in-a-list": _large({"type": "x", "list": [LONG, "short", LONG + "é", {"a": LONG}], "pad": PAD}),
+    "non-ascii": _large({"type": "x", "text": "é€😀" * 50_000, "pad": PAD}),
+    "escapes": _large({"type": "x", "text": ('a"b\\c\n' * 40_000), "pad": PAD}),
+    "duplicate-keys": b'{"type":"x","a":"' + LONG.encode() + b'","a":"second","pad":"' + PAD.encode() + b'"}',
+    "whitespace": b' {\n "type" : "x" ,\t"v" :  "' + PAD.encode() + b'"  }\r\n',
+    "a-marker-like-string": _large({"type": "x", "m": "\x00rf:0", "pad": PAD}),
+    "many-small-values": _large({"type": "x", "values": ["v"] * 200_000, "pad": PAD}),
+}
+
+
+@pytest.mark.parametrize("name", list(LARGE_FRAMES))
+def test_a_large_frame_parses_exactly_as_orjson_does(events_impl, name):
+    frame = LARGE_FRAMES[name]
+    assert len(frame) >= 1 << 20
+    expected = orjson.loads(frame)
+    for form in (frame, bytearray(frame), memoryview(frame)):
+        assert events_impl.parse_event(form) == expected
+    assert events_impl.parse_event(frame.decode()) == expected
+    event, buffer, start = events_impl.parse_frame(frame, {})
+    assert event == expected and buffer is None
+
+
+@pytest.mark.parametrize(
+    "frame, fragment",
+    [
+        (b'{"type":"x","v":"' + PAD.encode() + b'\xff"}', "not valid JSON"),  # invalid UTF-8 in a long string
+        (b'{"type":"x","v":"' + PAD.encode() + b'\x01"}', "not valid JSON"),  # a raw control character
+        (b'{"type":"x","v":"' + PAD.encode(), "not valid JSON"),  # unterminated
+        (b'{"type":"x","v":"' + PAD.encode() + b'"', "not valid JSON"),  # unterminated object
+        (b'"' + PAD.encode() + b'"', "is a string, not a JSON object"),
+        (b'{"type":"x","v":"' + PAD.encode() + b'"} trailing', "not valid JSON"),
+    ],
+)
+def test_a_large_frame_that_is_not_an_event_is_an_event_parse_error(events_impl, frame, fragment):
+    with pytest.raises(EventParseError, match=fragment):
+        events_impl.parse_event(frame)
+
+
+def test_parsing_a_large_frame_allocates_about_its_long_strings(events_impl):
+    # orjson alone reserves about 13 times the frame's size before parsing it.
+    frame = _large({"type": "x", "item": {"content": [{"audio": "A" * 8_000_000}]}})
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        event = events_impl.parse_event(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(event["item"]["content"][0]["audio"]) == 8_000_000
+    assert peak - before < 1.2 * len(frame)

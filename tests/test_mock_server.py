@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import base64
 import json
 import os
 import signal
@@ -9,12 +11,16 @@ import subprocess
 import sys
 import time
 import textwrap
+import tracemalloc
+from pathlib import Path
 
 import pytest
 from _realtime_helpers import PACKAGE_PARENT
 from websockets.sync.client import connect as sync_connect
 
+import realtime_fast.mock
 from realtime_fast.mock import MockRealtimeServer, Pacing, spawn_mock_server
+from realtime_fast.mock.recording import DEFAULT_RECORD_BYTES, Frame
 from test_mock_support import (  # noqa: F401 - fixtures
     GA_MODEL,
     KEY,
@@ -92,6 +98,57 @@ async def test_recording_can_be_off_and_timestamps_added():
     stamps = [c.received[0]["mock_sent_at"]] + [e["mock_sent_at"] for e in events]
     assert all(before <= s <= after for s in stamps) and stamps == sorted(stamps)
     assert_valid_events(server, extra_top={"mock_sent_at"})
+
+
+async def test_pacing_and_script_changes_reach_a_running_session(mock_server):
+    async with await WireClient.open(mock_server) as c:
+        await c.send("session.update", session=text_session("ga"))
+        await c.recv()
+        # set after the session started: with a copy of the fast profile the reply would be done at once
+        mock_server.pacing.first_delta_delay = 30.0
+        mock_server.script.reply("never said")
+        await c.send("conversation.item.create", item=user_text("hello"))
+        await c.send("response.create")
+        await c.until("response.created")
+        await c.send("response.cancel")
+        done = (await c.until("response.done"))[-1]["response"]
+    assert done["status"] == "cancelled" and done["output"] == []
+
+
+def _mock_imports() -> dict[str, set[str]]:
+    """The modules of realtime_fast.mock each module imports, also under TYPE_CHECKING or in a function."""
+    package = Path(realtime_fast.mock.__file__).parent
+    names = {path.stem for path in package.glob("*.py")} - {"__init__"}  # the package face re-exports lazily
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.update(node.module.split(".")[2:3] if node.module.startswith("realtime_fast.mock.") else ())
+        graph[name] = imported & names
+    return graph
+
+
+def test_mock_modules_import_each_other_in_no_loop():
+    graph = _mock_imports()
+    assert "session" in graph["server"]  # the parse found the imports
+    finished: set[str] = set()
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in path:
+            pytest.fail("import loop: " + " -> ".join([*path[path.index(name) :], name]))
+        if name not in finished:
+            path.append(name)
+            for imported in sorted(graph[name]):
+                visit(imported)
+            path.pop()
+            finished.add(name)
+
+    for name in sorted(graph):
+        visit(name)
 
 
 def test_thread_runner_for_sync_code():
@@ -243,3 +300,56 @@ def test_plugin_import_does_not_load_the_server():
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=30)
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+# -- how much the recording keeps -------------------------------------------------------------------
+
+
+def append_frame(i: int) -> Frame:
+    """An ``input_audio_buffer.append`` of 20 ms, as a client sends it (1.3 KB)."""
+    audio = base64.b64encode(bytes(960)).decode()
+    raw = '{"event_id":"evt_%018d","type":"input_audio_buffer.append","audio":"%s"}' % (i, audio)
+    return Frame(time.monotonic(), "client", 1, raw, "input_audio_buffer.append")
+
+
+def test_the_default_recording_stays_under_its_bound_after_100000_appends():
+    recorder = MockRealtimeServer().recorder
+    assert recorder.max_bytes == DEFAULT_RECORD_BYTES == 64 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for i in range(100_000):
+            recorder.add(append_frame(i))
+        kept, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert kept - before <= DEFAULT_RECORD_BYTES
+    assert recorder.size <= DEFAULT_RECORD_BYTES and recorder.dropped > 0
+    frames = recorder.frames
+    assert len(frames) + recorder.dropped == 100_000
+    assert frames[-1].data["event_id"] == "evt_%018d" % 99_999  # the newest are kept, in order
+    assert [f.data["event_id"] for f in frames[:2]] == ["evt_%018d" % i for i in (recorder.dropped, recorder.dropped + 1)]
+
+
+async def test_six_20_mb_frames_leave_the_default_recording_bounded():
+    async with MockRealtimeServer(profile="fast") as server:
+        async with await WireClient.open(server) as c:
+            for _ in range(6):
+                await c.send("conversation.item.create", item=user_text("x" * 20_000_000))
+                await c.until("conversation.item.done")
+        assert server.recorder.size <= DEFAULT_RECORD_BYTES and server.recorder.dropped >= 4
+        assert server.frames_of_type("conversation.item.done")  # small frames since the last big one are kept
+
+
+def test_record_true_keeps_everything_and_record_n_keeps_n_bytes():
+    everything = MockRealtimeServer(record=True).recorder
+    small = MockRealtimeServer(record=100_000).recorder
+    for i in range(1_000):
+        everything.add(append_frame(i))
+        small.add(append_frame(i))
+    assert len(everything.frames) == 1_000 and everything.dropped == 0 and everything.max_bytes is None
+    assert small.size <= 100_000 and len(small.frames) + small.dropped == 1_000
+    small.clear()
+    assert small.frames == [] and small.size == 0 and small.dropped == 0
+    with pytest.raises(ValueError, match="max_bytes must be a positive number of bytes"):
+        MockRealtimeServer(record=0)

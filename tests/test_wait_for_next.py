@@ -356,7 +356,7 @@ def test_wait_for_next_item_sees_every_item_of_one_read(kind: str, protocol: str
         tasks = [asyncio.ensure_future(items()), asyncio.ensure_future(completed_items())]
         await settle()
         frames = [_item_added(item, protocol == "beta") for item in _items()]
-        receive = client.realtime._on_message
+        receive = client.realtime.receive_frame
         asyncio.get_running_loop().call_soon(lambda: [receive(frame) for frame in frames])
         await asyncio.wait_for(asyncio.gather(*tasks), PATIENCE)
         return {"appended": appended, "completed": completed, "items": [i["id"] for i in client.conversation.get_items()]}
@@ -388,7 +388,7 @@ def test_a_loop_on_conversation_updated_sees_every_delta_of_one_read(kind: str, 
 
     async def scenario() -> List[Any]:
         client = RealtimeClient(api_key=KEY, transport="websockets")
-        receive = client.realtime._on_message
+        receive = client.realtime.receive_frame
         module.ClientFastPath(client).install(receive)
         receive(_item_added(_items()[2], beta=False))
         deltas: List[Any] = []

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging as _logging
 
-from . import audio as _audio_sel
-from . import events as _events_sel
-from ._impl import LOAD_ERRORS
+from ._impl import LOAD_ERRORS, accelerated
 
 # A library logs, the application decides where to: without this, warnings
 # would reach stderr through logging's last-resort handler.
@@ -21,14 +19,13 @@ from .api import ConnectionStateError, RealtimeAPI
 from .audio import AudioBuffer
 from .client import RealtimeClient
 from .conversation import ConversationError, RealtimeConversation
-from .errors import ConnectTimeout, EventParseError, HandshakeRejected, RealtimeError, TransportError
-from .event_handler import RealtimeEventHandler
+from .errors import ConnectTimeout, EventParseError, HandshakeRejected, MessageTooLarge, RealtimeError, TransportError
+from .event_handler import RealtimeEventHandler, in_thread
 from .utils import RealtimeUtils
+from ._version import __version__  # noqa: E402  (after the logger set-up above)
 
-__version__ = "0.1.0"
-
-#: True when both compiled core modules (audio codecs, event parser) are in use.
-IS_ACCELERATED: bool = bool(_audio_sel.COMPILED and _events_sel.COMPILED)
+#: True when the whole compiled core is in use: audio codecs, event parser, conversation core, client fast path.
+IS_ACCELERATED: bool = accelerated()
 
 __all__ = [
     "IS_ACCELERATED",
@@ -39,6 +36,7 @@ __all__ = [
     "ConversationError",
     "EventParseError",
     "HandshakeRejected",
+    "MessageTooLarge",
     "RealtimeAPI",
     "RealtimeClient",
     "RealtimeConversation",
@@ -47,4 +45,5 @@ __all__ = [
     "RealtimeUtils",
     "TransportError",
     "__version__",
+    "in_thread",
 ]

@@ -32,6 +32,16 @@ cdef class AudioBuffer:
     cdef int append_raw(self, const unsigned char* src, Py_ssize_t nbytes) except -1
     # Appends nbytes (must be even) of PCM16 bytes; BufferError while views exist.
 
+    cdef Py_ssize_t append_b64_new(self, const unsigned char* src, Py_ssize_t n) except -2
+    # append_b64_raw, returning the index (among the held samples) of the first
+    # sample it added: where a delta's samples start, 0 when the cap dropped some.
+
+    cdef bint can_resize(self) noexcept
+    # The ``resizable`` property: no view holds the buffer's memory.
+
+    cdef bytes tail_bytes(self, Py_ssize_t start)
+    # ``to_bytes(start)``: the samples from start on (start clipped to 0..len) as a new bytes object.
+
     cdef int _check_resizable(self) except -1
     cdef int _append_b64(self, const unsigned char* src, Py_ssize_t n, object text) except -1
     cdef unsigned char* _reserve_tail(self, Py_ssize_t nbytes) except NULL

@@ -501,6 +501,28 @@ cdef class AudioBuffer:
         """Cap in samples (oldest samples are dropped past it), or None for unbounded."""
         return None if self._max_bytes < 0 else self._max_bytes >> 1
 
+    @property
+    def resizable(self):
+        """False while a view (``memoryview``, numpy array) uses the buffer's memory: it cannot grow or shrink then."""
+        return self._exports == 0
+
+    cdef Py_ssize_t append_b64_new(self, const unsigned char* src, Py_ssize_t n) except -2:
+        cdef Py_ssize_t before = self._nbytes >> 1, start
+        cdef long long offset = self._offset
+        self.append_b64_raw(src, n)
+        start = before - <Py_ssize_t>(self._offset - offset)
+        return start if start > 0 else 0
+
+    cdef bint can_resize(self) noexcept:
+        return self._exports == 0
+
+    cdef bytes tail_bytes(self, Py_ssize_t start):
+        if start < 0:
+            start = 0
+        elif start > (self._nbytes >> 1):
+            start = self._nbytes >> 1
+        return PyBytes_FromStringAndSize(<const char*>(self._data + self._start + 2 * start), self._nbytes - 2 * start)
+
     # -- shrinking -----------------------------------------------------------
 
     def truncate(self, n_samples):

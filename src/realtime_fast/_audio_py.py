@@ -24,6 +24,11 @@ __all__ = ["AudioBuffer", "b64decode_pcm16", "b64encode_pcm16", "float_to_pcm16"
 BytesLike = Union[bytes, bytearray, memoryview]
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+#: Valid base64 text is decoded into an AudioBuffer in pieces of this many characters
+#: (a multiple of 4), so a long text (an item retrieved with its audio) costs its audio
+#: once, not once more for a decoded copy.
+_B64_PIECE = 1 << 20
+_B64_TEXT = re.compile(r"[A-Za-z0-9+/]*")
 _INT16_FORMATS = frozenset(("h", "<h", "=h", "@h"))
 _FLOAT_FORMATS = frozenset(("f", "d", "e"))
 _NOT_BASE64_CHAR_STR = re.compile(r"[^A-Za-z0-9+/=]")
@@ -196,6 +201,17 @@ def _decode(text: Any) -> bytes:
     raise _b64_error(data)
 
 
+def _valid_base64_text(text: str) -> bool:
+    """True when ``text`` is what :func:`_decode` accepts (read in place: no copy of a long text)."""
+    n = len(text)
+    if n % 4 or not text.isascii():
+        return False
+    pad = 0
+    if n and text[n - 1] == "=":
+        pad = 2 if text[n - 2] == "=" else 1
+    return _B64_TEXT.fullmatch(text, 0, n - pad) is not None and (n // 4 * 3 - pad) % 2 == 0
+
+
 # ---------------------------------------------------------------------------
 # Public functions
 # ---------------------------------------------------------------------------
@@ -336,6 +352,11 @@ class AudioBuffer(bytearray):
 
         Raises ValueError like :func:`b64decode_pcm16` and leaves the buffer unchanged.
         """
+        if type(text) is str and len(text) > _B64_PIECE and _valid_base64_text(text):
+            for start in range(0, len(text), _B64_PIECE):  # the first piece fails alone if views exist
+                with memoryview(binascii.a2b_base64(text[start : start + _B64_PIECE])) as view:
+                    self._extend(view)
+            return
         try:
             data = _decode(text)
         except (TypeError, ValueError):
@@ -365,6 +386,15 @@ class AudioBuffer(bytearray):
     def max_samples(self) -> int | None:
         """Cap in samples (oldest samples are dropped past it), or None for unbounded."""
         return self._max_samples
+
+    @property
+    def resizable(self) -> bool:
+        """False while a view (``memoryview``, numpy array) uses the buffer's memory: it cannot grow or shrink then."""
+        try:
+            self._check_no_views()
+        except BufferError:
+            return False
+        return True
 
     # -- shrinking -----------------------------------------------------------
 

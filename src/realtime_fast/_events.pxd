@@ -57,7 +57,10 @@ cdef class FrameReceiver:
     cdef public object on_event
     cdef public object on_audio
     cdef public object on_error
-    cdef public DeltaSink sink
+    cdef object _sink                     # what ``sink`` was set to
+    cdef DeltaSink _csink                 # the same when it is a DeltaSink (compiled), else None
+    cdef Py_ssize_t _delta_limit          # max_audio_delta_size, PY_SSIZE_T_MAX for none
+    cdef object _delta_limit_object       # the same as a Python int, or None
 
     cdef int feed(self, const unsigned char* p, Py_ssize_t n) except -1
     # Handles the frame whose UTF-8 text is p[0:n] exactly as calling the receiver

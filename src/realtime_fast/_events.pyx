@@ -36,6 +36,7 @@ import orjson
 
 from realtime_fast import _audio_py
 from realtime_fast import _events_py as _py
+from realtime_fast.errors import MessageTooLarge
 
 __all__ = ["AUDIO_DELTA_TYPES", "FrameReceiver", "dumps_append_audio", "dumps_event", "parse_audio_delta", "parse_event", "parse_frame"]
 
@@ -49,6 +50,9 @@ cdef extern from "Python.h":
     void* PyUnicode_DATA(object o)
     bint PyUnicode_IS_COMPACT_ASCII(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    object PyMemoryView_FromMemory(char* mem, Py_ssize_t size, int flags)
+    const Py_ssize_t PY_SSIZE_T_MAX
+    const int PyBUF_READ
 
 
 cdef object _loads = orjson.loads
@@ -66,9 +70,13 @@ cdef object _event_not_mapping_error = _py._event_not_mapping_error
 cdef object _json_default = _py._json_default
 cdef object _encode_error = _py._encode_error
 cdef object _general_audio_delta = _py.parse_audio_delta
-cdef object _general_frame = _py.parse_frame
 cdef object _frame_failed = _py._frame_failed
 cdef object _audio_of = _py._audio_of
+cdef object _parse_frame_limited = _py._parse_frame_limited
+cdef object _loads_large = _py._loads_large
+cdef Py_ssize_t _LARGE_FRAME = _py.LARGE_FRAME
+cdef object _too_large_error = _py._audio_delta_too_large_error
+cdef object _MessageTooLarge = MessageTooLarge
 cdef object _pcm_view = _audio_py._pcm_view
 cdef object _ODD_PCM = _audio_py.ODD_PCM_MESSAGE
 
@@ -114,13 +122,31 @@ def parse_event(frame):
 
 cdef object _loads_event(object frame):
     """parse_event on a frame whose type the caller checked."""
+    if len(frame) >= _LARGE_FRAME:
+        return _event_of(_loads_large(frame))  # orjson would reserve about 13 times its size
     try:
         event = _loads(frame)
     except _JSONDecodeError as exc:
         raise _invalid_json_error(exc) from exc
+    return _event_of(event)
+
+
+cdef inline object _event_of(object event):
+    """``event`` when it is an object with a string type, else the shape error."""
     if type(event) is dict and type((<dict>event).get(_K_TYPE)) is str:
         return event
     raise _event_shape_error(event)
+
+
+cdef object _loads_event_at(const unsigned char* p, Py_ssize_t n):
+    """parse_event on the bytes p[0:n] of a transport's buffer (read during the call only)."""
+    if n < _LARGE_FRAME:
+        return _loads_event(PyBytes_FromStringAndSize(<const char*>p, n))
+    view = PyMemoryView_FromMemory(<char*>p, n, PyBUF_READ)  # no copy of a large frame
+    try:
+        return _event_of(_loads_large(view))
+    finally:
+        view.release()
 
 
 # ---------------------------------------------------------------------------
@@ -361,24 +387,22 @@ cdef Py_ssize_t _decode_onto(const unsigned char* p, const FlatObject* flat, Aud
     the buffer raises otherwise (BufferError when it has live views).
     """
     cdef const Field* d = &flat.fields[flat.delta_at]
-    cdef Py_ssize_t before = audio._nbytes >> 1, start
-    cdef long long offset = audio._offset
     try:
-        audio.append_b64_raw(p + d.value, d.value_len)
+        return audio.append_b64_new(p + d.value, d.value_len)
     except ValueError:
         return -1
-    start = before - <Py_ssize_t>(audio._offset - offset)
-    return start if start > 0 else 0
 
 
-cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object buffers):
+cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object buffers, Py_ssize_t limit):
     """The fast path on a scanned flat frame p (kept readable by the caller).
 
     Returns ``(event, buffer, start)`` for an audio delta of a known item,
     _NOT_AUDIO for any other flat event (its "delta" not checked yet), or
-    _GENERAL when only a full parse can answer.
+    _GENERAL when only a full parse can answer.  Raises MessageTooLarge for
+    an audio delta longer than ``limit`` bytes (see ``_events_py._audio_of``).
     """
     cdef const Field* f
+    cdef const Field* d
     cdef Py_ssize_t start
     cdef str type_name
     if flat.type_at < 0 or flat.fields[flat.type_at].kind != KIND_STRING:
@@ -386,6 +410,15 @@ cdef object _audio_from_flat(const unsigned char* p, FlatObject* flat, object bu
     type_name = _audio_type(p, flat)
     if type_name is None:
         return _NOT_AUDIO
+    if flat.delta_at >= 0:
+        d = &flat.fields[flat.delta_at]
+        if d.kind == KIND_STRING and d.value_len > limit:
+            if memchr(p + d.value, 92, d.value_len) != NULL:  # escapes: the decoded length decides
+                return _GENERAL
+            f = &flat.fields[flat.item_id_at] if flat.item_id_at >= 0 else NULL
+            raise _too_large_error(
+                _ascii(p + f.value, f.value_len) if f != NULL and f.kind == KIND_STRING else None, d.value_len, limit
+            )
     if flat.item_id_at < 0 or flat.fields[flat.item_id_at].kind != KIND_STRING:
         return _NOT_AUDIO
     f = &flat.fields[flat.item_id_at]
@@ -410,7 +443,7 @@ cdef object _audio_delta_at(const unsigned char* p, Py_ssize_t n, object buffers
     cdef FlatObject flat
     if not _scan_flat(p, n, &flat):
         return _GENERAL
-    result = _audio_from_flat(p, &flat, buffers)
+    result = _audio_from_flat(p, &flat, buffers, PY_SSIZE_T_MAX)
     if result is _NOT_AUDIO and _delta_unchecked(p, &flat):
         return _GENERAL
     return result
@@ -460,9 +493,9 @@ cdef object _flat_event(const unsigned char* p, const FlatObject* flat):
     return event
 
 
-cdef object _from_flat(const unsigned char* p, FlatObject* flat, object buffers):
+cdef object _from_flat(const unsigned char* p, FlatObject* flat, object buffers, Py_ssize_t limit):
     """parse_frame's answer for a scanned flat frame: the result tuple, or _GENERAL."""
-    result = _audio_from_flat(p, flat, buffers)
+    result = _audio_from_flat(p, flat, buffers, limit)
     if result is _NOT_AUDIO:
         event = _flat_event(p, flat)
         if event is None:
@@ -471,16 +504,16 @@ cdef object _from_flat(const unsigned char* p, FlatObject* flat, object buffers)
     return result
 
 
-cdef object _general_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
-    """parse_frame by orjson (the frames the flat scanner does not take)."""
-    event = _loads_event(PyBytes_FromStringAndSize(<const char*>p, n) if frame is None else frame)
+cdef object _general_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers, object limit):
+    """parse_frame by orjson (the frames the flat scanner does not take); ``limit``: see ``_audio_of``."""
+    event = _loads_event_at(p, n) if frame is None else _loads_event(frame)
     type_name = (<dict>event)[_K_TYPE]
     if type_name == _GA_AUDIO_DELTA or type_name == _BETA_AUDIO_DELTA:
-        return _audio_of(event, buffers)
+        return _audio_of(event, buffers, limit)
     return event, None, 0
 
 
-cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers):
+cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object buffers, Py_ssize_t limit):
     """parse_frame on the UTF-8 text p[0:n] of ``frame`` (kept readable by the caller).
 
     ``frame`` may be None (a transport's buffer): the rare frames orjson must
@@ -493,10 +526,15 @@ cdef object _frame_at(const unsigned char* p, Py_ssize_t n, object frame, object
     """
     cdef FlatObject flat
     if _scan_flat(p, n, &flat):
-        result = _from_flat(p, &flat, buffers)
+        result = _from_flat(p, &flat, buffers, limit)
         if result is not _GENERAL:
             return result
-    return _general_at(p, n, frame, buffers)
+    return _general_at(p, n, frame, buffers, _limit_object(limit))
+
+
+cdef inline object _limit_object(Py_ssize_t limit):
+    """A limit as ``_events_py`` takes it: None for none."""
+    return None if limit == PY_SSIZE_T_MAX else limit
 
 
 cdef int _frame_bytes(object frame, Py_buffer* view, const unsigned char** p, Py_ssize_t* n) except -1:
@@ -526,8 +564,8 @@ cdef int _frame_bytes(object frame, Py_buffer* view, const unsigned char** p, Py
     return 0
 
 
-cdef object _fused(object frame, object buffers, bint whole):
-    """parse_frame (``whole``) or parse_audio_delta on ``frame`` of any type."""
+cdef object _fused(object frame, object buffers, bint whole, Py_ssize_t limit):
+    """parse_frame (``whole``, with the audio delta ``limit``) or parse_audio_delta on ``frame`` of any type."""
     cdef Py_buffer view
     cdef const unsigned char* p = NULL
     cdef Py_ssize_t n = 0
@@ -538,10 +576,10 @@ cdef object _fused(object frame, object buffers, bint whole):
         _check_frame(frame)  # a strided or released memoryview: the pure twin's error
         raise
     if how == 0:
-        return _general_frame(frame, buffers) if whole else _general_audio_delta(frame, buffers)
+        return _parse_frame_limited(frame, buffers, _limit_object(limit)) if whole else _general_audio_delta(frame, buffers)
     try:
         if whole:
-            return _frame_at(p, n, frame, buffers)
+            return _frame_at(p, n, frame, buffers, limit)
         result = _audio_delta_at(p, n, buffers)
         if result is _GENERAL:
             return _general_audio_delta(frame, buffers)
@@ -570,7 +608,7 @@ def parse_audio_delta(frame, buffers):
     buffer is unchanged); ``BufferError`` from a buffer that has live views (the
     buffer is unchanged: swap in a copy and retry).
     """
-    return _fused(frame, buffers, False)
+    return _fused(frame, buffers, False, PY_SSIZE_T_MAX)
 
 
 def parse_frame(frame, buffers):
@@ -585,7 +623,7 @@ def parse_frame(frame, buffers):
     returns ``(event, None, 0)`` with ``event`` exactly as :func:`parse_event`
     gives it.  Raises what :func:`parse_audio_delta` raises.
     """
-    return _fused(frame, buffers, True)
+    return _fused(frame, buffers, True, PY_SSIZE_T_MAX)
 
 
 # ---------------------------------------------------------------------------
@@ -655,22 +693,49 @@ cdef class FrameReceiver:
       :func:`parse_event` gives it, for the layer above to handle or report;
     * ``on_error(message, exc)`` for a frame that is not an event (``exc`` is the
       :class:`~realtime_fast.errors.EventParseError`, or what else reading the
-      frame raised).
+      frame raised), and for an audio delta over ``max_audio_delta_size``
+      (``exc`` is a :class:`~realtime_fast.errors.MessageTooLarge`; the delta
+      is dropped).
+
+    ``max_audio_delta_size`` (bytes of base64 text, None for no limit) bounds
+    the audio one delta may carry; settable at any time.
 
     The frame is not kept: a ``memoryview`` may be released as soon as the call
     returns.  Exceptions raised by the callbacks propagate to the caller.  The
     C-level ``feed`` reads a frame straight from a transport's receive buffer
     (the picows transport's listener calls it), with the same result.  Compiled
     code may also attach a ``DeltaSink`` (``sink``), which takes plain streamed
-    deltas without an event dict being built for them.
+    deltas without an event dict being built for them; a sink that is not a
+    compiled ``DeltaSink`` (the pure twin's) is kept but not called here.
     """
 
-    def __init__(self, buffers, on_event, on_audio, on_error):
+    def __init__(self, buffers, on_event, on_audio, on_error, max_audio_delta_size=None):
         self.buffers = buffers
         self.on_event = on_event
         self.on_audio = on_audio
         self.on_error = on_error
         self.sink = None
+        self.max_audio_delta_size = max_audio_delta_size
+
+    @property
+    def sink(self):
+        """The delta sink (see the class docstring), or None."""
+        return self._sink
+
+    @sink.setter
+    def sink(self, value):
+        self._sink = value
+        self._csink = value if isinstance(value, DeltaSink) else None
+
+    @property
+    def max_audio_delta_size(self):
+        """Longest audio delta accepted, in bytes of base64 text (None: no limit)."""
+        return self._delta_limit_object
+
+    @max_audio_delta_size.setter
+    def max_audio_delta_size(self, value):
+        self._delta_limit = PY_SSIZE_T_MAX if value is None else <Py_ssize_t?>value
+        self._delta_limit_object = _limit_object(self._delta_limit)
 
     def __call__(self, frame):
         cdef Py_buffer view
@@ -683,7 +748,7 @@ cdef class FrameReceiver:
             how = 0  # a strided or released view: the general path reports it
         if how == 0:
             try:
-                result = _fused(frame, self.buffers, True)
+                result = _fused(frame, self.buffers, True, self._delta_limit)
             except Exception as exc:  # never let one frame break the connection
                 _frame_failed(self, frame, exc)
                 return
@@ -702,17 +767,19 @@ cdef class FrameReceiver:
         """Handle the frame p[0:n] (``frame`` its object, or None for a transport's buffer)."""
         cdef FlatObject flat
         cdef bint scanned = _scan_flat(p, n, &flat)
-        if (scanned and flat.delta_at >= 0 and self.sink is not None  # only deltas go to the sink
-                and self.sink.engaged() and self._to_sink(p, &flat)):
+        if (scanned and flat.delta_at >= 0 and self._csink is not None  # only deltas go to the sink
+                and self._csink.engaged() and self._to_sink(p, &flat)):
             return 0
         try:
             result = _GENERAL
             if scanned:
-                result = _from_flat(p, &flat, self.buffers)
+                result = _from_flat(p, &flat, self.buffers, self._delta_limit)
             if result is _GENERAL:
-                result = _general_at(p, n, frame, self.buffers)
+                result = _general_at(p, n, frame, self.buffers, self._delta_limit_object)
         except Exception as exc:  # never let one frame break the connection
-            _frame_failed(self, PyBytes_FromStringAndSize(<const char*>p, n) if frame is None else frame, exc)
+            if frame is None and not isinstance(exc, _MessageTooLarge):  # (that report does not read the frame)
+                frame = PyBytes_FromStringAndSize(<const char*>p, n)
+            _frame_failed(self, frame, exc)
             return 0
         self._deliver(<tuple>result)
         return 0
@@ -739,6 +806,8 @@ cdef class FrameReceiver:
             return 0
         type_name = _audio_type(p, flat)
         if type_name is not None:
+            if d.value_len > self._delta_limit:
+                return 0  # the usual path reports it
             item_id = _ascii(p + f.value, f.value_len)
             buffer = _buffer_of(self.buffers, item_id)
             if type(buffer) is not AudioBuffer or _duplicate_keys(p, flat):
@@ -749,7 +818,7 @@ cdef class FrameReceiver:
                 return 0  # live views: the usual path raises again and reports it
             if start < 0:
                 return 0  # unchanged buffer; the usual path gives the exact error
-            if not self.sink.audio(item_id, buffer, start):
+            if not self._csink.audio(item_id, buffer, start):
                 # Decoded already: only the event is missing for the usual callback.
                 self.on_audio(_audio_event(p, flat, type_name, item_id), buffer, start)
             return 1
@@ -771,7 +840,7 @@ cdef class FrameReceiver:
         if not has_event_id or _duplicate_keys(p, flat):
             return 0
         f = &flat.fields[flat.item_id_at]
-        return self.sink.text(type_name, _ascii(p + f.value, f.value_len), content_index, _ascii(p + d.value, d.value_len))
+        return self._csink.text(type_name, _ascii(p + f.value, f.value_len), content_index, _ascii(p + d.value, d.value_len))
 
     cdef int _deliver(self, tuple result) except -1:
         buffer = result[1]

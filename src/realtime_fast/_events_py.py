@@ -7,6 +7,12 @@ drift.  Import through :mod:`realtime_fast.events`, not from here.
 Frames are UTF-8 JSON text.  A ``memoryview`` frame may point into a
 transport's receive buffer and is only valid during the call: nothing these
 functions return refers to it.
+
+Memory: parsing a frame costs about its size once more, whatever its size.
+Frames under ``LARGE_FRAME`` bytes (every message the service sends but an
+item retrieved with its audio) are parsed by orjson; larger ones by
+:func:`_loads_large`, because orjson reserves about 13 times a document's
+size before parsing it.
 """
 
 from __future__ import annotations
@@ -15,11 +21,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 import binascii
+import codecs
+import os
+import re
 
 import orjson
 
 from ._audio_py import _pcm_view
-from .errors import EventParseError
+from .errors import EventParseError, MessageTooLarge
+from .names import AUDIO_DELTA_TYPES, TEXT_DELTA_FIELDS
 
 if TYPE_CHECKING:
     from .audio import AudioBuffer
@@ -29,7 +39,6 @@ __all__ = ["AUDIO_DELTA_TYPES", "FrameReceiver", "dumps_append_audio", "dumps_ev
 Frame = Union[bytes, bytearray, memoryview, str]
 
 #: Event types whose ``delta`` is base64 PCM16 audio (GA name, then beta name).
-AUDIO_DELTA_TYPES: frozenset[str] = frozenset({"response.output_audio.delta", "response.audio.delta"})
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -83,6 +92,15 @@ def _missing_delta_error(item_id: str) -> EventParseError:
     return EventParseError(f"Audio delta event for item {item_id!r} has no string 'delta' field.")
 
 
+def _audio_delta_too_large_error(item_id: object, size: int, limit: int) -> MessageTooLarge:
+    return MessageTooLarge(
+        f"The server sent an audio delta of {size} bytes of base64 for item {item_id!r}, over max_audio_delta_size "
+        f"({limit} bytes); it was dropped: raise max_audio_delta_size if the server sends such deltas.",
+        size=size,
+        limit=limit,
+    )
+
+
 def _event_id_type_error(event_id: object) -> TypeError:
     return TypeError(f"event_id must be a str, not {type(event_id).__name__}.")
 
@@ -121,6 +139,114 @@ def _encode_error(exc: Exception) -> TypeError:
     return TypeError(f"Event cannot be serialised to JSON ({exc}).")
 
 
+
+# -- large frames -------------------------------------------------------------------------------
+
+#: Frames of at least this many bytes are parsed by :func:`_loads_large` (1 MiB).
+LARGE_FRAME = 1 << 20
+#: Strings of at least this many bytes are cut out of a large frame and built from it directly (64 KiB).
+LARGE_STRING = 1 << 16
+#: A large frame with more string tokens than this is left to orjson (it is made of small
+#: values, which cost more as Python objects than orjson's reserve anyway).
+_MAX_TOKENS = 10_000
+
+_QUOTE = re.compile(rb'"')
+#: A whole JSON string token without escapes or control characters (cut out when long) ...
+_PLAIN_STRING = re.compile(rb'"[^"\\\x00-\x1f]*"')
+#: ... and any other one (skipped: it stays in the skeleton).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_COLON_NEXT = re.compile(rb"[ \t\r\n]*:")
+
+
+def _orjson_or_error(frame: Any) -> Any:
+    try:
+        return _loads(frame)
+    except _JSONDecodeError as exc:
+        raise _invalid_json_error(exc) from exc
+
+
+def _loads_large(frame: Frame) -> Any:
+    """Decode a large ``frame`` (JSON text) as orjson does, building its long strings straight from it.
+
+    Large frames are large because of a few long strings (base64 audio, text).
+    Each plain string of at least ``LARGE_STRING`` bytes in a value position is
+    decoded from the frame into its ``str`` (validated as UTF-8 without control
+    characters, as JSON requires), and replaced by a short marker string in a
+    skeleton of the frame that orjson parses; the markers are then swapped for
+    the strings.  So the frame is read twice, but only the strings and a
+    skeleton of a few KB are allocated.  The result is orjson's, exactly: a
+    marker holds a random nonce, so no string of the frame can pass for one.
+    Raises :class:`EventParseError` for text that is not JSON.
+    """
+    if isinstance(frame, str):
+        frame = frame.encode("utf-8", "surrogatepass")  # a lone surrogate then fails as invalid UTF-8, as in orjson
+    view = memoryview(frame)
+    if view.ndim != 1 or view.itemsize != 1:
+        view = view.cast("B")
+    mark = f"\x00{os.urandom(8).hex()}:"
+    mark_json = ("\\u0000" + mark[1:]).encode()
+    with view:
+        pieces: list[Any] = []
+        strings: list[str] = []
+        copied = position = tokens = 0
+        while tokens < _MAX_TOKENS:
+            quote = _QUOTE.search(view, position)
+            if quote is None:
+                break
+            start = quote.start()
+            tokens += 1
+            token = _PLAIN_STRING.match(view, start)
+            if token is None:
+                token = _STRING.match(view, start)
+                if token is None:
+                    break  # an unterminated string: orjson reports it
+                position = token.end()
+                continue
+            position = end = token.end()
+            if end - start - 2 < LARGE_STRING or _COLON_NEXT.match(view, end) is not None:
+                continue  # short, or a key
+            with view[start + 1 : end - 1] as text:
+                try:
+                    value = codecs.ascii_decode(text)[0]
+                except UnicodeDecodeError:
+                    try:
+                        value = codecs.utf_8_decode(text, "strict", True)[0]
+                    except UnicodeDecodeError as exc:
+                        raise _invalid_json_error(exc) from None
+            pieces.append(view[copied:start])
+            pieces.append(b'"' + mark_json + str(len(strings)).encode() + b'"')
+            strings.append(value)
+            copied = end
+        else:
+            return _orjson_or_error(view)  # made of small values
+        if not strings:
+            return _orjson_or_error(view)
+        pieces.append(view[copied:])
+        skeleton = b"".join(pieces)
+        for piece in pieces:
+            if isinstance(piece, memoryview):
+                piece.release()
+    return _put_back(_orjson_or_error(skeleton), mark, strings)
+
+
+def _put_back(value: Any, mark: str, strings: list[str]) -> Any:
+    """``value`` with each ``mark<n>`` string replaced by ``strings[n]`` (containers are changed in place)."""
+    if type(value) is str:
+        return strings[int(value[len(mark) :])] if value.startswith(mark) else value
+    stack = [value]
+    while stack:
+        container = stack.pop()
+        items = list(container.items()) if type(container) is dict else list(enumerate(container))
+        for key, item in items:
+            kind = type(item)
+            if kind is str:
+                if item.startswith(mark):
+                    container[key] = strings[int(item[len(mark) :])]
+            elif kind is dict or kind is list:
+                stack.append(item)
+    return value
+
+
 # -- parsing ------------------------------------------------------------------------------------
 
 
@@ -132,10 +258,13 @@ def parse_event(frame: Frame) -> dict[str, Any]:
     frame is not JSON, not a JSON object, or has no string ``type``.
     """
     _check_frame(frame)
-    try:
-        event = _loads(frame)
-    except _JSONDecodeError as exc:
-        raise _invalid_json_error(exc) from exc
+    if len(frame) < LARGE_FRAME:  # orjson, but for large frames (see the module docstring)
+        try:
+            event = _loads(frame)
+        except _JSONDecodeError as exc:
+            raise _invalid_json_error(exc) from exc
+    else:
+        event = _loads_large(frame)
     if type(event) is dict and type(event.get("type")) is str:
         return event
     raise _event_shape_error(event)
@@ -182,12 +311,27 @@ def parse_frame(
     return _audio_of(parse_event(frame), buffers)
 
 
-def _audio_of(
-    event: dict[str, Any], buffers: Mapping[str, AudioBuffer]
+def _parse_frame_limited(
+    frame: Frame, buffers: Mapping[str, AudioBuffer], limit: int | None
 ) -> tuple[dict[str, Any], AudioBuffer | None, int]:
-    """:func:`parse_frame` on an event already parsed (the compiled twin's general path too)."""
+    """:func:`parse_frame` with the receiver's audio delta limit (see :func:`_audio_of`)."""
+    return _audio_of(parse_event(frame), buffers, limit)
+
+
+def _audio_of(
+    event: dict[str, Any], buffers: Mapping[str, AudioBuffer], limit: int | None = None
+) -> tuple[dict[str, Any], AudioBuffer | None, int]:
+    """:func:`parse_frame` on an event already parsed (the compiled twin's general path too).
+
+    With ``limit`` (bytes), an audio delta whose base64 text is longer raises
+    :class:`MessageTooLarge`, whether or not its item has a buffer.
+    """
     if event["type"] not in AUDIO_DELTA_TYPES:
         return event, None, 0
+    if limit is not None:
+        delta = event.get("delta")
+        if type(delta) is str and len(delta) > limit:
+            raise _audio_delta_too_large_error(event.get("item_id"), len(delta), limit)
     item_id = event.get("item_id")
     if type(item_id) is not str or item_id not in buffers:
         return event, None, 0
@@ -220,7 +364,12 @@ class FrameReceiver:
       :func:`parse_event` gives it, for the layer above to handle or report;
     * ``on_error(message, exc)`` for a frame that is not an event (``exc`` is the
       :class:`~realtime_fast.errors.EventParseError`, or what else reading the
-      frame raised).
+      frame raised), and for an audio delta over ``max_audio_delta_size``
+      (``exc`` is a :class:`~realtime_fast.errors.MessageTooLarge`; the delta
+      is dropped).
+
+    ``max_audio_delta_size`` (bytes of base64 text, None for no limit) bounds
+    the audio one delta may carry; settable at any time.
 
     The frame is not kept: a ``memoryview`` may be released as soon as the call
     returns.  Exceptions raised by the callbacks propagate to the caller.  The
@@ -228,7 +377,7 @@ class FrameReceiver:
     (its C-level ``feed``), which the picows transport uses.
     """
 
-    __slots__ = ("buffers", "on_event", "on_audio", "on_error")
+    __slots__ = ("buffers", "on_event", "on_audio", "on_error", "max_audio_delta_size", "sink")
 
     def __init__(
         self,
@@ -236,22 +385,48 @@ class FrameReceiver:
         on_event: Callable[[dict[str, Any]], Any],
         on_audio: Callable[[dict[str, Any], AudioBuffer, int], Any],
         on_error: Callable[[str, BaseException], Any],
+        max_audio_delta_size: int | None = None,
     ) -> None:
         self.buffers = buffers
         self.on_event = on_event
         self.on_audio = on_audio
         self.on_error = on_error
+        self.max_audio_delta_size = max_audio_delta_size
+        #: The delta sink: takes plain streamed deltas (``engaged()``, ``audio(item_id, buffer,
+        #: start)``, ``text(type, item_id, content_index, delta)``; each returns True when it
+        #: handled the delta) before the callbacks; None for none.
+        self.sink: Any = None
 
     def __call__(self, frame: Frame) -> None:
         try:
-            event, buffer, start = parse_frame(frame, self.buffers)
+            event, buffer, start = _parse_frame_limited(frame, self.buffers, self.max_audio_delta_size)
         except Exception as exc:  # never let one frame break the connection
             _frame_failed(self, frame, exc)
             return
+        sink = self.sink
         if buffer is None:
-            self.on_event(event)
-        else:
+            if sink is None or not _to_sink(sink, event):
+                self.on_event(event)
+        elif sink is None or type(event.get("item_id")) is not str or not sink.engaged() or not sink.audio(event["item_id"], buffer, start):
             self.on_audio(event, buffer, start)
+
+
+def _to_sink(sink: Any, event: dict[str, Any]) -> bool:
+    """Give a plain streamed text delta to the engaged ``sink``; True when it was handled.
+
+    Plain: a text, transcript or arguments delta with a true ``event_id``, a
+    str ``item_id`` and a str ``delta``; ``content_index`` is passed as given
+    when an int in range, 0 when absent, -1 otherwise.
+    """
+    type_name = event["type"]
+    if type_name not in TEXT_DELTA_FIELDS or not event.get("event_id"):
+        return False
+    item_id, delta = event.get("item_id"), event.get("delta")
+    if type(item_id) is not str or type(delta) is not str or not sink.engaged():
+        return False
+    index = event.get("content_index", 0)
+    position = index if type(index) is int and 0 <= index < 1 << 62 else -1
+    return bool(sink.text(type_name, item_id, position, delta))
 
 
 def _frame_failed(receiver: Any, frame: Frame, exc: Exception) -> None:
@@ -259,8 +434,13 @@ def _frame_failed(receiver: Any, frame: Frame, exc: Exception) -> None:
 
     A buffer with live views, or a delta that is not base64 PCM16: the event goes
     up with its delta (the conversation copies the buffer or reports the delta).
-    A frame that is not an event, or anything else: ``on_error``.
+    An audio delta over the limit: ``on_error`` with its own message (``frame``
+    is not read, and may be None).  A frame that is not an event, or anything
+    else: ``on_error``.
     """
+    if isinstance(exc, MessageTooLarge):
+        receiver.on_error(str(exc), exc)
+        return
     if isinstance(exc, (BufferError, ValueError)) and not isinstance(exc, EventParseError):
         try:
             event = parse_event(frame)

@@ -29,31 +29,49 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Sequence, Union
+import ssl as _ssl
+from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Protocol, Union
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
 from .audio import b64encode_pcm16
 from .dialects import AUDIO_DELTA_TYPES, get_dialect
-from ._redact import redact_key, redact_text
+from ._redact import RedactingLogger, Redactor, redact_key
 from .errors import RealtimeError, TransportError
 from .event_handler import RealtimeEventHandler
 from .events import FrameReceiver, dumps_append_audio, dumps_event
+from .names import CLIENT_ANY, INPUT_AUDIO_APPEND, SERVER_ANY
 from .transport import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, Transport, create_transport
+from .transport._options import check_proxy, check_ssl, redact_proxy
 from .utils import RealtimeUtils
 
-__all__ = ["AUTH_MODES", "DEFAULT_MODEL", "DEFAULT_URL", "ConnectionStateError", "RealtimeAPI", "redact_key", "url_with_model"]
+__all__ = [
+    "AUTH_MODES",
+    "DEFAULT_MODEL",
+    "DEFAULT_URL",
+    "MAX_AUDIO_DELTA_SIZE",
+    "ApiConsumer",
+    "ConnectionStateError",
+    "RealtimeAPI",
+    "redact_key",
+    "url_with_model",
+]
 
+#: The package's logger (each client logs through a RedactingLogger around it that knows its key).
 logger = logging.getLogger("realtime_fast")
 
 #: The OpenAI Realtime endpoint.
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 #: The default model (GA).
 DEFAULT_MODEL = "gpt-realtime"
+#: Longest audio delta accepted (bytes of base64 text; 1 MiB, about 16 s of 24 kHz
+#: PCM16).  The service's deltas carry well under a second (the mock server's,
+#: 100 ms: 6,400 bytes); a longer one is dropped with an ``error`` event.
+MAX_AUDIO_DELTA_SIZE: int = 1024 * 1024
 
 _generate_id = RealtimeUtils.generate_id
-_APPEND = "input_audio_buffer.append"
+_APPEND = INPUT_AUDIO_APPEND
 _CLIENT_APPEND = "client." + _APPEND
 
 TransportSpec = Union[str, Transport, Callable[[], Transport]]
@@ -62,6 +80,29 @@ AuthMode = Literal["headers", "subprotocols"]
 AUTH_MODES = ("headers", "subprotocols")
 #: Constructor settings of a Transport instance that its replacements keep (see ``transport=``).
 _TRANSPORT_SETTINGS = ("high_water", "close_timeout")
+#: Close codes of a normal end: 1000, and 1005 for a close frame without a code.
+NORMAL_CLOSE_CODES = frozenset({1000, 1005})
+#: What the close codes of RFC 6455 (and its IANA registry) mean.
+_CLOSE_CODE_NAMES = {
+    1001: "going away",
+    1002: "protocol error",
+    1003: "unsupported data",
+    1007: "invalid payload data",
+    1008: "policy violation",
+    1009: "message too big",
+    1010: "mandatory extension",
+    1011: "internal error",
+    1012: "service restart",
+    1013: "try again later",
+    1014: "bad gateway",
+}
+
+
+def _close_words(code: Optional[int], reason: str) -> str:
+    """``code 1011 (internal error), reason 'x'`` for a close code and reason."""
+    name = _CLOSE_CODE_NAMES.get(code) if code is not None else None
+    words = f"code {code}" + (f" ({name})" if name else "")
+    return words + (f", reason {reason!r}" if reason else "")
 
 
 class ConnectionStateError(RealtimeError, RuntimeError):
@@ -100,20 +141,16 @@ def url_with_model(url: str, model: Optional[str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def _unexpected_subprotocol(url: str, selected: str, offered: Sequence[str]) -> str:
-    """Error message for a server that selected a subprotocol that was not offered (keys shortened)."""
-    return redact_text(
-        f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered "
-        f"({list(offered)}): check the URL and the server's configuration."
+def _unexpected_subprotocol(url: str, selected: str) -> str:
+    """Error message for a server that selected a subprotocol that was not offered (the offers carry the key)."""
+    return (
+        f"The server at {urlsplit(url).netloc} selected the subprotocol {selected!r}, which was not offered: "
+        "check the URL and the server's configuration."
     )
 
 
-def _redact_exception(exc: BaseException) -> None:
-    """Shorten every API key quoted in ``exc``'s message (its string ``args``), in place."""
-    args = exc.args
-    redacted = tuple(redact_text(arg) if isinstance(arg, str) else arg for arg in args)
-    if redacted != args:
-        exc.args = redacted
+def _is_byte_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _b64_tail(buffer: Any, start: int) -> str:
@@ -132,6 +169,36 @@ def _preview(event: Mapping[str, Any], limit: int = 600) -> str:
     except Exception:  # pragma: no cover - debug output only
         text = repr(event)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
+
+
+class ApiConsumer(Protocol):
+    """What :class:`RealtimeAPI` tells the object :meth:`RealtimeAPI.attach` gave it.
+
+    :class:`~realtime_fast.RealtimeClient` attaches one to its API: that is
+    how server events reach the conversation.  Each method is called
+    synchronously, in the receive or send path.
+    """
+
+    def server_event(self, event: Dict[str, Any]) -> None:
+        """Every server event (but audio decoded onto a buffer), before ``server.<type>`` is dispatched."""
+
+    def server_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
+        """An audio delta decoded onto ``buffer`` from sample ``start`` on, before ``server.<type>``."""
+
+    def client_event(self, event: Dict[str, Any]) -> None:
+        """Every client event built as a dict, after ``client.<type>`` was dispatched."""
+
+    def wants_client_events(self) -> bool:
+        """True when every client event must be built as a dict and reported (else an append may skip it)."""
+
+    def error(self, payload: Dict[str, Any]) -> None:
+        """An ``error`` the API dispatched (transport, protocol or handler failure)."""
+
+    def closing(self, payload: Dict[str, Any]) -> None:
+        """The connection ended; called before ``close`` is dispatched (may add fields to ``payload``)."""
+
+    def closed(self, payload: Dict[str, Any]) -> None:
+        """The connection ended; called after ``close`` and its ``error`` were dispatched."""
 
 
 class RealtimeAPI(RealtimeEventHandler):
@@ -172,9 +239,40 @@ class RealtimeAPI(RealtimeEventHandler):
             logger (level DEBUG).
         connect_timeout: seconds allowed for the whole handshake.
         ping_interval: seconds between keepalive pings (None: none).
-        max_message_size: largest message accepted, bytes.
+        max_message_size: largest message accepted from the server, bytes
+            (default :data:`~realtime_fast.transport.MAX_MESSAGE_SIZE`, 16 MiB:
+            an item retrieved with 4 minutes of 24 kHz audio fits).  A larger
+            message fails the connection with close code 1009, an ``error``
+            event naming its size and the limit, and ``close``.  Raise it
+            (e.g. ``64 * 1024 * 1024``) to retrieve longer items; the messages
+            you send are not limited.
+        max_audio_delta_size: longest audio delta accepted, bytes of base64
+            text (default :data:`MAX_AUDIO_DELTA_SIZE`, 1 MiB, about 16 s of
+            24 kHz audio; None: no limit).  A longer delta is dropped with an
+            ``error`` event (``source: "protocol"``, a
+            :class:`~realtime_fast.errors.MessageTooLarge` naming its size and
+            the limit) and the session goes on.
         raw_audio_deltas: whether raw listeners of audio deltas get the
             ``delta`` string when the fast path decoded it (see the module docstring).
+        ssl: the :class:`ssl.SSLContext` for a ``wss://`` URL: a private CA
+            (``ssl.create_default_context(cafile=...)``), a relay's own
+            certificate, or a client certificate (``load_cert_chain``).  None:
+            the default context (system roots; certificate and host name
+            checked).  Used for every connection, reconnections included,
+            whatever the transport.  ValueError with a ``ws://`` URL,
+            TypeError for anything but an SSLContext.
+        proxy: None (default): connect directly, even when ``HTTPS_PROXY`` is
+            set.  ``"http://host:port"`` (``http://user:password@host:port``
+            for Basic proxy credentials): tunnel through that HTTP CONNECT
+            proxy; TLS still runs end to end with the server.  ``"env"``: use
+            the proxy the environment names at each connection
+            (``HTTPS_PROXY``/``https_proxy`` for ``wss://``,
+            ``HTTP_PROXY``/``http_proxy`` for ``ws://``, skipped for hosts in
+            ``NO_PROXY``/``no_proxy``).  The environment is read only when
+            asked, as with ``api_key``: a library inside a server should not
+            change its route because of a variable set for other programs.
+            Only HTTP CONNECT proxies (ValueError for other schemes).  The
+            websockets transport needs websockets 15.0 or later for a proxy.
     """
 
     def __init__(
@@ -191,11 +289,22 @@ class RealtimeAPI(RealtimeEventHandler):
         connect_timeout: float = 10.0,
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
         raw_audio_deltas: bool = True,
+        ssl: Optional[_ssl.SSLContext] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.url = url or DEFAULT_URL
+        check_ssl(self.url, ssl)
+        #: The SSLContext of ``wss://`` connections (None: the default verified one).
+        self.ssl: Optional[_ssl.SSLContext] = ssl
+        #: None (direct), an ``http://`` proxy URL, or ``"env"`` (see the class docstring).
+        self.proxy: Optional[str] = check_proxy(proxy)
         self._api_key = api_key
+        #: Shortens this client's key (and anything credential-looking) in what it logs, raises and dispatches.
+        self._redactor = Redactor([api_key])
+        self._logger = RedactingLogger(logger, self._redactor)
         self.model = model
         self.dialect = get_dialect(protocol)
         self.protocol = protocol
@@ -227,18 +336,32 @@ class RealtimeAPI(RealtimeEventHandler):
         self.debug = debug
         self.connect_timeout = connect_timeout
         self.ping_interval = ping_interval
+        if not _is_byte_count(max_message_size):
+            raise ValueError(f"max_message_size must be a positive number of bytes, got {max_message_size!r}.")
+        if max_audio_delta_size is not None and not _is_byte_count(max_audio_delta_size):
+            raise ValueError(
+                f"max_audio_delta_size must be a positive number of bytes or None, got {max_audio_delta_size!r}."
+            )
         self.max_message_size = max_message_size
         self.raw_audio_deltas = raw_audio_deltas
-        self._transport: Optional[Transport] = None
+        #: The transport of the current connection, or None (read only).
+        self.transport: Optional[Transport] = None
         self._closing = False
-        #: The receive path the transport calls with each text frame; the compiled
-        #: picows listener feeds it straight from its receive buffer.  Its buffers
-        #: are ``_audio_sinks``.
-        self._on_message = FrameReceiver({}, self._on_event, self._on_audio, self._on_frame_error)
-        #: The client wiring (see RealtimeClient); None for a standalone API.
-        self._observer: Any = None
+        #: The receive path: the transport calls it with each text frame (the compiled
+        #: picows listener feeds it straight from its receive buffer), and
+        #: ``receive_frame(frame)`` processes a frame as if it had arrived on the
+        #: socket (to replay recorded frames in tests and benchmarks, connected or
+        #: not; a frame that is not an event becomes an ``error`` event).  A
+        #: :class:`~realtime_fast.events.FrameReceiver`: its ``buffers`` (item id ->
+        #: AudioBuffer) receive audio deltas decoded straight from the frame.
+        self.receive_frame = FrameReceiver(
+            {}, self._on_event, self.receive_audio, self._on_frame_error, max_audio_delta_size=max_audio_delta_size
+        )
+        self._consumer: Optional[ApiConsumer] = None
         #: The URL of the current (or last) connection, with the model in its query.
         self.connected_url: Optional[str] = None
+        self._last_close: Optional[Dict[str, Any]] = None
+        self._last_close_words: Optional[str] = None
 
     # -- state ------------------------------------------------------------------
 
@@ -248,19 +371,47 @@ class RealtimeAPI(RealtimeEventHandler):
         return self._api_key
 
     @property
-    def transport(self) -> Optional[Transport]:
-        """The transport of the current connection, or None."""
-        return self._transport
+    def max_audio_delta_size(self) -> Optional[int]:
+        """Longest audio delta accepted, bytes of base64 text (None: no limit); settable."""
+        return self.receive_frame.max_audio_delta_size
+
+    @max_audio_delta_size.setter
+    def max_audio_delta_size(self, value: Optional[int]) -> None:
+        self.receive_frame.max_audio_delta_size = value
 
     def is_connected(self) -> bool:
         """True while the socket is open."""
-        transport = self._transport
+        transport = self.transport
         return transport is not None and transport.is_open
 
+    def attach(self, consumer: Optional[ApiConsumer]) -> None:
+        """Let ``consumer`` (see :class:`ApiConsumer`) process every event before the raw dispatch; None detaches.
+
+        :class:`~realtime_fast.RealtimeClient` attaches itself this way to
+        the API it creates; a standalone API has no consumer.
+        """
+        self._consumer = consumer
+
+    @property
+    def last_close(self) -> Optional[Dict[str, Any]]:
+        """The ``close`` payload of the last connection that ended (None before any and while connected)."""
+        return None if self.is_connected() else self._last_close
+
+    @property
+    def closed_because(self) -> Optional[str]:
+        """How the last connection ended, in words that follow "the last connection"; None as for :attr:`last_close`.
+
+        ``"failed: <the transport's error message>"``, ``"was closed by the
+        server with code 1011 (internal error), reason 'x'."`` or ``"was closed
+        by disconnect()."``.
+        """
+        return None if self.is_connected() else self._last_close_words
+
     def __repr__(self) -> str:
+        proxy = f", proxy={redact_proxy(self.proxy)!r}" if self.proxy is not None else ""
         return (
             f"{type(self).__name__}(url={self.url!r}, model={self.model!r}, protocol={self.protocol!r}, "
-            f"api_key={redact_key(self._api_key)!r}, connected={self.is_connected()})"
+            f"api_key={redact_key(self._api_key)!r}{proxy}, connected={self.is_connected()})"
         )
 
     def _new_transport(self) -> Transport:
@@ -291,7 +442,7 @@ class RealtimeAPI(RealtimeEventHandler):
         if self.is_connected():
             raise ConnectionStateError("Already connected")
         if not self._api_key and self.url == DEFAULT_URL:
-            logger.warning('No api_key provided for connection to "%s"', self.url)
+            self._logger.warning('No api_key provided for connection to "%s"', self.url)
         url = url_with_model(self.url, model or self.model)
         headers: Dict[str, str]
         subprotocols: List[str]
@@ -307,25 +458,33 @@ class RealtimeAPI(RealtimeEventHandler):
             if not abandoned:
                 self._transport_closed(transport, code, reason, exc)
 
+        # Only when set: a Transport written before these options existed still works without them.
+        tls_and_proxy: Dict[str, Any] = {}
+        if self.ssl is not None:
+            tls_and_proxy["ssl"] = self.ssl
+        if self.proxy is not None:
+            tls_and_proxy["proxy"] = self.proxy
         if self.debug:
-            logger.debug(
-                "connecting to %s (protocol %s, auth %s, transport %s)", url, self.protocol, self.auth, transport.name
+            self._logger.debug(
+                "connecting to %s (protocol %s, auth %s, transport %s, proxy %s)",
+                url, self.protocol, self.auth, transport.name, redact_proxy(self.proxy),
             )
         try:
             await transport.connect(
                 url,
                 headers=headers,
                 subprotocols=subprotocols,
-                on_message=self._on_message,
+                on_message=self.receive_frame,
                 on_binary=self._on_binary,
                 on_close=on_close,
                 open_timeout=self.connect_timeout,
                 max_message_size=self.max_message_size,
                 ping_interval=self.ping_interval,
+                **tls_and_proxy,
             )
         except Exception as exc:
-            _redact_exception(exc)  # a transport's message may quote the offered subprotocols, key included
-            raise
+            # A custom transport's error may quote the key (in its message, a 401 body, its chain).
+            raise self._redactor.exception(exc)
         selected = transport.subprotocol
         if selected is not None and selected not in subprotocols:
             # The built-in transports refuse this themselves; a custom one may not.
@@ -333,63 +492,87 @@ class RealtimeAPI(RealtimeEventHandler):
             try:
                 await transport.close(1002, "unexpected subprotocol")
             except Exception as exc:  # the connection is being dropped anyway
-                logger.debug("closing the refused connection failed: %s", exc)
-            raise TransportError(_unexpected_subprotocol(url, selected, subprotocols))
-        self._transport = transport
+                self._logger.debug("closing the refused connection failed: %s", exc)
+            raise self._redactor.exception(TransportError(_unexpected_subprotocol(url, selected)))
+        self.transport = transport
         self.connected_url = url
+        self._last_close = self._last_close_words = None
         if self.debug:
-            logger.debug("connected to %s", url)
+            self._logger.debug("connected to %s", url)
         return True
 
     async def disconnect(self, code: int = 1000, reason: str = "") -> bool:
         """Close the socket (close frame ``code``/``reason``); ``close`` has been dispatched when this returns."""
-        transport = self._transport
+        transport = self.transport
         if transport is None:
             return True
         self._closing = True
         try:
             await transport.close(code, reason)
         finally:
-            if self._transport is transport:
-                self._transport = None
+            if self.transport is transport:
+                self.transport = None
         return True
 
     async def drain(self) -> None:
         """Wait until the frames queued for sending are below the transport's high-water mark."""
-        transport = self._transport
+        transport = self.transport
         if transport is not None:
             await transport.drain()
 
     def _transport_closed(
         self, transport: Transport, code: Optional[int], reason: str, exc: Optional[BaseException]
     ) -> None:
-        if self._transport is not None and self._transport is not transport:
+        if self.transport is not None and self.transport is not transport:
             return  # a previous connection's late report
-        self._transport = None
+        self.transport = None
+        by_client = self._closing
         self._closing = False
+        redactor = self._redactor
+        if exc is not None:
+            exc = redactor.exception(exc)
+        reason = redactor.text(reason)
         payload: Dict[str, Any] = {"code": code, "reason": reason, "error": exc is not None, "exception": exc}
         if self.debug:
-            logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
-        observer = self._observer
-        if observer is not None:
-            observer._api_closing(payload)
-        self.dispatch("close", payload)
+            self._logger.debug("connection closed: code=%s reason=%r error=%s", code, reason, exc)
         if exc is not None:
-            self._report_error({"source": "transport", "message": str(exc), "exception": exc, "event": None})
-        if observer is not None:
-            observer._api_closed(payload)
+            words = f"failed: {exc}"
+        elif by_client:
+            words = "was closed by disconnect()."
+        else:
+            words = f"was closed by the server with {_close_words(code, reason)}."
+        self._last_close, self._last_close_words = payload, words
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.closing(payload)
+        problem = exc
+        if exc is None and not by_client and code not in NORMAL_CLOSE_CODES:
+            # An error too, though the connection itself ended cleanly (``error``
+            # stays False: nothing failed here, and reconnect=True goes by the code).
+            address = urlsplit(self.connected_url or self.url).netloc
+            then = "the client reconnects" if payload.get("reconnecting") else "connect() again to start a new session"
+            problem = TransportError(
+                f"The server at {address} closed the connection with {_close_words(code, reason)}; {then}.",
+                code=code,
+                reason=reason,
+            )
+        self.dispatch("close", payload)
+        if problem is not None:
+            self._report_error({"source": "transport", "message": str(problem), "exception": problem, "event": None})
+        if consumer is not None:
+            consumer.closed(payload)
 
     # -- errors -------------------------------------------------------------------
 
     def _report_error(self, payload: Dict[str, Any]) -> None:
-        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
-        observer = self._observer
-        if observer is not None:
-            observer._api_error(payload)
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.error(payload)
 
-    def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
-        super()._handler_failed(event_name, event, exc)
+    def handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
+        super().handler_failed(event_name, event, exc)
         if event_name != "error":
             self._report_error(
                 {
@@ -402,49 +585,32 @@ class RealtimeAPI(RealtimeEventHandler):
 
     # -- receiving ------------------------------------------------------------------
 
-    @property
-    def _audio_sinks(self) -> Dict[str, Any]:
-        """item id -> AudioBuffer: audio deltas for these items are decoded straight into them."""
-        return self._on_message.buffers
-
-    @_audio_sinks.setter
-    def _audio_sinks(self, buffers: Dict[str, Any]) -> None:
-        self._on_message.buffers = buffers
-
     def _on_event(self, event: Dict[str, Any]) -> None:
         self.receive(event["type"], event)
 
     def _on_frame_error(self, message: str, exc: BaseException) -> None:
         self._report_error({"source": "protocol", "message": message, "exception": exc, "event": None})
 
-    def _on_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
-        # The hot path of audio deltas, already decoded into the item's buffer from
-        # sample ``start`` on (listener checks inlined: this runs for every delta).
-        # With raw listeners the event gets its delta back.
-        handlers, nexts, waiters = self._handlers, self._next_handlers, self._waiters
-        if handlers or nexts or waiters:
-            named = "server." + event["type"]
-            raw_listeners = (
-                named in handlers
-                or "server.*" in handlers
-                or named in nexts
-                or "server.*" in nexts
-                or named in waiters
-                or "server.*" in waiters
-            )
-        else:
-            raw_listeners = False
+    def receive_audio(self, event: Dict[str, Any], buffer: Any, start: int) -> None:
+        """Handle an audio delta already decoded onto ``buffer`` from sample ``start`` on (the receive path calls it).
+
+        The consumer's processing, then ``server.<type>`` and ``server.*``; raw
+        listeners (and debug logging) get the event's ``delta`` back, re-encoded
+        from the samples, unless ``raw_audio_deltas`` is off.
+        """
+        named = "server." + event["type"]
+        raw_listeners = self.has_listeners(named) or self.has_listeners(SERVER_ANY)
         debug = self.debug
         if (raw_listeners or debug) and self.raw_audio_deltas:
             event["delta"] = _b64_tail(buffer, start)
         if debug:
-            logger.debug("received %s", _preview(event))
-        observer = self._observer
-        if observer is not None:
-            observer._api_server_audio(event, buffer, start)  # it adds the delta too when it needs it
+            self._logger.debug("received %s", _preview(event))
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.server_audio(event, buffer, start)  # it adds the delta too when it needs it
         if raw_listeners:
             self.dispatch(named, event)
-            self.dispatch("server.*", event)
+            self.dispatch(SERVER_ANY, event)
 
     def _on_binary(self, data: Union[bytes, memoryview]) -> None:
         size = len(data)
@@ -460,34 +626,37 @@ class RealtimeAPI(RealtimeEventHandler):
     def receive(self, event_name: str, event: Dict[str, Any]) -> bool:
         """Handle one server event: the client's processing, then ``server.<event_name>`` and ``server.*``."""
         if self.debug:
-            logger.debug("received %s", _preview(event))
-        observer = self._observer
-        if observer is not None:
-            observer._api_server_event(event)
+            self._logger.debug("received %s", _preview(event))
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.server_event(event)
             if not self.raw_audio_deltas and event_name in AUDIO_DELTA_TYPES:
                 event.pop("delta", None)  # as on the fast path: the audio is in the item
-        if self._handlers or self._next_handlers or self._waiters:  # else nobody listens to raw events
+        if self.event_handlers or self.next_event_handlers or self._waiters:  # else nobody listens to raw events
             self.dispatch("server." + event_name, event)
-            self.dispatch("server.*", event)
+            self.dispatch(SERVER_ANY, event)
         return True
 
     # -- sending --------------------------------------------------------------------
 
     def _require_transport(self) -> Transport:
-        transport = self._transport
+        transport = self.transport
         if transport is None or not transport.is_open:
-            raise ConnectionStateError("RealtimeAPI is not connected")
+            why = self.closed_because
+            raise ConnectionStateError(
+                "RealtimeAPI is not connected" if why is None else f"RealtimeAPI is not connected; the last connection {why}"
+            )
         return transport
 
     def _emit_client(self, event: Dict[str, Any]) -> None:
         if self.debug:
-            logger.debug("sent %s", _preview(event))
+            self._logger.debug("sent %s", _preview(event))
         name = event["type"]
         self.dispatch("client." + name, event)
-        self.dispatch("client.*", event)
-        observer = self._observer
-        if observer is not None:
-            observer._api_client_event(event)
+        self.dispatch(CLIENT_ANY, event)
+        consumer = self._consumer
+        if consumer is not None:
+            consumer.client_event(event)
 
     def send(self, event_name: str, data: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Send client event ``event_name`` with the fields of ``data``; returns the event sent.
@@ -518,12 +687,12 @@ class RealtimeAPI(RealtimeEventHandler):
         """
         transport = self._require_transport()
         event_id = _generate_id("evt_")
-        observer = self._observer
+        consumer = self._consumer
         if (
             self.debug
             or self.has_listeners(_CLIENT_APPEND)
-            or self.has_listeners("client.*")
-            or (observer is not None and observer._api_wants_raw())
+            or self.has_listeners(CLIENT_ANY)
+            or (consumer is not None and consumer.wants_client_events())
         ):
             event = {"event_id": event_id, "type": _APPEND, "audio": b64encode_pcm16(pcm)}
             frame = dumps_event(event)

@@ -58,21 +58,36 @@ import copy
 import inspect
 import json
 import logging
+import ssl as _ssl
 import sys
 from array import array
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Dict, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Literal, Mapping, Optional, TypeVar, overload
 
 from ._impl import load
-from .api import DEFAULT_MODEL, AuthMode, ConnectionStateError, RealtimeAPI, TransportSpec, _b64_tail, redact_key
+from ._redact import RedactingLogger, Redactor
+from .api import (
+    DEFAULT_MODEL,
+    MAX_AUDIO_DELTA_SIZE,
+    AuthMode,
+    ConnectionStateError,
+    RealtimeAPI,
+    TransportSpec,
+    _b64_tail,
+    redact_key,
+)
 from .audio import SAMPLE_RATE, AudioBuffer, b64encode_pcm16, float_to_pcm16
 from .conversation import RealtimeConversation
-from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, turn_detection_of
+from .dialects import turn_detection_of
 from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
+from .names import AUDIO_PART_TYPES, CONVERSATION_UPDATED, REALTIME_EVENT, SERVER_EVENT_ALIASES
+from .types import CloseEvent, ConversationUpdatedEvent, ErrorEvent, ItemEvent, RealtimeEvent, ToolRegistration
 from .transport import MAX_MESSAGE_SIZE
+from .transport._options import redact_proxy
 
 _client_fast, _ = load("_client_fast")
+_H = TypeVar("_H", bound=Callable[[Any], Any])
 ClientFastPath = _client_fast.ClientFastPath
 
 __all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "RealtimeClient", "to_pcm16"]
@@ -110,21 +125,8 @@ MAX_RECONNECT_DELAY = 10.0
 #: prefix padding, beyond the session's ``prefix_padding_ms`` (ms).
 VAD_KEEP_MARGIN_MS = 500
 
-_UPDATED = "conversation.updated"
-_REALTIME_EVENT = "realtime.event"
-#: Streamed delta events (beta and GA names): routed to _on_updated, processed inline
-#: by _api_server_event (audio deltas decoded by the API take _api_server_audio).
-_STREAMED_DELTAS = frozenset(
-    {
-        "response.audio_transcript.delta",
-        "response.output_audio_transcript.delta",
-        "response.text.delta",
-        "response.output_text.delta",
-        "response.function_call_arguments.delta",
-        "response.audio.delta",
-        "response.output_audio.delta",
-    }
-)
+_UPDATED = CONVERSATION_UPDATED
+_REALTIME_EVENT = REALTIME_EVENT
 #: Server event type -> name of the RealtimeClient method that handles it (beta names; the GA
 #: names are added from SERVER_EVENT_ALIASES).  See RealtimeClient._build_routes.
 _ROUTE_NAMES: Dict[str, str] = {
@@ -134,6 +136,7 @@ _ROUTE_NAMES: Dict[str, str] = {
     "conversation.item.truncated": "_on_updated",
     "conversation.item.deleted": "_on_updated",
     "conversation.item.retrieved": "_on_item_retrieved",
+    "conversation.item.done": "_on_item_done",
     "conversation.item.input_audio_transcription.delta": "_on_updated",
     "conversation.item.input_audio_transcription.completed": "_on_updated",
     "conversation.item.input_audio_transcription.failed": "_on_transcription_failed",
@@ -258,7 +261,34 @@ class RealtimeClient(RealtimeEventHandler):
         raw_audio_deltas: whether raw listeners of audio delta events get the
             base64 ``delta`` (see :mod:`realtime_fast.api`).
         ping_interval: seconds between keepalive pings (None: none).
-        max_message_size: largest WebSocket message accepted, bytes.
+        max_message_size: largest message accepted from the server, bytes
+            (default 16 MiB, :data:`~realtime_fast.transport.MAX_MESSAGE_SIZE`:
+            an item retrieved with 4 minutes of 24 kHz audio fits).  A larger
+            one fails the connection with close code 1009 and an ``error``
+            event naming its size and the limit; raise it to retrieve longer
+            items.  What you send is not limited.
+        ssl: an :class:`ssl.SSLContext` for ``wss://`` (a private CA, a
+            relay's own certificate, client certificates); None: the default
+            verified context.  Kept for reconnections.  ValueError with a
+            ``ws://`` URL.  See :class:`~realtime_fast.api.RealtimeAPI`.
+        proxy: None (default, direct even when ``HTTPS_PROXY`` is set), an
+            ``http://[user:password@]host:port`` HTTP CONNECT proxy, or
+            ``"env"`` to take ``HTTPS_PROXY`` / ``HTTP_PROXY`` (and
+            ``NO_PROXY``) from the environment at each connection.  See
+            :class:`~realtime_fast.api.RealtimeAPI`.
+        max_audio_delta_size: longest audio delta accepted, bytes of base64
+            text (default 1 MiB, about 16 s of audio; None: no limit).  A
+            longer one is dropped with an ``error`` event and the session
+            goes on.
+        keep_item_audio: True (the reference's behaviour): every item keeps
+            its audio in ``item["formatted"]["audio"]``, about 2.9 MB a
+            minute per direction.  False, for servers that forward audio
+            (to a phone line or a browser) as it arrives: ``conversation.updated``
+            still carries each delta's samples, but items keep none (their
+            buffer's ``offset`` counts what arrived, so ``cancel_response``
+            still clamps correctly), user items get no input audio, and the
+            input audio appended is sent, not kept.  Memory per session then
+            stays flat however long the call.
     """
 
     def __init__(
@@ -281,6 +311,10 @@ class RealtimeClient(RealtimeEventHandler):
         raw_audio_deltas: bool = True,
         ping_interval: Optional[float] = 20.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
+        max_audio_delta_size: Optional[int] = MAX_AUDIO_DELTA_SIZE,
+        keep_item_audio: bool = True,
+        ssl: Optional[_ssl.SSLContext] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         super().__init__()
         if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
@@ -299,9 +333,16 @@ class RealtimeClient(RealtimeEventHandler):
             connect_timeout=connect_timeout,
             ping_interval=ping_interval,
             max_message_size=max_message_size,
+            max_audio_delta_size=max_audio_delta_size,
             raw_audio_deltas=raw_audio_deltas,
+            ssl=ssl,
+            proxy=proxy,
         )
+        self._logger = RedactingLogger(logger, Redactor([api_key]))
         self.conversation = RealtimeConversation(max_history_items=max_history_items)
+        #: Whether items keep their audio (see the class docstring); set at construction.
+        self.keep_item_audio = bool(keep_item_audio)
+        self.conversation.keep_audio = self.keep_item_audio
         self.reconnect = reconnect
         self.reconnect_attempts = reconnect_attempts
         self.reconnect_delay = reconnect_delay
@@ -311,7 +352,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.session_created = False
         self.tools: Dict[str, Dict[str, Any]] = {}
         self.session_config: Dict[str, Any] = {}
-        self.input_audio_buffer = self._new_input_buffer()
+        self._renew_input_buffer()
         self._session_waiter: Optional[asyncio.Future] = None
         self._user_closed = False
         self._expired = False
@@ -320,26 +361,70 @@ class RealtimeClient(RealtimeEventHandler):
         self._server_routes = self._build_routes()
         self._add_api_event_handlers()
 
+    if TYPE_CHECKING:  # typed payloads for the client's own events (the runtime method is RealtimeEventHandler.on)
+
+        @overload
+        def on(
+            self, event_name: Literal["conversation.updated"], handler: Callable[[ConversationUpdatedEvent], Any]
+        ) -> Callable[[ConversationUpdatedEvent], Any]: ...
+
+        @overload
+        def on(
+            self,
+            event_name: Literal["conversation.item.appended", "conversation.item.completed"],
+            handler: Callable[[ItemEvent], Any],
+        ) -> Callable[[ItemEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: Literal["error"], handler: Callable[[ErrorEvent], Any]) -> Callable[[ErrorEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: Literal["close"], handler: Callable[[CloseEvent], Any]) -> Callable[[CloseEvent], Any]: ...
+
+        @overload
+        def on(
+            self, event_name: Literal["realtime.event"], handler: Callable[[RealtimeEvent], Any]
+        ) -> Callable[[RealtimeEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: str, handler: _H) -> _H: ...
+
+        @overload
+        def on(self, event_name: str) -> Callable[[_H], _H]: ...
+
+        def on(self, event_name: str, handler: Any = None) -> Any: ...
+
     # -- construction ---------------------------------------------------------------
 
-    def _new_input_buffer(self) -> AudioBuffer:
+    def _renew_input_buffer(self) -> None:
+        """A new local input buffer: a new session's audio clock starts at 0.
+
+        With ``keep_item_audio=False`` it holds a single sample: its ``offset``
+        still counts what was appended, which is all the client needs then.
+        """
         seconds = self.max_input_audio_seconds
-        return AudioBuffer(max_samples=None if seconds is None else max(1, int(seconds * SAMPLE_RATE)))
+        if not self.keep_item_audio:
+            cap: Optional[int] = 1
+        else:
+            cap = None if seconds is None else max(1, int(seconds * SAMPLE_RATE))
+        self.input_audio_buffer = AudioBuffer(max_samples=cap)
+        #: Samples (``_input_samples``) committed so far: what create_response must not commit again.
+        self._committed_through = 0
 
     def _reset_config(self) -> None:
         self.session_created = False
         self.tools = {}
         self.session_config = copy.deepcopy(self.default_session_config)
-        self.input_audio_buffer = self._new_input_buffer()
+        self._renew_input_buffer()
 
     def _add_api_event_handlers(self) -> None:
         """Wire the API to this client (not through ``on``, so clearing handlers never unwires it)."""
-        self.realtime._observer = self
-        self.realtime._audio_sinks = self.conversation.audio_buffers
-        # Streamed deltas skip the API's layered path when nothing else listens
-        # (compiled; the pure twin keeps the API's own callbacks).
+        api = self.realtime
+        api.attach(_ApiWiring(self))
+        api.receive_frame.buffers = self.conversation.audio_buffers
+        # Streamed deltas skip the API's layered path when nothing else listens.
         self._fast = ClientFastPath(self)
-        self._fast.install(self.realtime._on_message)
+        self._fast.install(api.receive_frame)
 
     def _build_routes(self) -> Dict[str, Callable[..., None]]:
         """Event type -> route function, called as ``route(self, event)`` (one table per class, overrides included).
@@ -351,15 +436,15 @@ class RealtimeClient(RealtimeEventHandler):
         routes = cls.__dict__.get("_route_table_cache")
         if routes is None:
             routes = {kind: getattr(cls, name) for kind, name in _ROUTE_NAMES.items()}
-            assert all(routes[kind] is cls._on_updated for kind in _STREAMED_DELTAS)  # what the inline path replaces
             cls._route_table_cache = routes  # type: ignore[attr-defined]
         return routes
 
     def __repr__(self) -> str:
         api = self.realtime
+        proxy = f", proxy={redact_proxy(api.proxy)!r}" if api.proxy is not None else ""
         return (
             f"RealtimeClient(url={api.url!r}, model={api.model!r}, protocol={api.protocol!r}, "
-            f"api_key={redact_key(api.api_key)!r}, connected={self.is_connected()}, items={len(self.conversation.items)})"
+            f"api_key={redact_key(api.api_key)!r}{proxy}, connected={self.is_connected()}, items={len(self.conversation.items)})"
         )
 
     # -- async context manager ------------------------------------------------------
@@ -370,8 +455,8 @@ class RealtimeClient(RealtimeEventHandler):
 
     async def __aexit__(self, *exc_info: Any) -> None:
         await self.disconnect()
-        await self._cancel_handler_tasks()
-        await self.realtime._cancel_handler_tasks()
+        await self.cancel_handler_tasks()
+        await self.realtime.cancel_handler_tasks()
 
     # -- connection -------------------------------------------------------------------
 
@@ -390,7 +475,7 @@ class RealtimeClient(RealtimeEventHandler):
         self._user_closed = False
         self._expired = False
         self.session_created = False
-        self.input_audio_buffer = self._new_input_buffer()  # a new session's audio clock starts at 0
+        self._renew_input_buffer()
         await self.realtime.connect()
         self.update_session()
         return True
@@ -402,11 +487,15 @@ class RealtimeClient(RealtimeEventHandler):
         :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`), so it can
         be wrapped in ``asyncio.wait_for`` or a task.  Awaiting it raises
         ConnectionStateError ``Not connected, use .connect() first`` when not
-        connected, and ConnectionStateError when the connection closes before
+        connected (saying how the last connection ended, when there was one),
+        and ConnectionStateError when the connection closes before
         ``session.created`` arrives.
         """
         if not self.is_connected():
-            return _raise(ConnectionStateError("Not connected, use .connect() first"))
+            why = self.realtime.closed_because
+            if why is None:
+                return _raise(ConnectionStateError("Not connected, use .connect() first"))
+            return _raise(ConnectionStateError(f"Not connected; the last connection {why} Use .connect() to open a new one."))
         loop = asyncio.get_running_loop()
         if self.session_created:
             done = loop.create_future()
@@ -438,7 +527,6 @@ class RealtimeClient(RealtimeEventHandler):
         self.clear_event_handlers()
         self.realtime.clear_event_handlers()
         self._reset_config()
-        self._add_api_event_handlers()
         return True
 
     async def drain(self) -> None:
@@ -452,7 +540,7 @@ class RealtimeClient(RealtimeEventHandler):
 
     # -- tools ------------------------------------------------------------------------
 
-    def add_tool(self, definition: Mapping[str, Any], handler: Callable[[Any], Any]) -> Dict[str, Any]:
+    def add_tool(self, definition: Mapping[str, Any], handler: Callable[[Any], Any]) -> ToolRegistration:
         """Register a function tool and its handler (plain or async, called with the parsed arguments).
 
         Sends the session config when connected.  Returns ``{"definition", "handler"}``.
@@ -464,7 +552,7 @@ class RealtimeClient(RealtimeEventHandler):
             raise ValueError(f'Tool "{name}" already added. Please use .remove_tool("{name}") before trying to add again.')
         if not callable(handler):
             raise TypeError(f'Tool "{name}" handler must be a function')
-        self.tools[name] = {"definition": dict(definition), "handler": handler}
+        self.tools[name] = {"definition": dict(definition), "handler": handler}  # type: ignore[typeddict-item]
         self.update_session()
         return self.tools[name]
 
@@ -516,21 +604,70 @@ class RealtimeClient(RealtimeEventHandler):
         self.realtime.send("conversation.item.delete", {"item_id": item_id})
         return True
 
-    def send_user_message_content(self, content: Optional[List[Mapping[str, Any]]] = None) -> bool:
-        """Send a user message with ``content`` parts (when non-empty), then :meth:`create_response`.
+    def send_user_message_content(self, content: Optional[List[Mapping[str, Any]]] = None, *, respond: bool = True) -> bool:
+        """Send a user message with ``content`` parts (when non-empty), then :meth:`create_response` (unless ``respond=False``).
 
         ``input_audio`` parts may carry raw samples in ``audio`` (anything
         :func:`to_pcm16` takes); they are base64-encoded here.
         """
         if content:
-            parts: List[Dict[str, Any]] = []
+            self.create_item({"type": "message", "role": "user", "content": list(content)})
+        if respond:
+            self.create_response()
+        return True
+
+    def create_item(self, item: Mapping[str, Any], previous_item_id: Optional[str] = None) -> bool:
+        """Add ``item`` to the server's conversation (``conversation.item.create``) without asking for a response.
+
+        ``item`` is a conversation item as the service takes it: a message
+        (``role`` ``system``, ``user`` or ``assistant``, with content parts), a
+        ``function_call`` or a ``function_call_output``.  ``input_audio``
+        parts may carry raw samples in ``audio`` (anything :func:`to_pcm16`
+        takes).  ``previous_item_id`` places it after that item (``"root"``:
+        first); None appends it.  The item arrives as
+        ``conversation.item.appended`` (and ``conversation.item.completed``).
+        Raises TypeError for an item that is not a mapping and ValueError for
+        one without a ``type``.
+        """
+        if not isinstance(item, Mapping):
+            raise TypeError(f"create_item() takes an item mapping, not {type(item).__name__}.")
+        if not isinstance(item.get("type"), str):
+            raise ValueError('create_item() needs an item with a "type": "message", "function_call" or "function_call_output".')
+        payload = dict(item)
+        content = payload.get("content")
+        if isinstance(content, list):
+            parts: List[Any] = []
             for part in content:
-                part = dict(part)
-                if part.get("type") == "input_audio" and part.get("audio") is not None and not isinstance(part["audio"], str):
-                    part["audio"] = b64encode_pcm16(to_pcm16(part["audio"], "send_user_message_content"))
+                if isinstance(part, Mapping):
+                    part = dict(part)
+                    if part.get("type") == "input_audio" and part.get("audio") is not None and not isinstance(part["audio"], str):
+                        part["audio"] = b64encode_pcm16(to_pcm16(part["audio"], "create_item"))
                 parts.append(part)
-            self.realtime.send("conversation.item.create", {"item": {"type": "message", "role": "user", "content": parts}})
-        self.create_response()
+            payload["content"] = parts
+        data: Dict[str, Any] = {"item": payload}
+        if previous_item_id is not None:
+            data["previous_item_id"] = previous_item_id
+        self.realtime.send("conversation.item.create", data)
+        return True
+
+    def commit_input_audio(self) -> bool:
+        """Commit the audio appended so far as a user item (``input_audio_buffer.commit``), without asking for a response.
+
+        For push-to-talk without server turn detection: append while the
+        button is held, commit on release, then :meth:`create_response`.  The
+        committed audio becomes the new user item's ``formatted["audio"]``
+        (unless ``keep_item_audio=False``).  The server answers an empty
+        buffer with an ``error`` event.
+        """
+        self.realtime.send("input_audio_buffer.commit")
+        self._take_uncommitted_input()
+        return True
+
+    def clear_input_audio(self) -> bool:
+        """Drop the audio appended and not committed yet, on the server and locally (``input_audio_buffer.clear``)."""
+        self.realtime.send("input_audio_buffer.clear")
+        self._discard_input(len(self.input_audio_buffer))
+        self._committed_through = self._input_samples()
         return True
 
     def append_input_audio(self, samples: Any) -> bool:
@@ -541,8 +678,8 @@ class RealtimeClient(RealtimeEventHandler):
         Empty audio sends nothing.  The samples are also kept locally (see
         ``max_input_audio_seconds``) to become the audio of the user item.
         """
-        if type(samples) is bytes:  # the per-chunk path of a live stream (compiled when built)
-            return self._fast.append_input_audio(samples)
+        if type(samples) is bytes and self._fast.append_input_audio(samples):  # a live stream's per-chunk path
+            return True
         return self._append_input_audio(samples)
 
     def _append_input_audio(self, samples: Any) -> bool:
@@ -574,10 +711,9 @@ class RealtimeClient(RealtimeEventHandler):
         per-response options in reference or GA shape (``instructions``,
         ``modalities``/``output_modalities``, ``conversation``, ...).
         """
-        if self.get_turn_detection_type() is None and len(self.input_audio_buffer):
+        if self.get_turn_detection_type() is None and self._input_samples() > self._committed_through:
             self.realtime.send("input_audio_buffer.commit")
-            self.conversation.queue_input_audio(self.input_audio_buffer.slice(0))
-            self._discard_input(len(self.input_audio_buffer))
+            self._take_uncommitted_input()
         data = {} if response is None else {"response": self.realtime.dialect.response_payload(response)}
         self.realtime.send("response.create", data)
         return True
@@ -588,6 +724,10 @@ class RealtimeClient(RealtimeEventHandler):
         ``sample_count`` is how many samples of the item's audio were played;
         the truncation point (``audio_end_ms``) is clamped to the audio
         actually received for the item, since the server rejects larger values.
+        When nothing was played (``sample_count`` 0, or no audio received
+        yet: an interruption before the first audio delta) the response is
+        only cancelled: the service rejects a truncation of an item with no
+        played audio ("Only model output audio messages can be truncated").
         Everything is checked before anything is sent.  ``response.cancel`` is
         not sent when the item's response is known to have finished already.
         Returns ``{"item": item_or_None}``.
@@ -602,34 +742,37 @@ class RealtimeClient(RealtimeEventHandler):
             raise ValueError('Can only cancelResponse messages with type "message"')
         if item.get("role") != "assistant":
             raise ValueError('Can only cancelResponse messages with role "assistant"')
-        content = item.get("content") or []
-        audio_index = next(
-            (i for i, part in enumerate(content) if isinstance(part, dict) and part.get("type") in AUDIO_PART_TYPES), -1
-        )
-        if audio_index == -1:
-            raise ValueError("Could not find audio on item to cancel")
         if isinstance(sample_count, bool) or not isinstance(sample_count, int):
             raise TypeError(f"sample_count must be an integer number of samples, not {type(sample_count).__name__}.")
         if sample_count < 0:
             raise ValueError(f"sample_count must be a non-negative number of samples, got {sample_count}.")
-        played = min(sample_count, len(item["formatted"]["audio"]))
-        audio_end_ms = played * 1000 // self.conversation.default_frequency
+        audio = item["formatted"]["audio"]
+        received = audio.offset + len(audio)  # also counts what keep_item_audio=False did not keep
+        played = min(sample_count, received)
+        content = item.get("content") or []
+        audio_index = next(
+            (i for i, part in enumerate(content) if isinstance(part, dict) and part.get("type") in AUDIO_PART_TYPES), -1
+        )
+        if audio_index == -1 and sample_count:
+            raise ValueError("Could not find audio on item to cancel")
         response = self.conversation.response_of_item(id)
         if response is None or response.get("status") == "in_progress":
             self.realtime.send("response.cancel")
-        self.realtime.send(
-            "conversation.item.truncate", {"item_id": id, "content_index": audio_index, "audio_end_ms": audio_end_ms}
-        )
+        if played:
+            audio_end_ms = played * 1000 // self.conversation.default_frequency
+            self.realtime.send(
+                "conversation.item.truncate", {"item_id": id, "content_index": audio_index, "audio_end_ms": audio_end_ms}
+            )
         return {"item": item}
 
-    def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+    def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[ItemEvent]]:
         """Wait for the next ``conversation.item.appended``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
 
         Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.
         """
         return self.wait_for_next("conversation.item.appended", timeout)
 
-    def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+    def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[ItemEvent]]:
         """Wait for the next ``conversation.item.completed``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
 
         Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.
@@ -639,11 +782,11 @@ class RealtimeClient(RealtimeEventHandler):
     # -- errors -------------------------------------------------------------------------
 
     def _report(self, payload: Dict[str, Any]) -> None:
-        logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
+        self._logger.warning("realtime_fast %s error: %s", payload.get("source"), payload.get("message"))
         self.dispatch("error", payload)
 
-    def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
-        super()._handler_failed(event_name, event, exc)
+    def handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
+        super().handler_failed(event_name, event, exc)
         if event_name != "error":
             self.dispatch(
                 "error",
@@ -655,38 +798,10 @@ class RealtimeClient(RealtimeEventHandler):
                 },
             )
 
-    # -- wiring called by RealtimeAPI -----------------------------------------------------
+    # -- events from RealtimeAPI (through _ApiWiring) -----------------------------------
 
-    # The three methods below run for every server event: listener checks are inlined
-    # (``has_listeners`` spelled out).
-
-    def _api_wants_raw(self) -> bool:
-        return _REALTIME_EVENT in self._handlers or _REALTIME_EVENT in self._next_handlers or _REALTIME_EVENT in self._waiters
-
-    def _api_server_event(self, event: Dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind in _STREAMED_DELTAS and event.get("event_id"):
-            # The hot path of text, transcript and argument deltas: what _on_updated and
-            # conversation.process_event do, without their two calls (process_event's
-            # checks are the event_id test above and the type, known here).
-            try:
-                conversation = self.conversation
-                item, delta = conversation._processors[kind](conversation, event)
-            except Exception as exc:
-                self._report(
-                    {
-                        "source": "protocol",
-                        "message": f'Could not process server event "{kind}": {exc}',
-                        "exception": exc,
-                        "event": event,
-                    }
-                )
-            else:
-                if item is not None:
-                    self.dispatch(_UPDATED, {"item": item, "delta": delta})
-            route = None
-        else:
-            route = self._server_routes.get(kind)
+    def _on_server_event(self, event: Dict[str, Any]) -> None:
+        route = self._server_routes.get(event["type"])
         if route is not None:
             try:
                 route(self, event)
@@ -699,57 +814,47 @@ class RealtimeClient(RealtimeEventHandler):
                         "event": event,
                     }
                 )
-        if (
-            _REALTIME_EVENT in self._handlers
-            or _REALTIME_EVENT in self._next_handlers
-            or _REALTIME_EVENT in self._waiters
-        ):
+        if self.has_listeners(_REALTIME_EVENT):
             self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "server", "event": event})
 
-    def _api_server_audio(self, event: Dict[str, Any], buffer: AudioBuffer, start: int) -> None:
-        # The audio delta hot path (see RealtimeAPI._on_message): the samples are in
-        # ``buffer`` from ``start`` on; ``conversation.audio_appended`` inlined.
-        handlers = self._handlers
-        raw = _REALTIME_EVENT in handlers or _REALTIME_EVENT in self._next_handlers or _REALTIME_EVENT in self._waiters
-        if raw and "delta" not in event and self.realtime.raw_audio_deltas:
+    def _on_server_audio(self, event: Dict[str, Any], buffer: AudioBuffer, start: int) -> None:
+        # An audio delta already decoded onto its item's buffer from sample ``start`` on.
+        wants_raw = self.has_listeners(_REALTIME_EVENT)
+        if wants_raw and "delta" not in event and self.realtime.raw_audio_deltas:
             event["delta"] = _b64_tail(buffer, start)
-        if _UPDATED in handlers or _UPDATED in self._next_handlers or _UPDATED in self._waiters:
-            item = self.conversation.item_lookup.get(event["item_id"])
-            if item is not None:
-                self.dispatch(_UPDATED, {"item": item, "delta": {"audio": buffer.to_bytes(start)}})
+        if self.has_listeners(_UPDATED):
+            try:
+                item, delta = self.conversation.audio_appended(event["item_id"], buffer, start)
+            except Exception as exc:
+                self._report(
+                    {"source": "protocol", "message": f"Could not process audio delta: {exc}", "exception": exc, "event": event}
+                )
             else:
-                try:
-                    self.conversation.audio_appended(event["item_id"], buffer, start)  # raises: unknown item
-                except Exception as exc:
-                    self._report(
-                        {"source": "protocol", "message": f"Could not process audio delta: {exc}", "exception": exc, "event": event}
-                    )
-        if (
-            _REALTIME_EVENT in self._handlers
-            or _REALTIME_EVENT in self._next_handlers
-            or _REALTIME_EVENT in self._waiters
-        ):
+                if item is not None:
+                    self.dispatch(_UPDATED, {"item": item, "delta": delta})
+        if wants_raw:
             self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "server", "event": event})
 
-    def _api_client_event(self, event: Dict[str, Any]) -> None:
-        if self.has_listeners("realtime.event"):
-            self.dispatch("realtime.event", {"time": _now_iso(), "source": "client", "event": event})
-
-    def _api_error(self, payload: Dict[str, Any]) -> None:
+    def _report_api_error(self, payload: Dict[str, Any]) -> None:
         self.dispatch("error", payload)
 
-    def _api_closing(self, payload: Dict[str, Any]) -> None:
+    def _on_client_event(self, event: Dict[str, Any]) -> None:
+        if self.has_listeners(_REALTIME_EVENT):
+            self.dispatch(_REALTIME_EVENT, {"time": _now_iso(), "source": "client", "event": event})
+
+    def _on_closing(self, payload: Dict[str, Any]) -> None:
         payload["reconnecting"] = bool(
             self.reconnect
             and not self._user_closed
             and (payload["error"] or self._expired or payload["code"] in RECONNECT_CLOSE_CODES)
         )
 
-    def _api_closed(self, payload: Dict[str, Any]) -> None:
+    def _on_closed(self, payload: Dict[str, Any]) -> None:
         self.session_created = False
         waiter = self._session_waiter
         if waiter is not None and not waiter.done():
-            waiter.set_exception(ConnectionStateError("The connection closed before session.created arrived."))
+            why = self.realtime.closed_because or "ended."
+            waiter.set_exception(ConnectionStateError(f"The connection ended before session.created arrived; it {why}"))
         self._session_waiter = None
         self.dispatch("close", payload)
         if payload.get("reconnecting"):
@@ -791,8 +896,33 @@ class RealtimeClient(RealtimeEventHandler):
             return
         self.dispatch("conversation.updated", {"item": item, "delta": delta})
         self.dispatch("conversation.item.appended", {"item": item})
-        if item.get("status") == "completed":
+        self._completed(item)
+
+    def _on_item_done(self, event: Dict[str, Any]) -> None:
+        # GA: the item is final.  A known one takes its final status and content; a new one is
+        # announced like a created one.  Either way it is reported complete once.
+        raw = event.get("item")
+        known = isinstance(raw, dict) and raw.get("id") in self.conversation.item_lookup
+        item, delta = self.conversation.process_event(event)
+        if item is None:
+            return
+        self.dispatch(_UPDATED, {"item": item, "delta": delta})
+        if not known:
+            self.dispatch("conversation.item.appended", {"item": item})
+        self._completed(item, run_tool=known)
+
+    def _completed(self, item: Dict[str, Any], *, run_tool: bool = False) -> None:
+        """Dispatch ``conversation.item.completed`` the first time ``item`` is complete.
+
+        ``run_tool``: the item was streamed and has just finished (a function
+        call the model made now: run its tool); items that arrive complete
+        (history, retrieved items) never run a tool.
+        """
+        if self.conversation.mark_completed(item):
             self.dispatch("conversation.item.completed", {"item": item})
+            tool = item["formatted"].get("tool")
+            if run_tool and tool is not None and item.get("type") == "function_call":
+                self._start_tool_call(dict(tool))
 
     def _on_item_retrieved(self, event: Dict[str, Any]) -> None:
         # The answer to conversation.item.retrieve: the known item is refreshed in place; an
@@ -805,8 +935,7 @@ class RealtimeClient(RealtimeEventHandler):
         self.dispatch(_UPDATED, {"item": item, "delta": delta})
         if not known:
             self.dispatch("conversation.item.appended", {"item": item})
-            if item.get("status") == "completed":
-                self.dispatch("conversation.item.completed", {"item": item})
+            self._completed(item)
 
     def _on_transcription_failed(self, event: Dict[str, Any]) -> None:
         # Reported like a server error event: the server says something it was asked to do failed.
@@ -842,15 +971,21 @@ class RealtimeClient(RealtimeEventHandler):
 
     def _on_output_item_done(self, event: Dict[str, Any]) -> None:
         item = self._process(event)
-        if item is None:
-            return
-        if item.get("status") == "completed":
-            self.dispatch("conversation.item.completed", {"item": item})
-            tool = item["formatted"].get("tool")
-            if tool is not None:
-                self._start_tool_call(dict(tool))
+        if item is not None:
+            self._completed(item, run_tool=True)
 
     # -- input audio bookkeeping -------------------------------------------------------------
+
+    def _input_samples(self) -> int:
+        """Samples appended to the input buffer since it was made (kept or not)."""
+        return self.input_audio_buffer.offset + len(self.input_audio_buffer)
+
+    def _take_uncommitted_input(self) -> None:
+        """The audio appended since the last commit becomes the next user item's (when kept), and leaves the local buffer."""
+        if self.keep_item_audio and len(self.input_audio_buffer):
+            self.conversation.queue_input_audio(self.input_audio_buffer.slice(0))
+        self._discard_input(len(self.input_audio_buffer))
+        self._committed_through = self._input_samples()
 
     def _discard_input(self, n_samples: int) -> None:
         try:
@@ -928,7 +1063,7 @@ class RealtimeClient(RealtimeEventHandler):
             if self._user_closed or self.is_connected():
                 return
             self._expired = False
-            self.input_audio_buffer = self._new_input_buffer()
+            self._renew_input_buffer()
             try:
                 await self.realtime.connect()
                 self.update_session()
@@ -955,3 +1090,21 @@ class RealtimeClient(RealtimeEventHandler):
                 "event": None,
             }
         )
+
+
+class _ApiWiring:
+    """How the client's API reaches it (:class:`~realtime_fast.api.ApiConsumer`): each call goes to the client."""
+
+    __slots__ = ("server_event", "server_audio", "client_event", "error", "closing", "closed", "_client")
+
+    def __init__(self, client: RealtimeClient) -> None:
+        self._client = client
+        self.server_event = client._on_server_event
+        self.server_audio = client._on_server_audio
+        self.client_event = client._on_client_event
+        self.error = client._report_api_error
+        self.closing = client._on_closing
+        self.closed = client._on_closed
+
+    def wants_client_events(self) -> bool:
+        return self._client.has_listeners(_REALTIME_EVENT)

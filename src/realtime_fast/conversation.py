@@ -46,7 +46,8 @@ refreshes a known item in place from the server's full item: its fields,
 ``status`` and ``content`` (transcripts included) are the server's, and
 ``formatted`` follows them where the server has a value (text parts, non-null
 transcripts, function call fields); ``formatted["audio"]`` is kept, or, when
-still empty, filled from the item's base64 audio parts.  An unknown item is
+still empty, replaced by a buffer decoded straight from the item's base64
+audio parts (no intermediate copy: such an item can be megabytes).  An unknown item is
 added as ``conversation.item.created`` would (the server says it exists), at
 the end of the list.  Either way the delta is None.
 
@@ -56,7 +57,15 @@ raises :class:`ConversationError` (the client turns it into an ``error`` event),
 except for items of out-of-band responses (``conversation_id`` null), which are
 ignored; queued input audio goes to the next user item that has an
 ``input_audio`` part (not to a text message created in between); a repeated
-``conversation.item.created`` for a known item changes nothing; ``response.done``
+``conversation.item.done`` for a known item changes nothing, but a second
+``conversation.item.created`` (GA: ``.added``) with a known item's id is a
+:class:`ConversationError`: the server gave two items one id, so the new item
+is not added, the id is put in :attr:`RealtimeConversation.duplicate_ids`, and
+every later event about it (deltas, parts, transcriptions, ``output_item.done``)
+is ignored, so the two are never merged (the first item keeps what it had);
+a delta for an item that was never created (or was forgotten, see
+``max_history_items``) is a :class:`ConversationError` and is dropped, as the
+service always announces an item before streaming into it; ``response.done``
 is recorded on the stored response; an input transcription event without an
 ``item_id`` raises :class:`ConversationError` (the reference queues it under
 ``undefined``, where it is never used).
@@ -64,11 +73,20 @@ is recorded on the stored response; an input transcription event without an
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .audio import SAMPLE_RATE, AudioBuffer, b64decode_pcm16
-from .dialects import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
+from ._impl import load
+from .audio import SAMPLE_RATE, AudioBuffer
 from .errors import RealtimeError
+from .names import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
+
+_core, _ = load("_conversation_core")
+if TYPE_CHECKING:  # type checkers read the pure twin, the specification
+    from ._conversation_core_py import ConversationCore, append_text
+else:
+    #: The item store and the streamed-delta rules (compiled when built): see ``_conversation_core_py``.
+    ConversationCore = _core.ConversationCore
+    append_text = _core.append_text
 
 __all__ = ["ConversationError", "RealtimeConversation"]
 
@@ -101,24 +119,6 @@ def tail_bytes(buffer: AudioBuffer, start: int) -> bytes:
     return buffer.to_bytes(start)
 
 
-def _append(holder: Dict[str, Any], key: str, delta: str) -> None:
-    """``holder[key] += delta`` for streamed text, in amortised O(len(delta)).
-
-    A missing or empty value counts as "".  The string is taken out of the dict
-    while it grows: when nothing else refers to it, CPython then extends it in
-    place instead of copying the whole text for every delta (a long response's
-    transcript would cost O(n^2)).  A string someone else holds is copied, as
-    ``+`` always does, so nobody sees it change.
-    """
-    text = holder.get(key)
-    if type(text) is not str:
-        holder[key] = (text or "") + delta  # None, or what the server sent: the plain rule (and its error)
-        return
-    holder[key] = None
-    text += delta
-    holder[key] = text
-
-
 def as_audio_buffer(samples: Any) -> AudioBuffer:
     """``samples`` as an AudioBuffer (PCM16 bytes-like or int16 array; an AudioBuffer is returned as is)."""
     if isinstance(samples, AudioBuffer):
@@ -128,7 +128,7 @@ def as_audio_buffer(samples: Any) -> AudioBuffer:
     return buffer
 
 
-class RealtimeConversation:
+class RealtimeConversation(ConversationCore):
     """The local copy of the conversation, built from server events.
 
     ``max_history_items`` bounds ``items`` for long sessions: once more items
@@ -143,11 +143,8 @@ class RealtimeConversation:
     def __init__(self, *, max_history_items: Optional[int] = None) -> None:
         if max_history_items is not None and (not isinstance(max_history_items, int) or max_history_items < 1):
             raise ValueError(f"max_history_items must be a positive number of items or None, got {max_history_items!r}.")
+        super().__init__()  # item_lookup, audio_buffers, duplicate_ids
         self.max_history_items = max_history_items
-        #: item id -> the item's audio buffer (the same object as ``item["formatted"]["audio"]``);
-        #: the API decodes audio deltas straight into these.
-        self.audio_buffers: Dict[str, AudioBuffer] = {}
-        self.item_lookup: Dict[str, Item] = {}
         self.items: List[Item] = []
         self.response_lookup: Dict[str, Dict[str, Any]] = {}
         self.responses: List[Dict[str, Any]] = []
@@ -155,6 +152,7 @@ class RealtimeConversation:
         self.queued_transcript_items: Dict[str, Dict[str, Any]] = {}
         self.queued_input_audio: Optional[AudioBuffer] = None
         self._out_of_band: Set[str] = set()
+        self._completed_ids: Set[str] = set()
         #: event type -> processor function, called as ``processor(self, event)`` (one table per class).
         self._processors = _processor_table(type(self))
 
@@ -163,7 +161,7 @@ class RealtimeConversation:
     def clear(self) -> bool:
         """Forget every item, response and queued audio or transcript."""
         self.audio_buffers.clear()  # the API holds this very dict
-        self.item_lookup.clear()  # the client's compiled receive path holds this very dict
+        self.item_lookup.clear()
         self.items = []
         self.response_lookup = {}
         self.responses = []
@@ -171,6 +169,8 @@ class RealtimeConversation:
         self.queued_transcript_items = {}
         self.queued_input_audio = None
         self._out_of_band = set()
+        self._completed_ids = set()
+        self.duplicate_ids.clear()
         return True
 
     def queue_input_audio(self, input_audio: Any) -> AudioBuffer:
@@ -223,18 +223,24 @@ class RealtimeConversation:
     def audio_appended(self, item_id: str, buffer: AudioBuffer, start: int) -> Result:
         """Report audio already decoded into ``buffer`` (the item's buffer) from sample ``start`` on.
 
-        The fast path of ``response.audio.delta``: the event codec appended the
-        samples itself; this returns ``(item, {"audio": bytes_of_new_samples})``.
+        :meth:`apply_audio` for the receive path's audio deltas:
+        ``(item, {"audio": bytes_of_new_samples})``; ``(None, None)`` for a
+        duplicated item id (ignored); raises :class:`ConversationError` for an
+        unknown item.
         """
-        item = self.item_lookup.get(item_id)
-        if item is None:
-            raise ConversationError(f'Audio for unknown item "{item_id}"')
-        return item, {"audio": buffer.to_bytes(start)}
+        applied = self.apply_audio(item_id, buffer, start)
+        if applied is not None:
+            return applied
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
+        raise ConversationError(f'Audio for unknown item "{item_id}"')
 
     # -- helpers --------------------------------------------------------------------
 
     def _find(self, event: Dict[str, Any], item_id: Any) -> Optional[Item]:
-        """The item ``item_id``; None for items of out-of-band responses; raises for other unknown items."""
+        """The item ``item_id``; None for items of out-of-band responses and duplicated ids; raises for other unknown items."""
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None
         item = self.item_lookup.get(item_id)
         if item is None:
             if event.get("response_id") in self._out_of_band:
@@ -276,6 +282,8 @@ class RealtimeConversation:
                     excess -= 1
                     self.item_lookup.pop(item.get("id"), None)
                     self.audio_buffers.pop(item.get("id"), None)
+                    self.duplicate_ids.discard(item.get("id"))
+                    self._completed_ids.discard(item.get("id"))
                 else:
                     kept.append(item)
             self.items = kept
@@ -291,9 +299,17 @@ class RealtimeConversation:
         item = event.get("item")
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             raise ConversationError(f'{event.get("type")}: Missing "item" with an "id"')
-        known = self.item_lookup.get(item["id"])
+        item_id = item["id"]
+        known = self.item_lookup.get(item_id)
         if known is not None:
-            return known, None
+            if event.get("type") == "conversation.item.done" or item_id in self.duplicate_ids:
+                return known, None  # GA's second announcement of the same item
+            self.duplicate_ids.add(item_id)
+            self.audio_buffers.pop(item_id, None)  # no audio of the other item is decoded into this one
+            raise ConversationError(
+                f'{event.get("type")}: the server gave a second item the id "{item_id}"; it was not added, and later '
+                "events about that id are ignored so that the two items are not merged."
+            )
         return self._add(item), None
 
     def _add(self, item: Dict[str, Any], *, new_input: bool = True) -> Item:
@@ -307,7 +323,7 @@ class RealtimeConversation:
         formatted: Dict[str, Any] = {"audio": AudioBuffer(), "text": "", "transcript": ""}
         new_item["formatted"] = formatted
         speech = self.queued_speech_items.pop(item_id, None)
-        if speech is not None and "audio" in speech:
+        if speech is not None and "audio" in speech and self.keep_audio:
             formatted["audio"] = speech["audio"]
         content = new_item.get("content")
         if isinstance(content, list):
@@ -324,9 +340,9 @@ class RealtimeConversation:
                 content[index]["transcript"] = queued["raw"]
         item_type = new_item.get("type")
         if item_type == "message":
-            if new_item.get("role") == "user":
+            if new_item.get("role") in ("user", "system"):  # never streamed: final when created
                 new_item["status"] = "completed"
-                if new_input and self.queued_input_audio is not None and isinstance(content, list):
+                if new_input and self.queued_input_audio is not None and self.keep_audio and isinstance(content, list):
                     if any(isinstance(p, dict) and p.get("type") == "input_audio" for p in content):
                         formatted["audio"] = self.queued_input_audio
                         self.queued_input_audio = None
@@ -373,6 +389,8 @@ class RealtimeConversation:
         if item is None:
             raise ConversationError(f'item.deleted: Item "{item_id}" not found')
         self.audio_buffers.pop(item_id, None)
+        self.duplicate_ids.discard(item_id)
+        self._completed_ids.discard(item_id)
         self.items = [i for i in self.items if i is not item]
         return item, None
 
@@ -387,6 +405,8 @@ class RealtimeConversation:
         content_index = event.get("content_index", 0)
         transcript = event.get("transcript")
         formatted_transcript = transcript or " "
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
         item = self.item_lookup.get(item_id)
         if item is None:
             # Replaces whatever deltas were queued for the item: the completed transcript is final.
@@ -420,6 +440,8 @@ class RealtimeConversation:
         if not delta:
             return None, None
         content_index = event.get("content_index", 0)
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
         item = self.item_lookup.get(item_id)
         if item is None:
             queued = self.queued_transcript_items.get(item_id)
@@ -430,15 +452,15 @@ class RealtimeConversation:
                     {"transcript": delta, "raw": delta, "content_index": content_index},
                 )
             else:
-                _append(queued, "transcript", delta)
-                _append(queued, "raw", delta)
+                append_text(queued, "transcript", delta)
+                append_text(queued, "raw", delta)
             return None, None
         content = item.get("content")
         if isinstance(content, list) and isinstance(content_index, int) and 0 <= content_index < len(content):
             part = content[content_index]
             if isinstance(part, dict):
-                _append(part, "transcript", delta)
-        _append(item["formatted"], "transcript", delta)
+                append_text(part, "transcript", delta)
+        append_text(item["formatted"], "transcript", delta)
         return item, {"transcript": delta}
 
     def _transcription_failed(self, event: Dict[str, Any]) -> Result:
@@ -476,14 +498,80 @@ class RealtimeConversation:
                     tool[key] = item[key]
         if "output" in formatted and "output" in server_item:
             formatted["output"] = item.get("output")
-        if audio:
-            buffer = formatted["audio"]
-            if not len(buffer):
-                try:
-                    buffer.append(audio)
-                except BufferError:
-                    self._unshare_audio(item).append(audio)
+        if audio is not None and len(audio) and not len(formatted["audio"]):
+            self._set_audio(item, audio)
         return item, None
+
+    def _item_done(self, event: Dict[str, Any]) -> Result:
+        """``conversation.item.done`` (GA): the item is final; a known one takes the server's status and final content.
+
+        Content is merged, not replaced: a part's ``text`` / ``transcript`` is
+        taken only where the server gives a non-empty string (an input
+        transcription still running keeps what its deltas built), and
+        ``formatted`` follows.  An unknown item is added, as by
+        ``conversation.item.added``.
+        """
+        server_item = event.get("item")
+        if not isinstance(server_item, dict) or not isinstance(server_item.get("id"), str):
+            raise ConversationError(f'{event.get("type")}: Missing "item" with an "id"')
+        item_id = server_item["id"]
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            return self._add(server_item), None
+        status = server_item.get("status")
+        if isinstance(status, str):
+            item["status"] = status
+        formatted = item["formatted"]
+        final = server_item.get("content")
+        if isinstance(final, list):
+            content = item.get("content")
+            if not isinstance(content, list):
+                content = item["content"] = []
+            for index, server_part in enumerate(final):
+                if not isinstance(server_part, dict):
+                    continue
+                if index >= len(content) or not isinstance(content[index], dict):
+                    content[index:index + 1] = [json_copy(server_part)]
+                    continue
+                part = content[index]
+                for key in ("text", "transcript"):
+                    value = server_part.get(key)
+                    if isinstance(value, str) and value:
+                        part[key] = value
+            parts = [p for p in content if isinstance(p, dict)]
+            texts = [p["text"] for p in parts if p.get("type") in TEXT_PART_TYPES and isinstance(p.get("text"), str)]
+            if any(texts):
+                formatted["text"] = "".join(texts)
+            transcripts = [p["transcript"] for p in parts if isinstance(p.get("transcript"), str)]
+            if any(transcripts):
+                formatted["transcript"] = "".join(transcripts)
+        tool = formatted.get("tool")
+        if tool is not None:
+            for key in ("name", "call_id", "arguments"):
+                value = server_item.get(key)
+                if isinstance(value, str) and (value or key != "arguments"):
+                    item[key] = value
+                    tool[key] = value
+        if "output" in formatted and isinstance(server_item.get("output"), str):
+            item["output"] = formatted["output"] = server_item["output"]
+        return item, None
+
+    def mark_completed(self, item: Item) -> bool:
+        """True the first time it is called for a completed ``item`` (its ``conversation.item.completed`` is due), else False.
+
+        An item can be reported complete by several events (GA sends
+        ``conversation.item.done`` and then ``response.output_item.done``);
+        the client dispatches ``conversation.item.completed`` once.
+        """
+        if item.get("status") != "completed":
+            return False
+        item_id = item.get("id")
+        if item_id in self._completed_ids:
+            return False
+        self._completed_ids.add(item_id)
+        return True
 
     def _speech_started(self, event: Dict[str, Any]) -> Result:
         self._remember(self.queued_speech_items, event.get("item_id"), {"audio_start_ms": event.get("audio_start_ms")})
@@ -584,22 +672,19 @@ class RealtimeConversation:
         return self._content_delta("text", event)
 
     def _content_delta(self, field: str, event: Dict[str, Any]) -> Result:
-        """Append a text or transcript delta (``field``) to its content part and to ``formatted``."""
-        item = self.item_lookup.get(event.get("item_id"))
-        if item is None:
-            item = self._find(event, event.get("item_id"))
-            if item is None:
-                return None, None
+        """A text or transcript delta (``field``): :meth:`apply_text`, or why it does not apply."""
+        item_id = event.get("item_id")
         delta = event.get("delta") or ""
-        content = item.get("content")
-        index = event.get("content_index", 0)
-        if type(content) is list and type(index) is int and 0 <= index < len(content):
-            part = content[index]
-        else:
-            part = self._part(event, item)
-        _append(part, field, delta)
-        _append(item["formatted"], field, delta)
-        return item, {field: delta}
+        if not isinstance(delta, str):
+            raise ConversationError(f'{event.get("type")}: "delta" must be a string, got {type(delta).__name__}')
+        item = self.apply_text(field, item_id, event.get("content_index", 0), delta)
+        if item is not None:
+            return item, {field: delta}
+        item = self._find(event, item_id)
+        if item is None:
+            return None, None  # out-of-band response, or a duplicated id: ignored
+        part = self._part(event, item)
+        raise ConversationError(f'{event.get("type")}: content part {event.get("content_index", 0)} of item "{item_id}" is not an object: {part!r}')
 
     def _audio_delta(self, event: Dict[str, Any]) -> Result:
         item = self._find(event, event.get("item_id"))
@@ -618,35 +703,37 @@ class RealtimeConversation:
         return item, {"audio": tail_bytes(buffer, start)}
 
     def _arguments_delta(self, event: Dict[str, Any]) -> Result:
-        item = self.item_lookup.get(event.get("item_id"))
-        if item is None:
-            item = self._find(event, event.get("item_id"))
-            if item is None:
-                return None, None
-        tool = item["formatted"].get("tool")
-        if tool is None:
-            raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
+        """A function call arguments delta: :meth:`apply_text`, or why it does not apply."""
+        item_id = event.get("item_id")
         delta = event.get("delta") or ""
-        _append(item, "arguments", delta)
-        _append(tool, "arguments", delta)
-        return item, {"arguments": delta}
+        if not isinstance(delta, str):
+            raise ConversationError(f'{event.get("type")}: "delta" must be a string, got {type(delta).__name__}')
+        item = self.apply_text("arguments", item_id, None, delta)
+        if item is not None:
+            return item, {"arguments": delta}
+        item = self._find(event, item_id)
+        if item is None:
+            return None, None  # out-of-band response, or a duplicated id: ignored
+        raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
 
 
-def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> bytes:
-    """The PCM16 bytes of every base64 ``audio`` in ``item``'s audio parts, in order (b"" when none)."""
+def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any]) -> Optional[AudioBuffer]:
+    """A new AudioBuffer with the audio of every base64 ``audio`` in ``item``'s audio parts, in order (None when none)."""
     content = item.get("content")
     if not isinstance(content, list):
-        return b""
-    pieces: List[bytes] = []
+        return None
+    audio: Optional[AudioBuffer] = None
     for index, part in enumerate(content):
         if isinstance(part, dict) and part.get("type") in _RETRIEVED_AUDIO_PARTS and isinstance(part.get("audio"), str):
+            if audio is None:
+                audio = AudioBuffer()
             try:
-                pieces.append(b64decode_pcm16(part["audio"]))
+                audio.append_base64(part["audio"])
             except ValueError as exc:
                 raise ConversationError(
                     f'{event.get("type")}: content part {index} of item "{item.get("id")}" has audio that is not base64 PCM16: {exc}'
                 ) from exc
-    return b"".join(pieces)
+    return audio
 
 
 #: Event type -> name of the RealtimeConversation method that processes it (beta names;
@@ -656,6 +743,7 @@ _PROCESSOR_NAMES: Dict[str, str] = {
     "conversation.item.truncated": "_item_truncated",
     "conversation.item.deleted": "_item_deleted",
     "conversation.item.retrieved": "_item_retrieved",
+    "conversation.item.done": "_item_done",
     "conversation.item.input_audio_transcription.delta": "_transcription_delta",
     "conversation.item.input_audio_transcription.completed": "_transcription_completed",
     "conversation.item.input_audio_transcription.failed": "_transcription_failed",

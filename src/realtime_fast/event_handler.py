@@ -6,8 +6,14 @@ plain function or a coroutine function: a coroutine it returns is scheduled as
 a task on the running loop and tracked until it finishes, so none is lost or
 left unawaited.  A handler that raises (or whose task fails) never stops the
 dispatch: the failure is logged on the ``realtime_fast`` logger and handed to
-:meth:`RealtimeEventHandler._handler_failed`, which the client turns into an
+:meth:`RealtimeEventHandler.handler_failed`, which the client turns into an
 ``error`` event.
+
+Handlers run on the event loop, inside the receive path: while one runs, no
+frame is read and nothing else on the loop (other sessions, keepalive pings,
+your own tasks) moves.  A handler that blocks (file or database I/O, a slow
+computation) should run elsewhere: :func:`in_thread` wraps it so that it runs
+in a worker thread, one event after another, tracked like a coroutine handler.
 
 Waiting (:meth:`RealtimeEventHandler.wait_for_next`) uses futures resolved by
 :meth:`RealtimeEventHandler.dispatch`; nothing polls.  A short-lived backlog
@@ -19,11 +25,16 @@ does; :meth:`RealtimeEventHandler.wait_for_next` gives the rule.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import inspect
 import logging
-from typing import Any, Callable, Coroutine, Dict, List, Optional, Set, TypeVar, overload
+import threading
+from typing import Any, Awaitable, Callable, Coroutine, Dict, List, Optional, Set, TypeVar, overload
 
-__all__ = ["BACKLOG_LOOP_PASSES", "Handler", "RealtimeEventHandler"]
+from ._redact import RedactingLogger
+
+__all__ = ["BACKLOG_LOOP_PASSES", "Handler", "RealtimeEventHandler", "in_thread"]
 
 logger = logging.getLogger("realtime_fast")
 
@@ -66,6 +77,45 @@ async def _ready(value: Any) -> Any:
     return value
 
 
+def in_thread(
+    handler: Callable[[Any], Any], *, executor: Optional[concurrent.futures.Executor] = None
+) -> Callable[[Any], Awaitable[Any]]:
+    """Wrap a plain (blocking) ``handler`` so that it runs in a worker thread instead of on the event loop.
+
+    ``client.on("conversation.item.completed", in_thread(save_to_database))``:
+    the dispatch returns at once and the receive path goes on while the
+    handler runs.  The wrapper is a coroutine function, so the dispatcher
+    tracks each call as a task (:meth:`RealtimeEventHandler.wait_for_handlers`
+    waits for them; a failure becomes an ``error`` event, ``source:
+    "handler"``).  Without ``executor``, the wrapper has its own thread and
+    runs the calls one after another, in dispatch order; with one, they run as
+    that executor schedules them.  Events a slow handler has not reached yet
+    wait in memory, so keep per-delta events (``conversation.updated``) on
+    the loop.  The handler sees the live item dicts, which the conversation
+    keeps changing: copy what it needs first if that matters.
+    """
+    if not callable(handler):
+        raise TypeError(f"in_thread() takes a callable handler, got {type(handler).__name__}.")
+    if inspect.iscoroutinefunction(handler):
+        raise TypeError("in_thread() is for plain functions; a coroutine handler already runs as a task.")
+    own: List[concurrent.futures.Executor] = []
+    lock = threading.Lock()
+
+    def pool() -> concurrent.futures.Executor:
+        if executor is not None:
+            return executor
+        with lock:
+            if not own:
+                own.append(concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="realtime_fast-handler"))
+            return own[0]
+
+    @functools.wraps(handler)
+    async def run_in_thread(event: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool(), handler, event)
+
+    return run_in_thread
+
+
 class _Window:
     """The events of one name dispatched after one wake of its waits, while the window is open.
 
@@ -96,19 +146,31 @@ class RealtimeEventHandler:
     Event names are plain strings; ``"server.*"`` and ``"client.*"`` are just
     names too (the API dispatches every event under its own name and then under
     the wildcard name).
+
+    ``event_handlers`` and ``next_event_handlers`` (name -> list of handlers,
+    as in the reference client) may be read; change them only through
+    :meth:`on`, :meth:`off`, :meth:`on_next` and :meth:`off_next`, which tell
+    the watchers of :meth:`watch_listeners`.  A fast path that caches what it
+    learnt from them (who listens to what) registers a watcher and drops its
+    cache when called: the cheap way to ask "does anyone listen" per event.
     """
 
+    #: Where handler failures are logged (the client and the API replace it with
+    #: one that also knows their API key).
+    _logger: RedactingLogger = RedactingLogger(logger)
+
     def __init__(self) -> None:
-        # These three dicts live as long as the object (cleared in place, never
-        # replaced): the client's compiled receive path holds them.  A name is in
-        # ``_waiters`` while a wait_for_next call waits for it or while it has a
-        # backlog (its list may then be empty): either way its dispatches must
-        # reach ``dispatch``, which is what the receive paths read the key as.
-        self._handlers: Dict[str, List[Handler]] = {}
-        self._next_handlers: Dict[str, List[Handler]] = {}
+        #: Event name -> persistent handlers, in the order they were added (read only: see the class docstring).
+        self.event_handlers: Dict[str, List[Handler]] = {}
+        #: Event name -> one-shot handlers, in the order they were added (read only).
+        self.next_event_handlers: Dict[str, List[Handler]] = {}
+        # A name is in ``_waiters`` while a wait_for_next call waits for it or while it
+        # has a backlog (its list may then be empty): either way its dispatches must
+        # reach ``dispatch``, so it counts as listened to.
         self._waiters: Dict[str, List[_Wait]] = {}
         self._backlogs: Dict[str, _Backlog] = {}
         self._handler_tasks: Set[asyncio.Task] = set()
+        self._listener_watchers: List[Callable[[], Any]] = []
 
     # -- registration -------------------------------------------------------------
 
@@ -135,7 +197,8 @@ class RealtimeEventHandler:
             return decorator
         if not callable(handler):
             raise TypeError(f'Handler for "{event_name}" must be callable, got {type(handler).__name__}.')
-        self._handlers.setdefault(event_name, []).append(handler)
+        self.event_handlers.setdefault(event_name, []).append(handler)
+        self._listeners_changed()
         return handler
 
     @overload
@@ -158,7 +221,8 @@ class RealtimeEventHandler:
             return decorator
         if not callable(handler):
             raise TypeError(f'Handler for "{event_name}" must be callable, got {type(handler).__name__}.')
-        self._next_handlers.setdefault(event_name, []).append(handler)
+        self.next_event_handlers.setdefault(event_name, []).append(handler)
+        self._listeners_changed()
         return handler
 
     def off(self, event_name: str, handler: Optional[Handler] = None) -> bool:
@@ -166,15 +230,17 @@ class RealtimeEventHandler:
 
         Raises ValueError when ``handler`` is given but is not registered.
         """
-        handlers = self._handlers.get(event_name)
+        handlers = self.event_handlers.get(event_name)
         if handler is None:
-            self._handlers.pop(event_name, None)
+            if self.event_handlers.pop(event_name, None) is not None:
+                self._listeners_changed()
             return True
         if not handlers or handler not in handlers:
             raise ValueError(f'Could not turn off specified event listener for "{event_name}": not found as a listener')
         handlers.remove(handler)
         if not handlers:
-            del self._handlers[event_name]
+            del self.event_handlers[event_name]
+        self._listeners_changed()
         return True
 
     def off_next(self, event_name: str, handler: Optional[Handler] = None) -> bool:
@@ -182,9 +248,10 @@ class RealtimeEventHandler:
 
         Raises ValueError when ``handler`` is given but is not registered.
         """
-        handlers = self._next_handlers.get(event_name)
+        handlers = self.next_event_handlers.get(event_name)
         if handler is None:
-            self._next_handlers.pop(event_name, None)
+            if self.next_event_handlers.pop(event_name, None) is not None:
+                self._listeners_changed()
             return True
         if not handlers or handler not in handlers:
             raise ValueError(
@@ -192,13 +259,15 @@ class RealtimeEventHandler:
             )
         handlers.remove(handler)
         if not handlers:
-            del self._next_handlers[event_name]
+            del self.next_event_handlers[event_name]
+        self._listeners_changed()
         return True
 
     def clear_event_handlers(self) -> bool:
         """Forget every persistent and one-shot handler (pending :meth:`wait_for_next` calls keep waiting)."""
-        self._handlers.clear()
-        self._next_handlers.clear()
+        self.event_handlers.clear()
+        self.next_event_handlers.clear()
+        self._listeners_changed()
         return True
 
     def has_listeners(self, event_name: str) -> bool:
@@ -208,7 +277,45 @@ class RealtimeEventHandler:
         until the loop has run the tasks a dispatch woke, their next call may want
         the events that follow.
         """
-        return event_name in self._handlers or event_name in self._next_handlers or event_name in self._waiters
+        return event_name in self.event_handlers or event_name in self.next_event_handlers or event_name in self._waiters
+
+    def direct_handlers(self, event_name: str) -> Optional[List[Handler]]:
+        """The persistent handlers of ``event_name`` when they are all that listens to it, else None.
+
+        None when a one-shot handler or a :meth:`wait_for_next` waits for
+        ``event_name`` (then only :meth:`dispatch` does what is needed); an
+        empty list when nothing listens.  The list is the live one of
+        :attr:`event_handlers`: read it, do not change it.  For a fast path
+        that calls the handlers itself (see :meth:`watch_listeners`).
+        """
+        if event_name in self.next_event_handlers or event_name in self._waiters:
+            return None
+        handlers = self.event_handlers.get(event_name)
+        return handlers if handlers is not None else []
+
+    def listened_names(self) -> Set[str]:
+        """The names :meth:`has_listeners` is True for, as a new set."""
+        return set(self.event_handlers) | set(self.next_event_handlers) | set(self._waiters)
+
+    def watch_listeners(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` whenever who listens to what may have changed.
+
+        That is: a handler or one-shot handler added or removed, one-shot
+        handlers fired, a :meth:`wait_for_next` begun or ended, a backlog
+        opened or closed.  For code that caches what :meth:`has_listeners`,
+        :attr:`event_handlers` or :attr:`next_event_handlers` said (the
+        client's compiled receive path does): drop the cache when called.
+        The callback runs inside the change, so it must only take note.
+        """
+        self._listener_watchers.append(callback)
+
+    def unwatch_listeners(self, callback: Callable[[], Any]) -> None:
+        """Stop calling ``callback`` (see :meth:`watch_listeners`); ValueError when it is not watching."""
+        self._listener_watchers.remove(callback)
+
+    def _listeners_changed(self) -> None:
+        for callback in self._listener_watchers:
+            callback()
 
     # -- dispatch -----------------------------------------------------------------
 
@@ -222,22 +329,22 @@ class RealtimeEventHandler:
         """
         # The hot path (every event the client dispatches): one handler, no one-shot
         # handlers and no waiters costs one dict lookup and the handler call.
-        handlers = self._handlers.get(event_name)
+        handlers = self.event_handlers.get(event_name)
         if handlers is not None:
             if len(handlers) == 1:
                 handler = handlers[0]
                 try:
                     result = handler(event)
                 except Exception as exc:  # a user's handler must not break the caller
-                    self._handler_failed(event_name, event, exc)
+                    self.handler_failed(event_name, event, exc)
                 else:
                     if result is not None and _isawaitable(result):
-                        self._schedule(result, event_name, event)
+                        self.track(result, event_name, event)
             else:
                 for handler in tuple(handlers):
                     self._call(handler, event_name, event)
-        if self._next_handlers:
-            next_handlers = self._next_handlers.get(event_name)
+        if self.next_event_handlers:
+            next_handlers = self.next_event_handlers.get(event_name)
             if next_handlers is not None:
                 fired = tuple(next_handlers)
                 for handler in fired:
@@ -246,8 +353,9 @@ class RealtimeEventHandler:
                     except ValueError:  # removed by an earlier handler of this dispatch
                         continue
                     self._call(handler, event_name, event)
-                if not next_handlers and self._next_handlers.get(event_name) is next_handlers:
-                    del self._next_handlers[event_name]
+                if not next_handlers and self.next_event_handlers.get(event_name) is next_handlers:
+                    del self.next_event_handlers[event_name]
+                self._listeners_changed()
         if self._waiters:
             waiters = self._waiters.get(event_name)
             if waiters is not None:
@@ -270,24 +378,32 @@ class RealtimeEventHandler:
                 return
         if not waits and backlog is None:
             del self._waiters[event_name]
+            self._listeners_changed()
 
     def _call(self, handler: Handler, event_name: str, event: Any) -> None:
         try:
             result = handler(event)
         except Exception as exc:  # a user's handler must not break the caller
-            self._handler_failed(event_name, event, exc)
+            self.handler_failed(event_name, event, exc)
             return
         if result is not None and _isawaitable(result):
-            self._schedule(result, event_name, event)
+            self.track(result, event_name, event)
 
-    def _schedule(self, awaitable: Any, event_name: str, event: Any) -> None:
+    def track(self, awaitable: Any, event_name: str, event: Any) -> None:
+        """Run ``awaitable`` (what a handler of ``event_name`` returned for ``event``) as a tracked task.
+
+        What :meth:`dispatch` does with a coroutine handler's result, for code
+        that calls handlers itself: the task is awaited by
+        :meth:`wait_for_handlers` and its failure reported through
+        :meth:`handler_failed`.
+        """
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             if inspect.iscoroutine(awaitable):
                 awaitable.close()
             exc = RuntimeError(f'Coroutine handler for "{event_name}" needs a running event loop; dispatch from async code.')
-            self._handler_failed(event_name, event, exc)
+            self.handler_failed(event_name, event, exc)
             return
         task = asyncio.ensure_future(awaitable, loop=loop)
         self._handler_tasks.add(task)
@@ -297,13 +413,13 @@ class RealtimeEventHandler:
             if not t.cancelled():
                 exc = t.exception()
                 if exc is not None:
-                    self._handler_failed(event_name, event, exc)
+                    self.handler_failed(event_name, event, exc)
 
         task.add_done_callback(done)
 
-    def _handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
-        """Report a handler that raised.  Subclasses dispatch an ``error`` event as well."""
-        logger.error('Handler for "%s" raised %s: %s', event_name, type(exc).__name__, exc, exc_info=exc)
+    def handler_failed(self, event_name: str, event: Any, exc: BaseException) -> None:
+        """Report a handler of ``event_name`` that raised ``exc`` for ``event`` (logged; the client and API also dispatch ``error``)."""
+        self._logger.error('Handler for "%s" raised %s: %s', event_name, type(exc).__name__, exc, exc_info=exc)
 
     # -- waiting ------------------------------------------------------------------
 
@@ -364,6 +480,7 @@ class RealtimeEventHandler:
         waits = self._waiters.get(event_name)
         if waits is None:
             waits = self._waiters[event_name] = []
+            self._listeners_changed()
         waits.append(wait)
         return self._wait(event_name, wait)
 
@@ -387,6 +504,7 @@ class RealtimeEventHandler:
                     pass
                 if not waits and event_name not in self._backlogs:
                     del self._waiters[event_name]
+                    self._listeners_changed()
         return None if value is _TIMED_OUT else value
 
     def _open_window(self, event_name: str, event: Any, woken: List[_Wait]) -> None:
@@ -394,7 +512,9 @@ class RealtimeEventHandler:
         backlog = self._backlogs.get(event_name)
         if backlog is None:
             backlog = self._backlogs[event_name] = _Backlog()
-            self._waiters.setdefault(event_name, [])
+            if event_name not in self._waiters:
+                self._waiters[event_name] = []
+                self._listeners_changed()
         window = _Window([event])
         backlog.windows.append(window)
         for wait in woken:
@@ -430,6 +550,7 @@ class RealtimeEventHandler:
             waits = self._waiters.get(event_name)
             if waits is not None and not waits:
                 del self._waiters[event_name]
+                self._listeners_changed()
 
     def _step_back(self, event_name: str, task: Any) -> None:
         """Let ``task``'s next wait for ``event_name`` return the event it was woken with but did not get."""
@@ -452,7 +573,7 @@ class RealtimeEventHandler:
         done, still = await asyncio.wait(pending, timeout=timeout)
         return not still
 
-    async def _cancel_handler_tasks(self) -> None:
+    async def cancel_handler_tasks(self) -> None:
         """Cancel the handler tasks still running (except the caller's own) and wait for them."""
         current = asyncio.current_task()
         pending = [t for t in self._handler_tasks if t is not current and not t.done()]

@@ -159,7 +159,9 @@ class CloseEvent(_CloseEventBase, total=False):
 
     ``error`` is True for abnormal ends (network failure, no close frame,
     protocol error); ``code``/``reason`` come from the close frame (None/"" when
-    there was none).  ``reconnecting`` says whether the client will try to reopen.
+    there was none).  A server close with another code than 1000 (or 1005) keeps
+    ``error`` False but is followed by an ``error`` event naming the code.
+    ``reconnecting`` says whether the client will try to reopen.
     """
 
     exception: Optional[BaseException]

@@ -1,8 +1,8 @@
 """Load-test the client: N real-time voice sessions on one core (``load``), or a long accelerated session (``soak``).
 
 ``realtime-fast bench load --sessions N --duration S [--transport picows|websockets]
-[--loop asyncio|uvloop] [--client realtime_fast|picows-bare|websockets-plain|openai]
-[--send-only] [--append-ms MS] [--json FILE]``
+[--loop asyncio|uvloop] [--keep-item-audio|--no-keep-item-audio]
+[--send-only] [--append-ms MS] [--tls] [--json FILE]``
 
 ``realtime-fast bench soak --minutes 60 --speed 20 [--json FILE]``
 """
@@ -26,20 +26,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--duration", type=float, default=20.0, help="seconds measured once all are connected (default 20)")
     load.add_argument("--transport", choices=("picows", "websockets", "auto"), default="picows", help="client transport (default picows)")
     load.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="client event loop (default asyncio)")
+    from .load import SESSION_TYPES
+
     load.add_argument(
         "--client",
-        choices=("realtime_fast", "picows-bare", "websockets-plain", "openai"),
+        choices=tuple(SESSION_TYPES),
         default="realtime_fast",
-        help="the client under test: this package (default), the bare picows+orjson client (the transport's ceiling), "
-        "a plain websockets+json+base64 client, or the openai package",
+        help="the client under test (default: this package's; the project's benchmarks register others to compare with)",
     )
     load.add_argument("--send-only", action="store_true", help="append silence only: no turns, nothing received (the send path alone)")
     load.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20; 10, 20, 40, 50, 100 or 200)")
+    load.add_argument(
+        "--tls",
+        action="store_true",
+        help="run over wss://: the load server serves a self-signed certificate made for the run, the clients trust it "
+        "(needs the cryptography package: the bench extra)",
+    )
     load.add_argument("--connect-rate", type=float, default=100.0, help="new sessions per second during the ramp (default 100)")
     load.add_argument("--client-cpu", type=int, default=0, help="CPU to pin this process to (default 0; -1: no pinning)")
     load.add_argument("--server-cpu", type=int, default=1, help="CPU to pin the load server to (default 1; -1: no pinning)")
     load.add_argument("--warmup", type=float, default=6.0, help="seconds after the ramp before measuring (default 6: one turn cycle)")
     load.add_argument("--history", type=int, default=20, help="max_history_items of each client (default 20; 0: unbounded)")
+    load.add_argument(
+        "--keep-item-audio",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="RealtimeClient(keep_item_audio=...): items keep their audio (default) or not (a server that forwards audio)",
+    )
     load.add_argument("--json", metavar="FILE", default=None, help="write the result to FILE as JSON")
     load.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -76,18 +89,22 @@ def run(args: argparse.Namespace) -> int:
                 client_cpu=None if args.client_cpu < 0 else args.client_cpu,
                 server_cpu=None if args.server_cpu < 0 else args.server_cpu,
                 history=args.history or None,
+                keep_item_audio=args.keep_item_audio,
                 quiet=args.quiet,
                 warmup=args.warmup,
                 send_only=args.send_only,
                 append_ms=args.append_ms,
+                tls=args.tls,
             )
         except ValueError as exc:
             print(f"realtime-fast bench load: {exc}", file=sys.stderr)
             return 2
         result = run_load(config)
         _write(result, args.json)
+        tls = result["tls"]
+        wire = f", {tls['version']} {tls['cipher']}" if tls else ""
         print(
-            f"{result['sessions']} sessions ({result['client']}, {result['transport']}, {result['loop']}): "
+            f"{result['sessions']} sessions ({result['client']}, {result['transport']}, {result['loop']}{wire}): "
             f"p50 {result['p50_lag_ms']:.2f} ms, p99 {result['p99_lag_ms']:.2f} ms, lost {result['lost_events']}, "
             f"client CPU {result['client_cpu_percent']:.1f}% ({1e6 * result['client_cpu_per_session_second']:.0f} us per session-second), "
             f"server CPU {result['server_cpu_percent']:.1f}%, RSS {result['rss_mb']:.0f} MB -> {'OK' if result['ok'] else 'FAILED'}"

@@ -28,36 +28,41 @@ Method (what one run does):
    and compare, session by session, the events the server sent with the
    events the client handled (``lost_events``, must be 0).
 
+``--tls`` runs the same workload over ``wss://``: a self-signed certificate
+for 127.0.0.1 is made at run time (ECDSA P-256, with ``cryptography``, the
+``bench`` extra), the load server serves it, and every client trusts exactly
+it through its own TLS option (``RealtimeClient(ssl=...)`` for this package).
+The result records the negotiated TLS version and cipher.
+
 ``--send-only`` appends silence only, so the server's VAD never starts a
 turn and nothing but ``session.created``/``session.updated`` comes back: the
 run measures the send path alone (client CPU per session-second of appending
 in real time).  ``--append-ms`` changes the audio per append (default 20 ms;
 fewer, larger frames for the same audio).
 
-Other clients, for comparison (``--client``): ``picows-bare`` is the thinnest
-client of this workload (a picows listener, orjson, the compiled base64 and
-``dumps_append_audio``; no conversation, no handler layer): the transport's
-own ceiling.  ``websockets-plain`` is a
-minimal client written for this comparison (the ``websockets`` library, stdlib
-``json`` and ``base64``, a dict of items updated per event, one handler call);
-``openai`` is the official ``openai`` package's realtime client
-(``AsyncOpenAI().realtime.connect()``) pointed at the load server.
+The harness measures this package's client.  The project's benchmarks
+compare it with other clients of the same workload, registered with
+:func:`register_client` (``bench/load_rivals.py`` in the source tree: the bare
+picows client, a plain websockets client, the ``openai`` package).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
+import functools
+import importlib.util
 import math
 import os
 import platform
+import shutil
+import ssl
 import sys
+import tempfile
 import time
 from array import array
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["LoadConfig", "run_load", "SPEECH_S", "CYCLE_S", "RESPONSE_S"]
+__all__ = ["CYCLE_S", "RESPONSE_S", "SESSION_TYPES", "SPEECH_S", "LoadConfig", "RealtimeFastSession", "register_client", "run_load"]
 
 RATE = 24000
 CHUNK_MS = 20
@@ -70,7 +75,7 @@ CYCLE_S = 6.0
 RESPONSE_S = 3.0
 TS_FIELD = "mock_sent_at_us"
 API_KEY = "sk-load-test-0123456789abcdef"
-CLIENTS = ("realtime_fast", "picows-bare", "websockets-plain", "openai")
+_NEEDS_CRYPTOGRAPHY = "--tls makes its certificate with the cryptography package: pip install 'realtime-fast[bench]' (or cryptography)."
 
 
 def _speech_chunks(chunk_ms: int = CHUNK_MS) -> List[bytes]:
@@ -141,7 +146,16 @@ class RealtimeFastSession:
 
     sync_append = True
 
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
+    def __init__(
+        self,
+        url: str,
+        transport: str,
+        recorder: LagRecorder,
+        history: Optional[int],
+        tls: Optional[ssl.SSLContext] = None,
+        *,
+        keep_item_audio: bool = True,
+    ) -> None:
         from realtime_fast import RealtimeClient
 
         self.recorder = recorder
@@ -156,6 +170,8 @@ class RealtimeFastSession:
             raw_audio_deltas=False,
             max_history_items=history,
             connect_timeout=60.0,
+            ssl=tls,
+            keep_item_audio=keep_item_audio,
         )
         client.update_session(turn_detection={"type": "server_vad"}, modalities=["audio"])
         client.on("conversation.updated", self._on_updated)
@@ -198,300 +214,23 @@ class RealtimeFastSession:
         await self.client.disconnect()
 
 
-class PlainWebsocketsSession:
-    """A minimal client written for the comparison: ``websockets`` + stdlib ``json``/``base64`` + dict updates."""
-
-    sync_append = False
-
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
-        self.url = url + "?model=gpt-realtime"
-        self.recorder = recorder
-        self.received = 0
-        self.sid: Optional[str] = None
-        self.items: Dict[str, Dict[str, Any]] = {}
-        self.audio_bytes = 0
-        self.ws: Any = None
-        self.reader: Optional[asyncio.Task[None]] = None
-        self._n = 0
-
-    async def connect(self) -> None:
-        import websockets
-
-        self.ws = await websockets.connect(
-            self.url,
-            additional_headers={"Authorization": f"Bearer {API_KEY}"},
-            max_size=None,
-            compression=None,
-            open_timeout=60,
-        )
-        await self.ws.send(
-            json.dumps(
-                {
-                    "type": "session.update",
-                    "session": {
-                        "type": "realtime",
-                        "output_modalities": ["audio"],
-                        "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
-                    },
-                }
-            )
-        )
-        self.reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        import websockets
-
-        try:
-            async for message in self.ws:
-                self._on_event(json.loads(message))
-        except websockets.ConnectionClosed:
-            pass
-
-    def _on_event(self, event: Dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "response.output_audio.delta":
-            item = self.items.get(event["item_id"])
-            if item is not None:
-                pcm = base64.b64decode(event["delta"])
-                item["audio"] += pcm
-                self.audio_bytes += len(pcm)
-        elif kind == "response.output_audio_transcript.delta":
-            item = self.items.get(event["item_id"])
-            if item is not None:
-                item["transcript"] += event["delta"]
-        elif kind in ("conversation.item.added", "conversation.item.done"):
-            raw = event["item"]
-            item = self.items.setdefault(raw["id"], {"audio": bytearray(), "transcript": ""})
-            item["status"] = raw.get("status")
-            if len(self.items) > 50:
-                self.items.pop(next(iter(self.items)))
-        elif kind == "session.created":
-            self.sid = event["session"]["id"]
-        self._handler(event)
-
-    def _handler(self, event: Dict[str, Any]) -> None:
-        now = time.time_ns() // 1000
-        self.received += 1
-        sent = event.get(TS_FIELD)
-        if sent is not None:
-            self.recorder.window.append(now - sent)
-
-    async def append(self, pcm: bytes) -> None:
-        self._n += 1
-        await self.ws.send(
-            json.dumps(
-                {"event_id": f"evt_{id(self):x}{self._n}", "type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode("ascii")}
-            )
-        )
-
-    @property
-    def is_open(self) -> bool:
-        from websockets.protocol import State
-
-        return self.ws is not None and self.ws.state is State.OPEN
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            await asyncio.gather(self.reader, return_exceptions=True)
+#: Client name -> (session factory, the transport its results name): the client under test.
+#: Other clients, for comparison, are registered by the project's benchmarks
+#: (``bench/load_rivals.py``) with :func:`register_client`.
+SESSION_TYPES: Dict[str, Callable[..., Any]] = {"realtime_fast": RealtimeFastSession}
+_WIRES: Dict[str, str] = {}
 
 
-class PicowsBareSession:
-    """The thinnest client of this workload: the transport's own ceiling (``--client picows-bare``).
+def register_client(name: str, factory: Callable[..., Any], transport: str) -> None:
+    """Make ``factory`` the session of ``--client name`` (for comparisons; ``transport`` names its wire in results).
 
-    A picows ``WSListener`` per session; ``orjson`` parses each frame; audio
-    deltas are decoded by :func:`realtime_fast.audio.b64decode_pcm16` (compiled
-    base64) into one ``bytearray`` per item; appends are built by
-    :func:`realtime_fast.events.dumps_append_audio` with event ids from a
-    counter and written with one ``WSTransport.send`` each.  No conversation,
-    no event handler layer, no input-audio copy: what is left is picows, the
-    kernel and the few calls any client of this protocol must make.
+    ``factory(url, transport, recorder, history, tls)`` returns an object with
+    ``connect()``, ``append(pcm)`` (a coroutine unless ``sync_append`` is
+    True), ``is_open``, ``close()``, ``received``, ``sid`` and ``audio_bytes``,
+    as :class:`RealtimeFastSession` has.
     """
-
-    sync_append = True
-
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
-        import itertools
-
-        import orjson
-        from picows import WSListener, WSMsgType
-
-        from realtime_fast.audio import b64decode_pcm16
-        from realtime_fast.events import dumps_append_audio
-
-        self.url = url + "?model=gpt-realtime"
-        self.recorder = recorder
-        self.received = 0
-        self.audio_bytes = 0
-        self.transcript_chars = 0
-        self.sid: Optional[str] = None
-        self.items: Dict[str, bytearray] = {}
-        self.ws: Any = None
-        self._dumps_append = dumps_append_audio
-        ids = itertools.count(1)
-        prefix = f"evt_{id(self):x}_"
-        self._next_id = lambda: prefix + str(next(ids))
-        session = self
-        text, close = WSMsgType.TEXT, WSMsgType.CLOSE
-        loads = orjson.loads
-        window_of = recorder  # the recorder's window list is swapped each second: look it up per event
-        time_ns = time.time_ns
-        items = self.items
-
-        class Listener(WSListener):  # one per session
-            def on_ws_frame(self, transport: Any, frame: Any) -> None:
-                kind = frame.msg_type
-                if kind == text:
-                    event = loads(frame.get_payload_as_memoryview())
-                    etype = event["type"]
-                    if etype == "response.output_audio.delta":
-                        buf = items.get(event["item_id"])
-                        if buf is not None:
-                            pcm = b64decode_pcm16(event["delta"])
-                            buf += pcm
-                            session.audio_bytes += len(pcm)
-                    elif etype == "response.output_audio_transcript.delta":
-                        session.transcript_chars += len(event["delta"])
-                    elif etype == "conversation.item.added":
-                        items[event["item"]["id"]] = bytearray()
-                        if len(items) > 20:
-                            del items[next(iter(items))]
-                    elif etype == "session.created":
-                        session.sid = event["session"]["id"]
-                    session.received += 1
-                    sent = event.get(TS_FIELD)
-                    if sent is not None:
-                        window_of.window.append(time_ns() // 1000 - sent)
-                elif kind == close:
-                    transport.send_close(frame.get_close_code(), frame.get_close_message())
-                    transport.disconnect()
-
-        self._listener = Listener
-
-    async def connect(self) -> None:
-        import orjson
-        from picows import WSMsgType, ws_connect
-
-        self.ws, _ = await ws_connect(
-            self._listener,
-            self.url,
-            extra_headers=[("Authorization", f"Bearer {API_KEY}")],
-            websocket_handshake_timeout=60,
-            enable_auto_pong=True,
-        )
-        self._send = self.ws.send
-        self._text = WSMsgType.TEXT
-        update = {
-            "event_id": self._next_id(),
-            "type": "session.update",
-            "session": {"type": "realtime", "output_modalities": ["audio"], "audio": {"input": {"turn_detection": {"type": "server_vad"}}}},
-        }
-        self._send(self._text, orjson.dumps(update))
-
-    def append(self, pcm: bytes) -> None:
-        self._send(self._text, self._dumps_append(pcm, self._next_id()))
-
-    @property
-    def is_open(self) -> bool:
-        return self.ws is not None and not self.ws.is_disconnected
-
-    async def close(self) -> None:
-        ws = self.ws
-        if ws is None or ws.is_disconnected:
-            return
-        ws.send_close()
-        try:
-            await asyncio.wait_for(ws.wait_disconnected(), 5.0)
-        except asyncio.TimeoutError:
-            ws.disconnect()
-            await ws.wait_disconnected()
-
-
-class OpenAISession:
-    """The official ``openai`` package's realtime client, pointed at the load server."""
-
-    sync_append = False
-
-    def __init__(self, url: str, transport: str, recorder: LagRecorder, history: Optional[int]) -> None:
-        from openai import AsyncOpenAI
-
-        base = url.rsplit("/realtime", 1)[0]  # ws://host:port/v1
-        self.openai = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base, base_url=base.replace("ws://", "http://"))
-        self.recorder = recorder
-        self.received = 0
-        self.sid: Optional[str] = None
-        self.audio_bytes = 0
-        self.items: Dict[str, Dict[str, Any]] = {}
-        self.manager: Any = None
-        self.conn: Any = None
-        self.reader: Optional[asyncio.Task[None]] = None
-        self._open = False
-
-    async def connect(self) -> None:
-        self.manager = self.openai.realtime.connect(model="gpt-realtime")
-        self.conn = await self.manager.__aenter__()
-        self._open = True
-        await self.conn.session.update(
-            session={"type": "realtime", "output_modalities": ["audio"], "audio": {"input": {"turn_detection": {"type": "server_vad"}}}}
-        )
-        self.reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for event in self.conn:
-                kind = event.type
-                if kind == "response.output_audio.delta":
-                    item = self.items.get(event.item_id)
-                    if item is not None:
-                        pcm = base64.b64decode(event.delta)
-                        item["audio"] += pcm
-                        self.audio_bytes += len(pcm)
-                elif kind == "response.output_audio_transcript.delta":
-                    item = self.items.get(event.item_id)
-                    if item is not None:
-                        item["transcript"] += event.delta
-                elif kind in ("conversation.item.added", "conversation.item.done"):
-                    self.items.setdefault(event.item.id, {"audio": bytearray(), "transcript": ""})
-                    if len(self.items) > 50:
-                        self.items.pop(next(iter(self.items)))
-                elif kind == "session.created":
-                    self.sid = event.session.id
-                now = time.time_ns() // 1000
-                self.received += 1
-                extra = event.model_extra or {}
-                sent = extra.get(TS_FIELD)
-                if sent is not None:
-                    self.recorder.window.append(now - sent)
-        except Exception:  # the connection closed (the package raises its own error types)
-            pass
-        finally:
-            self._open = False
-
-    async def append(self, pcm: bytes) -> None:
-        await self.conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode("ascii"))
-
-    @property
-    def is_open(self) -> bool:
-        return self._open
-
-    async def close(self) -> None:
-        if self.manager is not None:
-            try:
-                await self.manager.__aexit__(None, None, None)
-            except Exception:
-                pass
-        if self.reader is not None:
-            await asyncio.gather(self.reader, return_exceptions=True)
-        await self.openai.close()
-
-
-SESSION_TYPES: Dict[str, Callable[..., Any]] = {
-    "realtime_fast": RealtimeFastSession,
-    "websockets-plain": PlainWebsocketsSession,
-    "openai": OpenAISession,
-    "picows-bare": PicowsBareSession,
-}
+    SESSION_TYPES[name] = factory
+    _WIRES[name] = transport
 
 
 # --------------------------------------------------------------------------- the run
@@ -515,6 +254,8 @@ class LoadConfig:
         warmup: float = CYCLE_S,
         send_only: bool = False,
         append_ms: int = CHUNK_MS,
+        tls: bool = False,
+        keep_item_audio: bool = True,
     ) -> None:
         if sessions < 1:
             raise ValueError(f"sessions must be at least 1, got {sessions}.")
@@ -525,7 +266,9 @@ class LoadConfig:
         if append_ms not in (10, 20, 40, 50, 100, 200):
             raise ValueError(f"append_ms must be one of 10, 20, 40, 50, 100 or 200 ms, got {append_ms}.")
         if client not in SESSION_TYPES:
-            raise ValueError(f"Unknown client {client!r}: use one of {', '.join(CLIENTS)}.")
+            raise ValueError(f"Unknown client {client!r}: use one of {', '.join(SESSION_TYPES)}.")
+        if tls and importlib.util.find_spec("cryptography") is None:
+            raise ValueError(_NEEDS_CRYPTOGRAPHY)
         self.sessions = sessions
         self.duration = duration
         self.transport = transport
@@ -535,28 +278,130 @@ class LoadConfig:
         self.client_cpu = client_cpu
         self.server_cpu = server_cpu
         self.history = history
+        #: RealtimeClient(keep_item_audio=...) of the sessions (this package's client only).
+        self.keep_item_audio = keep_item_audio
         self.quiet = quiet
         self.warmup = warmup
         #: Only silence is appended: the server's VAD never starts a turn, so nothing is received (the send path alone).
         self.send_only = send_only
         #: Milliseconds of audio per append (one append per session every ``append_ms``).
         self.append_ms = append_ms
+        #: Run over ``wss://`` with a self-signed certificate made for the run.
+        self.tls = tls
 
 
 class _Server:
-    """The load server: a child process (default) or, for tests, any running URL with a ``stats`` callable."""
+    """The load server: a child process (default) or, for tests, any running URL with a ``stats`` callable.
+
+    With ``config.tls`` it serves a self-signed certificate made for the run;
+    :attr:`client_tls` is the client context that trusts exactly it (else None).
+    """
 
     def __init__(self, config: LoadConfig) -> None:
         from realtime_fast.mock.load import spawn_load_server
 
-        self.proc = spawn_load_server(cpu=config.server_cpu, loop="uvloop" if _has_uvloop() else "asyncio")
+        self.client_tls: Optional[ssl.SSLContext] = None
+        self._folder: Optional[str] = None
+        certfile = keyfile = None
+        if config.tls:
+            self._folder = tempfile.mkdtemp(prefix="realtime-fast-load-tls-")
+            certfile, keyfile = make_self_signed_certificate(self._folder)
+            self.client_tls = ssl.create_default_context(cafile=certfile)
+        try:
+            self.proc = spawn_load_server(
+                cpu=config.server_cpu, loop="uvloop" if _has_uvloop() else "asyncio", certfile=certfile, keyfile=keyfile
+            )
+        except BaseException:
+            self._remove_folder()
+            raise
         self.url = self.proc.url
 
     def stats(self, per_session: bool = False) -> Dict[str, Any]:
         return self.proc.stats(per_session=per_session)
 
     def stop(self) -> None:
-        self.proc.stop()
+        try:
+            self.proc.stop()
+        finally:
+            self._remove_folder()
+
+    def _remove_folder(self) -> None:
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+def make_self_signed_certificate(folder: str, host: str = "127.0.0.1") -> Tuple[str, str]:
+    """A self-signed ECDSA P-256 certificate for IP address ``host``, valid for two days: ``(cert, key)`` PEM paths in ``folder``.
+
+    It is its own CA (a client trusts it with ``ssl.create_default_context(cafile=cert)``).
+    Needs the ``cryptography`` package (the ``bench`` extra).
+    """
+    try:
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    except ImportError:
+        raise RuntimeError(_NEEDS_CRYPTOGRAPHY) from None
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"realtime-fast load server {host}")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = os.path.join(folder, "load-server.pem")
+    key_path = os.path.join(folder, "load-server.key")
+    with open(cert_path, "wb") as f:
+        f.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def _tls_parameters(url: str, context: ssl.SSLContext) -> Dict[str, Any]:
+    """The TLS version and cipher a client with ``context`` negotiates with the server at ``url`` (one probe connection)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port, ssl=context)
+    try:
+        tls = writer.get_extra_info("ssl_object")
+        cipher = tls.cipher() if tls is not None else None
+        return {
+            "version": tls.version() if tls is not None else None,
+            "cipher": cipher[0] if cipher else None,
+            "certificate": "self-signed ECDSA P-256",
+            "openssl": ssl.OPENSSL_VERSION,
+        }
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, ssl.SSLError):
+            pass
 
 
 def _has_uvloop() -> bool:
@@ -571,8 +416,11 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     loop = asyncio.get_running_loop()
     recorder = LagRecorder()
     make = SESSION_TYPES[config.client]
+    if make is RealtimeFastSession:
+        make = functools.partial(make, keep_item_audio=config.keep_item_audio)
     n = config.sessions
-    sessions: List[Any] = [make(server.url, config.transport, recorder, config.history) for _ in range(n)]
+    tls = getattr(server, "client_tls", None)
+    sessions: List[Any] = [make(server.url, config.transport, recorder, config.history, tls) for _ in range(n)]
     live: List[Any] = []  # connected, in the ticker
     phases: List[int] = []
     failures: List[str] = []
@@ -672,6 +520,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
             )
             last_cpu, last_wall, last_server = now_cpu, now_wall, srv
 
+    tls_parameters = await _tls_parameters(server.url, tls) if tls is not None else None
     started = time.monotonic()
     state = {"phase": "ramp"}
     progress_task = loop.create_task(progress(lambda: state["phase"]))
@@ -688,11 +537,13 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     getattr(server, "measure_started", lambda: None)()  # a relay benchmark samples the relay's CPU here
     cpu0, wall0 = time.process_time(), time.monotonic()
     times0 = os.times()
+    cpus0 = _cpu_jiffies()
     faults0 = _minor_faults()
     history_start = len(history)
     await asyncio.sleep(config.duration)
     cpu1, wall1 = time.process_time(), time.monotonic()
     times1 = os.times()
+    cpus1 = _cpu_jiffies()
     faults1 = _minor_faults()
     recorder.take_window()
     recorder.measuring = False
@@ -741,7 +592,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "connect_failures": len(failures),
         "connect_failure_examples": failures[:3],
         "client": config.client,
-        "transport": config.transport if config.client == "realtime_fast" else ("picows" if config.client == "picows-bare" else "websockets"),
+        "transport": _WIRES.get(config.client, config.transport),
         "loop": config.loop,
         "duration": round(duration, 3),
         "events": recorder.events_measured,
@@ -749,6 +600,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "appends": counters["appends"],
         "send_only": config.send_only,
         "append_ms": append_ms,
+        "tls": tls_parameters,
         "p50_lag_ms": round(percentile(lags, 0.5) / 1000, 3),
         "p90_lag_ms": round(percentile(lags, 0.9) / 1000, 3),
         "p99_lag_ms": round(p99_lag, 3),
@@ -763,6 +615,12 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "client_user_cpu_percent": round(100 * (times1.user - times0.user) / duration, 1),
         "client_sys_cpu_percent": round(100 * (times1.system - times0.system) / duration, 1),
         "client_minor_page_faults_per_s": round((faults1 - faults0) / duration),
+        # How busy each CPU of the machine was over the window (everything on it, this run included).
+        "cpu_busy_during_window": {
+            name: round((busy1 - cpus0[name][0]) / max(1, total1 - cpus0[name][1]), 3)
+            for name, (busy1, total1) in cpus1.items()
+            if name in cpus0
+        },
         "audio_bytes_decoded": sum(getattr(s, "audio_bytes", 0) for s in live),
         "client_ticker_late_max_ms": round(1000 * counters["ticker_late_max"], 2),
         "client_tick_busy_max_ms": round(1000 * counters["tick_busy_max"], 2),
@@ -778,6 +636,23 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "progress": window_lines,
     }
     return result
+
+
+def _cpu_jiffies() -> Dict[str, Tuple[int, int]]:
+    """Busy and total time of each CPU so far (``{"cpu0": (busy, total)}``, Linux /proc/stat; empty elsewhere)."""
+    times: Dict[str, Tuple[int, int]] = {}
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, _, rest = line.partition(" ")
+                if not (name.startswith("cpu") and name[3:].isdigit()):
+                    continue
+                fields = [int(v) for v in rest.split()]
+                idle = fields[3] + fields[4]  # idle + iowait
+                times[name] = (sum(fields) - idle, sum(fields))
+    except (OSError, ValueError, IndexError):
+        return {}
+    return times
 
 
 def _minor_faults() -> int:
@@ -796,6 +671,7 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
 
     if log is None:
         log = (lambda line: None) if config.quiet else (lambda line: print(line, flush=True))
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     pinned = pin_to_cpu(config.client_cpu)
     server = _Server(config)
     try:
@@ -807,21 +683,51 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
         result = run_loop(_run(config, server, log), loop=config.loop)
     finally:
         server.stop()
+        if affinity is not None and pinned is not None:  # the caller's process goes on: unpin it
+            os.sched_setaffinity(0, affinity)
     result.update(
         {
             "client_cpus": pinned,
+            # The share of the client's core that other programs took during the window (a shared
+            # machine): its busy time minus this process's CPU.  Lag is only comparable near 0.
+            "client_core_busy_by_others": _others_on(pinned, result),
             "server_cpu": config.server_cpu,
             "connect_rate": config.connect_rate,
             "warmup": config.warmup,
             "history_items": config.history,
+            "keep_item_audio": config.keep_item_audio if config.client == "realtime_fast" else None,
             "python": platform.python_version(),
             "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
             "implementation": _implementation(),
+            "libraries": _library_versions(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "cycle": {"speech_s": 0.0 if config.send_only else SPEECH_S, "cycle_s": CYCLE_S, "response_s": RESPONSE_S, "append_ms": config.append_ms},
         }
     )
     return result
+
+
+def _others_on(pinned: Optional[List[int]], result: Dict[str, Any]) -> Optional[float]:
+    """Busy fraction of the (single) client CPU not used by the client over the window; None when not pinned to one CPU."""
+    if not pinned or len(pinned) != 1:
+        return None
+    busy = result.get("cpu_busy_during_window", {}).get(f"cpu{pinned[0]}")
+    if busy is None:
+        return None
+    return round(max(0.0, busy - result["client_cpu_percent"] / 100), 3)
+
+
+def _library_versions() -> Dict[str, Optional[str]]:
+    """Versions of the network libraries in play (None: not installed); picows uses aiofastnet when it is installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: Dict[str, Optional[str]] = {}
+    for name in ("picows", "aiofastnet", "websockets", "uvloop"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def _implementation() -> str:

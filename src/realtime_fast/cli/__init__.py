@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Sequence
 
-from .. import __version__
+from .._version import __version__
 
 #: (name, module, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(modname)
         p = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip().splitlines()[0])
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(run_command=module.run)
     return parser
 
 
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "debug", False):
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        return int(args._run(args) or 0)
+        return int(args.run_command(args) or 0)
     except KeyboardInterrupt:
         return 130
 

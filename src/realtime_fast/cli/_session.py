@@ -16,11 +16,11 @@ import os
 import time
 from dataclasses import dataclass
 from typing import IO, Any, AsyncIterator, Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from .. import __version__
+from .._version import __version__
 
 #: Where the real service lives (what the client uses when ``url`` is None).
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
@@ -46,7 +46,7 @@ def ws_url(value: str) -> str:
     scheme = {"http": "ws", "https": "wss"}.get(parts.scheme, parts.scheme)
     if scheme not in ("ws", "wss") or not parts.hostname:
         raise argparse.ArgumentTypeError(f"{value!r} is not a WebSocket address; use ws://host:port/path or wss://host/path")
-    return parts._replace(scheme=scheme).geturl()
+    return urlunsplit((scheme, parts.netloc, parts.path, parts.query, parts.fragment))
 
 
 def positive_float(value: str) -> float:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..wav import SAMPLE_RATE, read_wav, speech_like_signal, write_wav
 from ._output import Console, format_ms, format_seconds
 from ._session import CliFailure, JsonEventLog, SessionRunner, Target, add_connection_arguments, choose_target, get

@@ -20,12 +20,13 @@ Nothing in this package talks to a socket.
 
 from __future__ import annotations
 
-import logging
-from typing import Any, Dict, FrozenSet, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
+from .._redact import package_logger
+from ..names import AUDIO_DELTA_TYPES, AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
 from ._common import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL_PREFIX, REALTIME_SUBPROTOCOL, Dialect
 from .beta import BetaDialect
-from .ga import SERVER_EVENT_ALIASES, GADialect
+from .ga import GADialect
 
 __all__ = [
     "AUDIO_DELTA_TYPES",
@@ -43,17 +44,7 @@ __all__ = [
     "turn_detection_of",
 ]
 
-logger = logging.getLogger("realtime_fast")
-
-#: Content part types whose ``text`` goes into ``formatted["text"]`` (beta, GA).
-TEXT_PART_TYPES: FrozenSet[str] = frozenset({"text", "input_text", "output_text"})
-
-#: Content part types that carry audio (assistant parts in beta and GA; user input audio).
-AUDIO_PART_TYPES: FrozenSet[str] = frozenset({"audio", "output_audio"})
-
-#: Server event types that carry a base64 audio delta.
-AUDIO_DELTA_TYPES: FrozenSet[str] = frozenset({"response.audio.delta", "response.output_audio.delta"})
-
+logger = package_logger()
 
 _DIALECTS: Dict[str, Dialect] = {"ga": GADialect(), "beta": BetaDialect()}
 

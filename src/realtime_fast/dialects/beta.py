@@ -13,14 +13,14 @@ processes.
 from __future__ import annotations
 
 import copy
-import logging
 from typing import Any, Dict, List, Mapping, Optional
 
+from .._redact import package_logger
 from ._common import BETA_SUBPROTOCOL, Dialect, flat_format, flat_modalities
 
 __all__ = ["BetaDialect", "to_beta_response", "to_beta_session"]
 
-logger = logging.getLogger("realtime_fast")
+logger = package_logger()
 
 _INPUT_KEYS = {
     "format": "input_audio_format",

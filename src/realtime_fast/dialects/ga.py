@@ -31,28 +31,16 @@ the conversation processes.
 from __future__ import annotations
 
 import copy
-import logging
 from typing import Any, Dict, Mapping
 
+from .._redact import package_logger
+from ..names import SERVER_EVENT_ALIASES
 from ._common import Dialect, deep_merge, ga_format, ga_modalities, none_turn_detection
 
 __all__ = ["GADialect", "SERVER_EVENT_ALIASES", "to_ga_response", "to_ga_session"]
 
-logger = logging.getLogger("realtime_fast")
+logger = package_logger()
 
-#: GA server event name -> the name the conversation processes.
-SERVER_EVENT_ALIASES: Dict[str, str] = {
-    "conversation.item.added": "conversation.item.created",
-    # item.done repeats an item already added; processed as "add it if it is new",
-    # so an item whose "added" was missed still appears, and a known one is left alone.
-    "conversation.item.done": "conversation.item.created",
-    "response.output_audio.delta": "response.audio.delta",
-    "response.output_audio.done": "response.audio.done",
-    "response.output_text.delta": "response.text.delta",
-    "response.output_text.done": "response.text.done",
-    "response.output_audio_transcript.delta": "response.audio_transcript.delta",
-    "response.output_audio_transcript.done": "response.audio_transcript.done",
-}
 
 #: Keys the GA session no longer has (left out of ``session.update``).
 DROPPED_KEYS = frozenset({"temperature"})
@@ -118,8 +106,49 @@ def to_ga_session(config: Mapping[str, Any]) -> Dict[str, Any]:
     return session
 
 
+#: What a GA ``response.create`` takes (openai's ``RealtimeResponseCreateParams``).
+RESPONSE_FIELDS = frozenset(
+    {
+        "audio", "conversation", "input", "instructions", "max_output_tokens", "metadata", "output_modalities",
+        "parallel_tool_calls", "prompt", "reasoning", "tool_choice", "tools",
+    }
+)
+#: The reference-style keys a response may use, and the GA field each becomes.
+_RESPONSE_FLAT_KEYS = {
+    "modalities": "output_modalities",
+    "voice": "audio.output.voice",
+    "output_audio_format": "audio.output.format",
+    "max_response_output_tokens": "max_output_tokens",
+}
+#: What ``audio.output`` of a GA response takes.
+_RESPONSE_AUDIO_OUTPUT = frozenset({"voice", "format"})
+
+
 def to_ga_response(params: Mapping[str, Any]) -> Dict[str, Any]:
-    """The GA ``response`` object of ``response.create`` for reference-style parameters."""
+    """The GA ``response`` object of ``response.create`` for reference-style or GA parameters.
+
+    A GA response takes its own audio settings as ``audio.output.voice`` and
+    ``audio.output.format`` only (``voice``, ``output_audio_format``);
+    anything else (``speed``, ``temperature``, input audio settings, unknown
+    fields) raises ValueError naming it, before anything is sent: the service
+    would answer it with an ``error`` event.
+    """
+    rejected = sorted(key for key in params if key not in RESPONSE_FIELDS and key not in _RESPONSE_FLAT_KEYS)
+    audio = params.get("audio")
+    if audio is not None:
+        if not isinstance(audio, Mapping) or set(audio) - {"output"}:
+            rejected.append("audio (only audio.output is a response setting)")
+        else:
+            output = audio.get("output")
+            if output is not None and (not isinstance(output, Mapping) or set(output) - _RESPONSE_AUDIO_OUTPUT):
+                extra = sorted(set(output) - _RESPONSE_AUDIO_OUTPUT) if isinstance(output, Mapping) else ["?"]
+                rejected.extend(f"audio.output.{key}" for key in extra)
+    if rejected:
+        raise ValueError(
+            f"The GA protocol's response.create has no {', '.join(rejected)}: a response takes "
+            f"{', '.join(sorted(RESPONSE_FIELDS))} (and voice / output_audio_format, sent as audio.output); "
+            "set session-wide audio settings such as speed with update_session()."
+        )
     return _translate(params, with_input=False)
 
 

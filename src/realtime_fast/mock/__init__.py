@@ -6,7 +6,7 @@ cannot tell it from the service for everything that does not need a real model:
 handshake, auth and model errors, session configuration and validation, the
 conversation, input audio with energy-based server VAD and transcription,
 scripted responses (text, synthetic speech, function calls) with the service's
-event order, cancellation, truncation, limits, and a recording of every frame.
+event order, cancellation, truncation, limits, and a recording of the newest frames.
 
     from realtime_fast.mock import MockRealtimeServer
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import sys
 
 __all__ = ["add_arguments", "run"]
@@ -42,8 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TEXT",
         help='what the assistant answers, {text} standing for the user\'s words (default: \'You said: "{text}"\')',
     )
-    if not any(a.dest == "debug" for a in parser._actions):
+    parser.add_argument(
+        "--certfile", default=None, help="PEM certificate (chain) to serve wss:// instead of ws:// (with --keyfile)"
+    )
+    parser.add_argument("--keyfile", default=None, help="PEM private key of --certfile (default: in --certfile)")
+    try:
         parser.add_argument("--debug", action="store_true", help="log every connection and frame")
+    except argparse.ArgumentError:  # the parser it joins has its own --debug already
+        pass
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,6 +59,17 @@ def run(args: argparse.Namespace) -> int:
 
     if getattr(args, "debug", False) and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    context = None
+    if args.certfile is not None or args.keyfile is not None:
+        if args.certfile is None:
+            print("realtime-fast mock-server: --keyfile needs --certfile.", file=sys.stderr)
+            return 2
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"realtime-fast mock-server: cannot load the certificate {args.certfile!r}: {exc}", file=sys.stderr)
+            return 2
     try:
         server = MockRealtimeServer(
             api_key=args.api_key,
@@ -63,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             max_session_seconds=args.max_session_seconds,
             timestamp_field=args.timestamp_field,
             record=False,  # nobody can read the frames of a command-line server
+            ssl=context,
         )
     except ValueError as exc:
         print(f"realtime-fast mock-server: {exc}", file=sys.stderr)

@@ -39,7 +39,9 @@ needs, as cheaply as Python allows, so that the *client* is what gets measured:
 
 Run it in its own process with ``python -m realtime_fast.mock.load`` (prints
 its URL; answers ``stats`` / ``final`` lines on stdin with a JSON line) or
-:func:`spawn_load_server`.
+:func:`spawn_load_server`.  Given a certificate (``ssl=``, or ``--certfile``
+/ ``--keyfile``) it serves ``wss://``: picows' server does TLS (through
+aiofastnet when that is installed, as picows does by default).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ import base64
 import itertools
 import json
 import os
+import re
+import ssl as _ssl
 import subprocess
 import sys
 import threading
@@ -408,6 +412,7 @@ class LoadServer:
         tick_ms: ticker period, ms (the pacing resolution).
         speech_level: peak PCM16 sample value above which a chunk is speech.
         timestamp_field: name of the integer send-time field (microseconds since the epoch).
+        ssl: a server :class:`ssl.SSLContext` to serve ``wss://`` (None: ``ws://``).
     """
 
     def __init__(
@@ -423,6 +428,7 @@ class LoadServer:
         tick_ms: float = 10.0,
         speech_level: int = 500,
         timestamp_field: str = "mock_sent_at_us",
+        ssl: Optional[_ssl.SSLContext] = None,
     ) -> None:
         if not 20 <= audio_chunk_ms <= 200:
             raise ValueError(f"audio_chunk_ms must be between 20 and 200 ms, got {audio_chunk_ms}.")
@@ -433,6 +439,7 @@ class LoadServer:
         self.host = host
         self._requested_port = port
         self.port: Optional[int] = None
+        self.ssl = ssl
         self.audio_chunk_ms = audio_chunk_ms
         self.deltas_per_response = max(1, round(response_seconds * 1000 / audio_chunk_ms))
         self.transcript_every = transcript_every
@@ -471,10 +478,11 @@ class LoadServer:
 
     @property
     def url(self) -> str:
-        """``ws://host:port/v1/realtime`` (once started)."""
+        """``ws://host:port/v1/realtime`` (``wss://`` with ``ssl``; once started)."""
         if self.port is None:
             raise RuntimeError("The load server is not started; await start() first.")
-        return f"ws://{self.host}:{self.port}/v1/realtime"
+        scheme = "wss" if self.ssl is not None else "ws"
+        return f"{scheme}://{self.host}:{self.port}/v1/realtime"
 
     async def start(self) -> LoadServer:
         """Start listening and the ticker; returns ``self``."""
@@ -487,6 +495,7 @@ class LoadServer:
             backlog=4096,
             enable_auto_pong=True,
             websocket_handshake_timeout=30,
+            ssl=self.ssl,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._t0 = time.monotonic()
@@ -614,14 +623,25 @@ def _main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0)
     parser.add_argument("--response-seconds", type=float, default=3.0)
     parser.add_argument("--audio-chunk-ms", type=int, default=100)
+    parser.add_argument("--certfile", default=None, help="PEM certificate: serve wss:// (with --keyfile)")
+    parser.add_argument("--keyfile", default=None, help="PEM private key of --certfile")
     args = parser.parse_args(argv)
     pinned = pin_to_cpu(args.cpu)
     from ..transport.loops import new_event_loop
 
+    context = None
+    if args.certfile is not None:
+        context = _ssl.SSLContext(_ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.certfile, args.keyfile)
     loop = new_event_loop(args.loop)
     asyncio.set_event_loop(loop)
     server = LoadServer(
-        args.host, args.port, speed=args.speed, response_seconds=args.response_seconds, audio_chunk_ms=args.audio_chunk_ms
+        args.host,
+        args.port,
+        speed=args.speed,
+        response_seconds=args.response_seconds,
+        audio_chunk_ms=args.audio_chunk_ms,
+        ssl=context,
     )
     loop.run_until_complete(server.start())
     stop = asyncio.Event()
@@ -654,6 +674,9 @@ def _main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
+_URL = re.compile(r"wss?://\S+")
+
+
 class LoadServerProcess:
     """The load server in a child process: :attr:`url`, :meth:`stats`, :meth:`stop` (also a context manager)."""
 
@@ -676,11 +699,11 @@ class LoadServerProcess:
             env=env,
         )
         line = self._readline(timeout)
-        marker = line.find("ws://")
-        if marker < 0:
+        match = _URL.search(line)
+        if match is None:
             self.stop()
             raise RuntimeError(f"The load server process did not report its URL (first line: {line!r}).")
-        self.url = line[marker:].split()[0]
+        self.url = match.group()
         self.banner = line.strip()
         return self
 
@@ -733,12 +756,23 @@ class LoadServerProcess:
 
 
 def spawn_load_server(
-    *, cpu: Optional[int] = None, loop: str = "auto", speed: float = 1.0, response_seconds: float = 3.0
+    *,
+    cpu: Optional[int] = None,
+    loop: str = "auto",
+    speed: float = 1.0,
+    response_seconds: float = 3.0,
+    certfile: Optional[str] = None,
+    keyfile: Optional[str] = None,
 ) -> LoadServerProcess:
-    """Start :class:`LoadServer` in a child process (pinned to ``cpu`` when given); returns the running handle."""
+    """Start :class:`LoadServer` in a child process (pinned to ``cpu`` when given); returns the running handle.
+
+    With ``certfile`` (PEM, and ``keyfile`` unless the key is in it) it serves ``wss://``.
+    """
     args = ["--loop", loop, "--speed", str(speed), "--response-seconds", str(response_seconds)]
     if cpu is not None:
         args += ["--cpu", str(cpu)]
+    if certfile is not None:
+        args += ["--certfile", certfile] + (["--keyfile", keyfile] if keyfile is not None else [])
     return LoadServerProcess(args).start()
 
 

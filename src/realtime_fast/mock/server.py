@@ -15,10 +15,10 @@ with :meth:`MockRealtimeServer.run_in_thread`, or in a separate process with
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import re
 import signal
+import ssl as _ssl
 import subprocess
 import sys
 import threading
@@ -35,7 +35,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from .._redact import redacting_logger
+from .._redact import package_logger
 from ._ids import IdFactory
 from .dialects import BETA, GA, Dialect
 from .pacing import Pacing
@@ -43,6 +43,7 @@ from .recording import Frame, Recorder
 from .rest import connection_class
 from .script import Script
 from .session import Session
+from .settings import SessionSettings
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -53,7 +54,7 @@ __all__ = [
     "spawn_mock_server",
 ]
 
-log = redacting_logger("realtime_fast.mock")  # websockets logs handshake headers, keys included
+log = package_logger("realtime_fast.mock")  # websockets logs handshake headers, keys included
 
 #: Models the mock accepts unless told otherwise (``models=``).
 DEFAULT_MODELS: frozenset[str] = frozenset(
@@ -167,7 +168,16 @@ class MockRealtimeServer:
     - ``ping_interval``: seconds between keepalive pings (the service uses about 20).
     - ``compression``: negotiate permessage-deflate (default: on for ``realistic``,
       off for ``fast``, as compressing base64 audio costs more CPU than it saves on loopback).
-    - ``record``: keep every frame in :attr:`frames` (turn off for long benchmark runs).
+    - ``record``: what :attr:`frames` keeps.  ``None`` (default): the newest frames
+      up to :data:`~realtime_fast.mock.recording.DEFAULT_RECORD_BYTES` (64 MiB), a
+      ring that never grows past it; an int: the same with that many bytes;
+      ``True``: every frame (memory grows with the traffic); ``False``: none.
+      ``recorder.dropped`` counts the frames a ring let go.
+    - ``ssl``: a server :class:`ssl.SSLContext` (``ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)``
+      with ``load_cert_chain(cert, key)``) to serve ``wss://`` instead of ``ws://``: the
+      certificate must name ``host`` (an IP address SAN for ``127.0.0.1``), and clients
+      trust it through their own ``ssl=`` context.  Set ``verify_mode = ssl.CERT_REQUIRED``
+      and ``load_verify_locations(ca)`` on it to require client certificates.
     """
 
     def __init__(
@@ -188,8 +198,9 @@ class MockRealtimeServer:
         timestamp_field: str | None = None,
         ping_interval: float | None = 20.0,
         compression: bool | None = None,
-        record: bool = True,
+        record: bool | int | None = None,
         script: Script | None = None,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         if api_key is not None and (not isinstance(api_key, str) or api_key.strip() in _REJECTED_KEYS):
             raise ValueError("api_key must be None (accept any real-looking key) or a non-empty key string.")
@@ -203,6 +214,8 @@ class MockRealtimeServer:
             raise ValueError(f"rate_limits must be 'after_done', 'after_created' or None, got {rate_limits!r}.")
         if max_message_size < 1024:
             raise ValueError(f"max_message_size must be at least 1024 characters, got {max_message_size}.")
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError(f"ssl must be a server ssl.SSLContext (or None for ws://), not {type(ssl).__name__}.")
         self.api_key = api_key
         self.allow_beta = allow_beta
         #: Delays of this server; change attributes at any time (see :class:`Pacing`).
@@ -219,10 +232,17 @@ class MockRealtimeServer:
         self.timestamp_field = timestamp_field
         self.ping_interval = ping_interval
         self.compression = (not self.pacing.is_fast) if compression is None else compression
+        #: The server TLS context (``wss://``), or None (``ws://``).
+        self.ssl = ssl
         #: The scripting API (replies, tool-call rules, transcripts); see :class:`Script`.
         self.script: Script = script if script is not None else Script()
         #: Every frame in both directions (see :class:`Recorder`).
-        self.recorder = Recorder(enabled=record)
+        if record is None or record is False:
+            self.recorder = Recorder(enabled=record is None)
+        elif record is True:
+            self.recorder = Recorder(max_bytes=None)
+        else:
+            self.recorder = Recorder(max_bytes=record)
         #: Live sessions by connection id.
         self.connections: dict[int, Session] = {}
         #: Every connection ever accepted, in order (also the closed and refused ones).
@@ -238,13 +258,14 @@ class MockRealtimeServer:
 
     @property
     def url(self) -> str:
-        """``ws://<host>:<port>/v1/realtime`` (available once started)."""
+        """``ws://<host>:<port>/v1/realtime`` (``wss://`` with ``ssl``; available once started)."""
         if self.port is None:
             raise RuntimeError(
                 "The mock server is not started; use 'async with MockRealtimeServer() as server' or await start()."
             )
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}/v1/realtime"
+        scheme = "wss" if self.ssl is not None else "ws"
+        return f"{scheme}://{host}:{self.port}/v1/realtime"
 
     async def start(self) -> MockRealtimeServer:
         """Start listening (idempotent); returns ``self``."""
@@ -264,6 +285,7 @@ class MockRealtimeServer:
             compression="deflate" if self.compression else None,
             logger=log,
             backlog=2048,  # many clients connecting at once (load tests)
+            ssl=self.ssl,
             create_connection=connection_class(self),  # POST /v1/realtime/client_secrets
         )
         self.port = self._server.sockets[0].getsockname()[1]
@@ -294,7 +316,7 @@ class MockRealtimeServer:
 
     @property
     def frames(self) -> list[Frame]:
-        """Every recorded frame, both directions, in socket order (see :class:`Frame`)."""
+        """The recorded frames, both directions, in socket order (see :class:`Frame` and ``record``)."""
         return self.recorder.frames
 
     def frames_of_type(
@@ -355,7 +377,7 @@ class MockRealtimeServer:
                 return
             dialect: Dialect = BETA if beta else GA
             max_age = self.max_session_seconds or dialect.default_max_session_seconds
-            session = Session(self, ws, conn_id, dialect, model or "", max_age)
+            session = Session(self._session_settings(), ws, conn_id, dialect, model or "", max_age)
             self.connections[conn_id] = session
             try:
                 await session.run()
@@ -368,6 +390,20 @@ class MockRealtimeServer:
                 pass
             record.finish(ws.close_code, ws.close_reason)
             log.debug("#%s closed: %s %s", conn_id, record.close_code, record.close_reason)
+
+    def _session_settings(self) -> SessionSettings:
+        return SessionSettings(
+            pacing=self.pacing,
+            script=self.script,
+            record=self.recorder.add,
+            ids=self._ids,
+            rate_limits=self.rate_limits,
+            timestamp_field=self.timestamp_field,
+            ms_per_char=self.ms_per_char,
+            audio_chunk_ms=self.audio_chunk_ms,
+            max_message_size=self.max_message_size,
+            emit_conversation_created=self.emit_conversation_created,
+        )
 
     def _refusal(self, key: str | None, beta: bool, model: str | None) -> tuple[str | None, str, int, str] | None:
         if key is None:
@@ -577,7 +613,7 @@ class MockServerThread:
 
 # --------------------------------------------------------------------------- process runner
 
-_URL_LINE = re.compile(r"ws://\S+")
+_URL_LINE = re.compile(r"wss?://\S+")
 
 
 class MockServerProcess:

@@ -1,49 +1,47 @@
-"""One connection's state machine: session config, conversation, input audio, responses.
+"""One connection's state machine: the message loop, session configuration and expiry.
 
 A :class:`Session` reads client frames one at a time, validates each and
 answers with the events of REALTIME_PROTOCOL.md section 6 in the connection's
-dialect.  Responses stream from their own task; cancellation (``response.cancel``
-or a VAD barge-in) closes what was actually streamed, under a per-response lock,
-so the closing ``.done`` events never interleave with a delta.
+dialect.  It owns the parts that hold the rest of the state, and hands each
+client event to the one concerned:
+
+- :class:`~.items.Conversation` (``conversation.item.*``),
+- :class:`~.input_audio.InputAudio` (``input_audio_buffer.*``, server VAD, transcription),
+- :class:`~.responses.Responses` (``response.*``, streamed from their own tasks),
+
+all of which send through the session's :class:`~.outbox.Outbox`.  Whatever
+the session needs from its server comes in a :class:`~.settings.SessionSettings`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
-import math
-import random
 import re
 import time
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
 
-from ._errors import ClientEventError
-from ._schema import Any_, Arr, Int, Nullable, Obj, Str
-from .dialects import Dialect, ResponseConfig, SessionView
+from .._redact import package_logger
+from ._errors import ClientEventError, describe_kind
+from ._schema import Any_, Int, Nullable, Obj, Str
+from .dialects import Dialect, SessionView
+from .input_audio import InputAudio
+from .items import Conversation, Item
+from .outbox import Outbox
 from .recording import Frame
-from .script import Plan
-from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, audio_chunks, b64encode, decode_to_pcm16, speech_audio
-from .vad import EnergyVAD
+from .responses import Response, Responses
+from .settings import SessionSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from websockets.asyncio.server import ServerConnection
 
-    from .server import MockRealtimeServer
-
 __all__ = ["Item", "Response", "Session"]
 
-log = logging.getLogger("realtime_fast.mock")
+log = package_logger("realtime_fast.mock")
 
-#: Largest ``input_audio_buffer.append`` audio string ("Each chunk cannot exceed 15 MB").
-MAX_APPEND_CHARS = 15 * 1024 * 1024
-#: Shortest committable input audio, in ms.
-MIN_COMMIT_MS = 100.0
 _EVENT_ID_SNIFF = re.compile(rb'"event_id"\s*:\s*"([^"\\]{1,512})"')
 
 _ENVELOPE = {"type": Str(), "event_id": Str(max_len=512)}
@@ -68,187 +66,57 @@ _CLIENT_SPECS: dict[str, Obj] = {
     "session.close": Obj(_ENVELOPE),
 }
 
-_ITEM_COMMON = {
-    "id": Str(max_len=32),
-    "type": Str(),
-    "object": Str(("realtime.item",)),
-    "status": Str(("completed", "incomplete", "in_progress")),
-}
-_ITEM_SPECS = {
-    "message": Obj(
-        {**_ITEM_COMMON, "role": Str(("user", "assistant", "system")), "content": Arr(_OBJECT)}, ("role", "content")
-    ),
-    "function_call": Obj(
-        {**_ITEM_COMMON, "call_id": Str(max_len=64), "name": Str(), "arguments": Str()}, ("name", "arguments")
-    ),
-    "function_call_output": Obj({**_ITEM_COMMON, "call_id": Str(max_len=64), "output": Str()}, ("call_id", "output")),
-}
-_PART_SPECS = {
-    "input_text": Obj({"type": Str(), "text": Str()}, ("text",)),
-    "input_audio": Obj({"type": Str(), "audio": Str(), "transcript": Nullable(Str())}),
-    "input_image": Obj({"type": Str(), "image_url": Str(), "detail": Str(("auto", "low", "high"))}, ("image_url",)),
-    "text": Obj({"type": Str(), "text": Str()}, ("text",)),
-    "output_text": Obj({"type": Str(), "text": Str()}, ("text",)),
-}
-_TEXT_TOKENS = re.compile(r"\s*\S+")
-_GROUP_SIZES = (2, 3, 4, 3)
-
-
-def text_deltas(text: str) -> list[str]:
-    """``text`` cut into deltas of a few words each (leading spaces kept); they join back to ``text``."""
-    tokens = _TEXT_TOKENS.findall(text)
-    if not tokens:
-        return [text] if text else []
-    out: list[str] = []
-    i = g = 0
-    while i < len(tokens):
-        size = _GROUP_SIZES[g % len(_GROUP_SIZES)]
-        out.append("".join(tokens[i : i + size]))
-        i += size
-        g += 1
-    tail = text[len("".join(out)) :]
-    if tail:
-        out[-1] += tail
-    return out
-
-
-def _tokens(text: str) -> int:
-    return math.ceil(len(text) / 4)
-
-
-class _Stopped(Exception):
-    """The response was cancelled (or the session ended): stop streaming."""
-
-
-class Item:
-    """A conversation item: its wire ``data`` (never holding audio bytes) plus server-side extras.
-
-    ``audio`` holds the item's audio bytes in ``audio_format`` (user input, or the
-    assistant's synthesised audio of which ``audio_ms`` ms were actually sent);
-    ``heard`` is what the script decided the user said in a user audio item.
-    """
-
-    __slots__ = ("id", "data", "audio", "audio_format", "audio_ms", "heard")
-
-    def __init__(
-        self, data: dict[str, Any], audio: bytes | None = None, audio_format: str = "pcm16", heard: str | None = None
-    ) -> None:
-        self.id: str = data["id"]
-        self.data = data
-        self.audio = audio
-        self.audio_format = audio_format
-        self.audio_ms = 0.0
-        self.heard = heard
-
-
-class Response:
-    """A response being streamed (or finished)."""
-
-    __slots__ = (
-        "id", "config", "in_conversation", "items", "task", "finished", "created_sent", "waiter", "lock",
-        "current", "part", "part_kind", "text_out", "audio_ms_out", "args_out", "input_tokens",
-    )  # fmt: skip
-
-    def __init__(self, response_id: str, config: ResponseConfig) -> None:
-        self.id = response_id
-        self.config = config
-        self.in_conversation = config.conversation != "none"
-        self.items: list[Item] = []
-        self.task: asyncio.Task[None] | None = None
-        self.finished = False
-        self.created_sent = False
-        self.waiter: asyncio.Future[None] | None = None
-        self.lock = asyncio.Lock()
-        self.current: Item | None = None
-        self.part: dict[str, Any] | None = None
-        self.part_kind = "text"
-        self.text_out = 0  # characters of text/transcript streamed
-        self.audio_ms_out = 0.0
-        self.args_out = 0
-        self.input_tokens = (0, 0)  # (text, audio)
-
-    def wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-
-class _Segment:
-    """``async with``: hold the response's lock for a group of frames; stop if it was cancelled."""
-
-    __slots__ = ("resp",)
-
-    def __init__(self, resp: Response) -> None:
-        self.resp = resp
-
-    async def __aenter__(self) -> None:
-        await self.resp.lock.acquire()
-        if self.resp.finished:
-            self.resp.lock.release()
-            raise _Stopped
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.resp.lock.release()
-
 
 class Session:
     """State machine of one Realtime connection (see the module docstring)."""
 
     def __init__(
         self,
-        server: MockRealtimeServer,
+        settings: SessionSettings,
         ws: ServerConnection,
         connection_id: int,
         dialect: Dialect,
         model: str,
         max_session_seconds: float,
     ) -> None:
-        self.server = server
+        self.settings = settings
         self.ws = ws
         self.id = connection_id
         self.dialect = dialect
         self.model = model
         self.max_session_seconds = max_session_seconds
         self.created_at = time.time()
-        ids = server._ids
-        self._new_id = ids.new
-        self.session_id = ids.new("sess_")
-        self.conversation_id = ids.new("conv_")
+        #: Sends this connection's server events (and runs the tasks that send later).
+        self.outbox = outbox = Outbox(ws, connection_id, settings)
+        self.session_id = outbox.new_id("sess_")
+        self.conversation_id = outbox.new_id("conv_")
+        #: The session object as last sent (``session.created`` / ``session.updated``).
         self.session: dict[str, Any] = dialect.default_session(
             self.session_id, model, int(self.created_at + max_session_seconds)
         )
+        #: What the parts read of :attr:`session`, whatever the dialect.
         self.view: SessionView = dialect.view(self.session)
-        self._items: list[Item] = []
-        self._by_id: dict[str, Item] = {}
-        self._rng = random.Random(connection_id)
-        # input audio: uncommitted bytes, absolute sample index of their start, total samples appended
-        self._buf = bytearray()
-        self._buf_start = 0
-        self._clock = 0
-        self._vad: EnergyVAD | None = None
-        self._vad_item_id: str | None = None
-        self._speech_start = 0
-        self._configure_vad()
-        self.active: Response | None = None
-        self._responses: dict[str, Response] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.audio_produced = False
-        self.used_tokens = 0
-        self.response_count = 0
-        self._closed = False
+        current_view = self._current_view
+        #: The conversation's items and the ``conversation.item.*`` events.
+        self.conversation = Conversation(dialect, outbox, settings.script, current_view)
+        #: The responses and the ``response.*`` events.
+        self.responses = Responses(dialect, self.conversation_id, settings, outbox, self.conversation, current_view)
+        #: The input audio buffer, server VAD and transcription.
+        self.input_audio = InputAudio(settings, outbox, self.conversation, self.responses, current_view)
         self._expiry: asyncio.TimerHandle | None = None
         self._expire_task: asyncio.Task[None] | None = None
         self._handlers = {
             "session.update": self._on_session_update,
             "transcription_session.update": self._on_transcription_session_update,
-            "input_audio_buffer.append": self._on_append,
-            "input_audio_buffer.commit": self._on_commit,
-            "input_audio_buffer.clear": self._on_clear,
-            "conversation.item.create": self._on_item_create,
-            "conversation.item.retrieve": self._on_item_retrieve,
-            "conversation.item.delete": self._on_item_delete,
-            "conversation.item.truncate": self._on_item_truncate,
-            "response.create": self._on_response_create,
-            "response.cancel": self._on_response_cancel,
+            "input_audio_buffer.append": self.input_audio.on_append,
+            "input_audio_buffer.commit": self.input_audio.on_commit,
+            "input_audio_buffer.clear": self.input_audio.on_clear,
+            "conversation.item.create": self.conversation.on_create,
+            "conversation.item.retrieve": self.conversation.on_retrieve,
+            "conversation.item.delete": self.conversation.on_delete,
+            "conversation.item.truncate": self.conversation.on_truncate,
+            "response.create": self.responses.on_create,
+            "response.cancel": self.responses.on_cancel,
             "output_audio_buffer.clear": self._on_output_audio_buffer_clear,
             "session.close": self._on_session_close,
         }
@@ -258,31 +126,53 @@ class Session:
     @property
     def items(self) -> list[dict[str, Any]]:
         """The conversation, in order: each item's wire data (no audio bytes)."""
-        return [item.data for item in self._items]
+        return [item.data for item in self.conversation]
 
     @property
     def input_audio_ms(self) -> float:
         """Milliseconds of input audio appended since the session started (the VAD clock)."""
-        return self._clock * 1000 / SAMPLE_RATES[self.view.input_format]
+        return self.input_audio.appended_ms
+
+    @property
+    def active(self) -> Response | None:
+        """The response writing to the conversation, if any."""
+        return self.responses.active
+
+    @property
+    def audio_produced(self) -> bool:
+        """True once any assistant audio was sent (the voice can no longer change)."""
+        return self.responses.audio_produced
+
+    @property
+    def used_tokens(self) -> int:
+        """Tokens of every finished response (as ``rate_limits.updated`` counts them)."""
+        return self.responses.used_tokens
+
+    @property
+    def response_count(self) -> int:
+        """Number of finished responses."""
+        return self.responses.response_count
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close this connection from the server side."""
         await self.ws.close(code, reason)
 
+    def _current_view(self) -> SessionView:
+        return self.view
+
     # ------------------------------------------------------------------ main loop
 
     async def run(self) -> None:
         """Send ``session.created`` and serve client frames until the socket closes."""
+        settings = self.settings
         try:
-            if self.server.pacing.session_created_delay > 0:
-                await asyncio.sleep(self.server.pacing.session_created_delay)
-            await self._send(self._ev("session.created", session=self.session))
-            if self.server.emit_conversation_created:
-                await self._send(
-                    self._ev(
-                        "conversation.created",
-                        conversation={"id": self.conversation_id, "object": "realtime.conversation"},
-                    )
+            if settings.pacing.session_created_delay > 0:
+                await asyncio.sleep(settings.pacing.session_created_delay)
+            await self.outbox.send("session.created", session=self.session)
+            if settings.emit_conversation_created:
+                await self.outbox.send(
+                    "conversation.created",
+                    conversation={"id": self.conversation_id, "object": "realtime.conversation"},
                 )
             loop = asyncio.get_running_loop()
             self._expiry = loop.call_later(self.max_session_seconds, self._start_expiry)
@@ -292,32 +182,14 @@ class Session:
         except ConnectionClosed:
             pass
         finally:
-            self._closed = True
             if self._expiry is not None:
                 self._expiry.cancel()
-            for resp in list(self._responses.values()):
-                resp.finished = True
-                resp.wake()
-            tasks = [t for t in self._tasks if t is not asyncio.current_task()]
-            for task in tasks:
-                if task is not self._expire_task:  # let an expiry finish its closing handshake
-                    task.cancel()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-        return task
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("mock session %s: background task failed", self.id, exc_info=task.exception())
+            self.responses.stop_all()
+            # let an expiry finish its closing handshake
+            await self.outbox.cancel_tasks(spare=self._expire_task)
 
     def _start_expiry(self) -> None:
-        self._expire_task = self._spawn(self._expire())
+        self._expire_task = self.outbox.spawn(self._expire())
 
     async def _expire(self) -> None:
         seconds = self.max_session_seconds
@@ -326,36 +198,36 @@ class Session:
         else:
             length = f"{seconds:g} seconds"
         message = f"Your session hit the maximum duration of {length}."
-        for resp in list(self._responses.values()):
-            resp.finished = True
-            resp.wake()
+        self.responses.stop_all()
         try:
-            await self._send_error(ClientEventError(message, code="session_expired"), None)
+            await self.outbox.send_error(ClientEventError(message, code="session_expired"), None)
             await self.ws.close(1001, message)
         except ConnectionClosed:
             pass
 
     async def _on_message(self, message: str | bytes) -> None:
-        record = self.server.recorder.add
+        record = self.settings.record
+        send_error = self.outbox.send_error
         if log.isEnabledFor(logging.DEBUG):
             log.debug("#%s client -> %r", self.id, message[:300])
         if isinstance(message, (bytes, bytearray)):
             record(Frame(time.monotonic(), "client", self.id, message, None))
             match = _EVENT_ID_SNIFF.search(message[:2048])
-            await self._send_error(
+            await send_error(
                 ClientEventError(
                     "Expected a text WebSocket message; binary frames are not supported.", code="invalid_event"
                 ),
                 match.group(1).decode() if match else None,
             )
             return
-        if len(message) > self.server.max_message_size:
+        max_size = self.settings.max_message_size
+        if len(message) > max_size:
             record(Frame(time.monotonic(), "client", self.id, message, None))
             match = _EVENT_ID_SNIFF.search(message[:2048].encode("utf-8", "replace"))
-            await self._send_error(
+            await send_error(
                 ClientEventError(
                     f"Invalid event: the message is {len(message)} characters long, more than the maximum of "
-                    f"{self.server.max_message_size}. Send large audio in several input_audio_buffer.append events.",
+                    f"{max_size}. Send large audio in several input_audio_buffer.append events.",
                     code="message_too_large",
                 ),
                 match.group(1).decode() if match else None,
@@ -366,16 +238,16 @@ class Session:
         except orjson.JSONDecodeError as exc:
             record(Frame(time.monotonic(), "client", self.id, message, None))
             match = _EVENT_ID_SNIFF.search(message[:2048].encode("utf-8", "replace"))
-            await self._send_error(
+            await send_error(
                 ClientEventError(f"Invalid event: failed to parse JSON value. {exc}", code="invalid_json"),
                 match.group(1).decode() if match else None,
             )
             return
         if not isinstance(event, dict):
             record(Frame(time.monotonic(), "client", self.id, message, None))
-            await self._send_error(
+            await send_error(
                 ClientEventError(
-                    f"Invalid event: expected a JSON object, but got {_kind_name(event)}.", code="invalid_event"
+                    f"Invalid event: expected a JSON object, but got {describe_kind(event)}.", code="invalid_event"
                 ),
                 None,
             )
@@ -395,98 +267,33 @@ class Session:
             _CLIENT_SPECS[etype].check(event, "")
             await self._handlers[etype](event)
         except ClientEventError as err:
-            await self._send_error(err, event_id)
+            await send_error(err, event_id)
         except (ConnectionClosed, asyncio.CancelledError):
             raise
         except Exception:  # a bug in the mock must not take the session down
             log.exception("mock session %s failed on a %r event", self.id, etype)
-            await self._send_error(
+            await send_error(
                 ClientEventError(
                     "The server had an error while processing your request. Sorry about that!", type="server_error"
                 ),
                 event_id,
             )
 
-    # ------------------------------------------------------------------ sending
-
-    def _ev(self, type: str, **fields: Any) -> dict[str, Any]:
-        event = {"type": type, "event_id": self._new_id("event_")}
-        event.update(fields)
-        return event
-
-    async def _send(self, event: dict[str, Any]) -> None:
-        ws = self.ws
-        if ws.state is not State.OPEN:
-            raise ConnectionClosed(None, None)
-        ts = self.server.timestamp_field
-        if ts:
-            event[ts] = time.time()
-        raw = orjson.dumps(event)
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("#%s server -> %s", self.id, raw[:300].decode("utf-8", "replace"))
-        self.server.recorder.add(Frame(time.monotonic(), "server", self.id, raw, event["type"]))
-        await ws.send(raw, text=True)
-
-    async def _send_error(self, err: ClientEventError, event_id: str | None) -> None:
-        await self._send(self._ev("error", error=err.payload(event_id)))
-
-    async def _ack_pause(self) -> None:
-        pacing = self.server.pacing
-        if pacing.ack_delay_max > 0:
-            await asyncio.sleep(self._rng.uniform(pacing.ack_delay_min, pacing.ack_delay_max))
-
-    # ------------------------------------------------------------------ conversation helpers
-
-    def _last_id(self) -> str | None:
-        return self._items[-1].id if self._items else None
-
-    def _previous_of(self, item: Item) -> str | None:
-        try:
-            index = self._items.index(item)
-        except ValueError:
-            return None
-        return self._items[index - 1].id if index > 0 else None
-
-    def _insert(self, item: Item, index: int | None = None) -> str | None:
-        """Insert ``item`` (at the end by default); returns its previous item's id."""
-        if index is None:
-            index = len(self._items)
-        self._items.insert(index, item)
-        self._by_id[item.id] = item
-        return self._items[index - 1].id if index > 0 else None
-
-    async def _announce(self, item: Item, previous: str | None) -> None:
-        """Tell the client about a finished new item (beta: created; GA: added + done)."""
-        for etype in self.dialect.item_event_types():
-            await self._send(self._ev(etype, previous_item_id=previous, item=item.data))
-
-    def _lookup(self, item_id: str, param: str = "item_id") -> Item:
-        item = self._by_id.get(item_id)
-        if item is None:
-            raise ClientEventError.item_not_found(item_id, param)
-        return item
-
-    # ------------------------------------------------------------------ session.update
+    # ------------------------------------------------------------------ session events
 
     async def _on_session_update(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
+        await self.outbox.ack_pause()
         new = self.dialect.update_session(self.session, event["session"], self.model)
         view = self.dialect.view(new)
-        if self.audio_produced and view.voice != self.view.voice:
+        if self.responses.audio_produced and view.voice != self.view.voice:
             raise ClientEventError(
                 "Cannot update a conversation's voice if assistant audio is present.", code="cannot_update_voice"
             )
         old = self.view
         self.session = new
         self.view = view
-        if old.input_format != view.input_format:
-            # keep the session clock (ms) continuous across a change of sample rate
-            self._clock = self._clock * SAMPLE_RATES[view.input_format] // SAMPLE_RATES[old.input_format]
-            self._buf.clear()
-            self._buf_start = self._clock
-        if old.turn_detection != view.turn_detection or old.input_format != view.input_format:
-            self._configure_vad()
-        await self._send(self._ev("session.updated", session=new))
+        self.input_audio.reconfigure(old, view)
+        await self.outbox.send("session.updated", session=new)
 
     async def _on_transcription_session_update(self, event: dict[str, Any]) -> None:
         raise ClientEventError(
@@ -494,744 +301,6 @@ class Session:
             "use session.update on this session.",
             code="invalid_event",
         )
-
-    # ------------------------------------------------------------------ input audio
-
-    def _configure_vad(self) -> None:
-        td = self.view.turn_detection
-        if td is None:
-            self._vad = None
-            return
-        rate = SAMPLE_RATES[self.view.input_format]
-        if td["type"] == "semantic_vad":
-            silence = {"low": 800, "medium": 500, "high": 250, "auto": 500}[td.get("eagerness", "auto")]
-            threshold = 0.5
-        else:
-            silence = td["silence_duration_ms"]
-            threshold = td["threshold"]
-        self._vad = EnergyVAD(rate, threshold=threshold, silence_duration_ms=silence, position=self._clock)
-
-    def _prefix_samples(self) -> int:
-        td = self.view.turn_detection or {}
-        return SAMPLE_RATES[self.view.input_format] * int(td.get("prefix_padding_ms", 300)) // 1000
-
-    def _ms(self, samples: int) -> int:
-        return samples * 1000 // SAMPLE_RATES[self.view.input_format]
-
-    async def _on_append(self, event: dict[str, Any]) -> None:
-        audio = event["audio"]
-        if len(audio) > MAX_APPEND_CHARS:
-            raise ClientEventError.too_long("audio", MAX_APPEND_CHARS, len(audio))
-        fmt = self.view.input_format
-        data = _b64decode(audio, "audio", fmt)
-        if not data:
-            return
-        width = BYTES_PER_SAMPLE[fmt]
-        self._buf += data
-        self._clock += len(data) // width
-        vad = self._vad
-        if vad is None:
-            return
-        for kind, position in vad.feed(decode_to_pcm16(data, fmt)):
-            if kind == "start":
-                await self._speech_started(position)
-            else:
-                await self._speech_stopped(position)
-        if not vad.speaking:
-            # idle: keep only what a future speech start can still reach back to (prefix padding)
-            keep_from = self._clock - self._prefix_samples() - vad.frame
-            if keep_from > self._buf_start:
-                del self._buf[: (keep_from - self._buf_start) * width]
-                self._buf_start = keep_from
-
-    async def _speech_started(self, position: int) -> None:
-        self._speech_start = max(self._buf_start, position - self._prefix_samples())
-        self._vad_item_id = self._new_id("item_")
-        await self._send(
-            self._ev(
-                "input_audio_buffer.speech_started",
-                audio_start_ms=self._ms(self._speech_start),
-                item_id=self._vad_item_id,
-            )
-        )
-        td = self.view.turn_detection or {}
-        active = self.active
-        if active is not None and td.get("interrupt_response", True):
-            await self._cancel(active, "turn_detected")
-
-    async def _speech_stopped(self, position: int) -> None:
-        item_id = self._vad_item_id or self._new_id("item_")
-        self._vad_item_id = None
-        await self._send(
-            self._ev("input_audio_buffer.speech_stopped", audio_end_ms=self._ms(position), item_id=item_id)
-        )
-        await self._commit(self._speech_start, position, item_id)
-        td = self.view.turn_detection or {}
-        # with interrupt_response off a response may still be running: then no new one
-        if td.get("create_response", True) and self.active is None:
-            await self._start_response(None)
-
-    async def _on_commit(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
-        fmt = self.view.input_format
-        samples = len(self._buf) // BYTES_PER_SAMPLE[fmt]
-        duration = samples * 1000 / SAMPLE_RATES[fmt]
-        if duration < MIN_COMMIT_MS:
-            raise ClientEventError(
-                "Error committing input audio buffer: buffer too small. Expected at least 100ms of audio, "
-                f"but buffer only has {duration:.2f}ms of audio.",
-                code="input_audio_buffer_commit_empty",
-            )
-        item_id = self._vad_item_id if (self._vad is not None and self._vad.speaking and self._vad_item_id) else None
-        if self._vad is not None:
-            self._vad.speaking = False
-        self._vad_item_id = None
-        await self._commit(self._buf_start, self._buf_start + samples, item_id or self._new_id("item_"))
-
-    async def _commit(self, start: int, end: int, item_id: str) -> None:
-        """Turn input samples [start, end) into a user item (committed, item events, transcription)."""
-        fmt = self.view.input_format
-        width = BYTES_PER_SAMPLE[fmt]
-        lo = max(0, (start - self._buf_start) * width)
-        hi = max(lo, (end - self._buf_start) * width)
-        audio = bytes(self._buf[lo:hi])
-        del self._buf[:hi]
-        self._buf_start += hi // width
-        duration_ms = len(audio) / width * 1000 / SAMPLE_RATES[fmt]
-        heard, before, fail = self.server.script.next_turn(duration_ms)
-        previous = self._last_id()
-        await self._send(self._ev("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id))
-        transcription = self.view.transcription
-        if transcription is not None and before:
-            await self._transcribe(item_id, heard, duration_ms, transcription, fail)
-        item = Item(
-            {
-                "id": item_id,
-                "object": "realtime.item",
-                "type": "message",
-                "status": "completed",
-                "role": "user",
-                "content": [
-                    {
-                        "type": "input_audio",
-                        "transcript": heard if (transcription is not None and before and not fail) else None,
-                    }
-                ],
-            },
-            audio=audio,
-            audio_format=fmt,
-            heard=heard,
-        )
-        item.audio_ms = duration_ms
-        self._insert(item)
-        await self._announce(item, previous)
-        if transcription is not None and not before:
-            delay = self.server.pacing.transcription_delay
-            if delay <= 0:
-                await self._transcribe(item_id, heard, duration_ms, transcription, fail)
-            else:
-                self._spawn(self._transcribe_later(delay, item_id, heard, duration_ms, transcription, fail))
-
-    async def _transcribe_later(
-        self, delay: float, item_id: str, text: str, duration_ms: float, config: dict[str, Any], fail: bool
-    ) -> None:
-        await asyncio.sleep(delay)
-        try:
-            await self._transcribe(item_id, text, duration_ms, config, fail)
-        except ConnectionClosed:
-            pass
-
-    async def _transcribe(
-        self, item_id: str, text: str, duration_ms: float, config: dict[str, Any], fail: bool = False
-    ) -> None:
-        """Send the input transcription events of user item ``item_id``.
-
-        ``whisper-1``: one ``.delta`` holding the whole ``text``; other models
-        (``gpt-4o-transcribe``, ...): a delta per few words; then ``.completed``.
-        With ``fail``: one ``.failed`` event instead, and no transcript.
-        """
-        if fail:
-            error = {
-                "type": "transcription_error",
-                "code": "audio_unintelligible",
-                "message": "The audio could not be transcribed.",
-                "param": None,
-            }
-            await self._send(
-                self._ev(
-                    "conversation.item.input_audio_transcription.failed", item_id=item_id, content_index=0, error=error
-                )
-            )
-            return
-        model = config.get("model") or "whisper-1"
-        deltas = [text] if model == "whisper-1" else text_deltas(text)
-        for delta in deltas:
-            await self._send(
-                self._ev(
-                    "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
-                )
-            )
-        if model == "whisper-1":
-            usage: dict[str, Any] = {"type": "duration", "seconds": round(duration_ms / 1000, 3)}
-        else:
-            audio_tokens = max(1, int(duration_ms // 100))
-            out = _tokens(text)
-            usage = {
-                "type": "tokens",
-                "input_tokens": audio_tokens,
-                "output_tokens": out,
-                "total_tokens": audio_tokens + out,
-                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
-            }
-        item = self._by_id.get(item_id)
-        if item is not None and item.data.get("content"):
-            item.data["content"][0]["transcript"] = text
-        await self._send(
-            self._ev(
-                "conversation.item.input_audio_transcription.completed",
-                item_id=item_id,
-                content_index=0,
-                transcript=text,
-                usage=usage,
-            )
-        )
-
-    async def _on_clear(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
-        self._buf.clear()
-        self._buf_start = self._clock
-        if self._vad is not None:
-            self._vad.reset(self._clock)
-        self._vad_item_id = None
-        await self._send(self._ev("input_audio_buffer.cleared"))
-
-    # ------------------------------------------------------------------ conversation items
-
-    def _client_item(self, raw: dict[str, Any]) -> Item:
-        kind = raw.get("type")
-        if kind is None:
-            raise ClientEventError.missing("item.type")
-        if not isinstance(kind, str):
-            raise ClientEventError.invalid_type("item.type", "a string", kind)
-        spec = _ITEM_SPECS.get(kind)
-        if spec is None:
-            raise ClientEventError.invalid_value(kind, tuple(_ITEM_SPECS), "item.type")
-        spec.check(raw, "item")
-        item_id = raw.get("id") or self._new_id("item_")
-        if item_id in self._by_id:
-            raise ClientEventError(
-                f"Item with id '{item_id}' already exists in the conversation.",
-                code="duplicate_item_id",
-                param="item.id",
-            )
-        base = {"id": item_id, "object": "realtime.item", "type": kind, "status": "completed"}
-        if kind == "function_call":
-            base.update(
-                call_id=raw.get("call_id") or self._new_id("call_", 16), name=raw["name"], arguments=raw["arguments"]
-            )
-            return Item(base)
-        if kind == "function_call_output":
-            call_id = raw["call_id"]
-            if not any(i.data["type"] == "function_call" and i.data.get("call_id") == call_id for i in self._items):
-                raise ClientEventError(
-                    f"Tool call ID '{call_id}' not found in conversation.",
-                    code="invalid_tool_call_id",
-                    param="item.call_id",
-                )
-            base.update(call_id=call_id, output=raw["output"])
-            return Item(base)
-        role = raw["role"]
-        allowed = {
-            "system": ("input_text",),
-            "user": self.dialect.user_content_types,
-            "assistant": (self.dialect.item_text_type,),
-        }[role]
-        content: list[dict[str, Any]] = []
-        audio: bytes | None = None
-        heard: str | None = None
-        fmt = self.view.input_format
-        for i, part in enumerate(raw["content"]):
-            path = f"item.content[{i}]"
-            ptype = part.get("type")
-            if ptype is None:
-                raise ClientEventError.missing(f"{path}.type")
-            if ptype not in allowed:
-                raise ClientEventError.invalid_value(ptype, allowed, f"{path}.type")
-            _PART_SPECS[ptype].check(part, path)
-            if ptype == "input_audio":
-                if "audio" not in part and part.get("transcript") is None:
-                    raise ClientEventError.missing(f"{path}.audio")
-                if "audio" in part:
-                    audio = (audio or b"") + _b64decode(part["audio"], f"{path}.audio", fmt)
-                transcript = part.get("transcript")
-                content.append({"type": "input_audio", "transcript": transcript})
-                if transcript is not None:
-                    heard = transcript
-            elif ptype == "input_image":
-                content.append(dict(part))
-            else:
-                content.append({"type": ptype, "text": part["text"]})
-        base.update(role=role, content=content)
-        item = Item(base, audio=audio, audio_format=fmt)
-        if audio is not None:
-            item.audio_ms = len(audio) / BYTES_PER_SAMPLE[fmt] * 1000 / SAMPLE_RATES[fmt]
-            if heard is None:
-                heard, _ = self.server.script.next_transcript(item.audio_ms)
-        item.heard = heard
-        return item
-
-    async def _on_item_create(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
-        previous_id = event.get("previous_item_id")
-        item = self._client_item(event["item"])
-        if previous_id is None:
-            index = len(self._items)
-        elif previous_id == "root":
-            index = 0
-        else:
-            index = self._items.index(self._lookup(previous_id, "previous_item_id")) + 1
-        previous = self._insert(item, index)
-        await self._announce(item, previous)
-
-    async def _on_item_retrieve(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
-        item = self._lookup(event["item_id"])
-        data = dict(item.data)
-        if "content" in data:
-            data["content"] = [dict(p) for p in data["content"]]
-            if item.audio is not None:
-                width = BYTES_PER_SAMPLE[item.audio_format]
-                samples = int(item.audio_ms * SAMPLE_RATES[item.audio_format] / 1000)
-                for part in data["content"]:
-                    if part["type"] in ("input_audio", self.dialect.item_audio_type):
-                        part["audio"] = b64encode(item.audio[: samples * width])
-                        break
-        await self._send(self._ev("conversation.item.retrieved", item=data))
-
-    async def _on_item_delete(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
-        item = self._lookup(event["item_id"])
-        self._items.remove(item)
-        del self._by_id[item.id]
-        await self._send(self._ev("conversation.item.deleted", item_id=item.id))
-
-    async def _on_item_truncate(self, event: dict[str, Any]) -> None:
-        await self._ack_pause()
-        item = self._lookup(event["item_id"])
-        index = event["content_index"]
-        end_ms = event["audio_end_ms"]
-        data = item.data
-        if data["type"] != "message" or data.get("role") != "assistant" or item.audio is None:
-            raise ClientEventError("Only model output audio messages can be truncated")
-        content = data["content"]
-        if index >= len(content) or content[index]["type"] != self.dialect.item_audio_type:
-            raise ClientEventError(
-                f"Invalid 'content_index': item {item.id} has no audio content at index {index}.",
-                code="invalid_value",
-                param="content_index",
-            )
-        sent_ms = int(item.audio_ms)
-        if end_ms > sent_ms:
-            err = ClientEventError(
-                f"Audio content of {sent_ms}ms is already shorter than {end_ms}ms",
-                code="invalid_value",
-                param="audio_end_ms",
-            )
-            if self.dialect.beta:
-                raise err
-            # GA (observed 2026): the error, then the item is still truncated to its real length.
-            await self._send_error(err, event.get("event_id"))
-            end_ms = sent_ms
-        item.audio_ms = float(end_ms)
-        content[index]["transcript"] = ""
-        await self._send(
-            self._ev("conversation.item.truncated", item_id=item.id, content_index=index, audio_end_ms=end_ms)
-        )
-
-    # ------------------------------------------------------------------ responses
-
-    async def _on_response_create(self, event: dict[str, Any]) -> None:
-        await self._start_response(event.get("response"))
-
-    async def _start_response(self, params: Any) -> None:
-        config = self.dialect.response_config(self.view, params)
-        if config.input is not None:
-            for i, entry in enumerate(config.input):
-                if entry.get("type") == "item_reference":
-                    ref = entry.get("id")
-                    if not isinstance(ref, str):
-                        raise ClientEventError.missing(f"response.input[{i}].id")
-                    self._lookup(ref, f"response.input[{i}].id")
-        if config.conversation != "none" and self.active is not None:
-            raise ClientEventError(
-                f"Conversation already has an active response in progress: {self.active.id}. "
-                "Wait until the response is finished before creating a new one.",
-                code="conversation_already_has_active_response",
-            )
-        resp = Response(self._new_id("resp_"), config)
-        resp.input_tokens = self._input_tokens(resp)
-        self._responses[resp.id] = resp
-        if resp.in_conversation:
-            self.active = resp
-        if self.server.pacing.response_created_delay <= 0:
-            await self._send_created(resp)
-        resp.task = self._spawn(self._run(resp))
-
-    def _context(self, resp: Response) -> list[tuple[dict[str, Any], Item | None]]:
-        """The items the response "reads": ``response.input`` when given, else the conversation."""
-        if resp.config.input is None:
-            return [(item.data, item) for item in self._items]
-        out = []
-        for entry in resp.config.input:
-            if entry.get("type") == "item_reference":
-                item = self._by_id.get(entry.get("id", ""))
-                if item is not None:
-                    out.append((item.data, item))
-            else:
-                out.append((entry, None))
-        return out
-
-    def _input_tokens(self, resp: Response) -> tuple[int, int]:
-        text = _tokens(resp.config.instructions)
-        audio = 0
-        for data, item in self._context(resp):
-            for part in data.get("content") or ():
-                text += _tokens(part.get("text") or part.get("transcript") or "")
-            if item is not None and item.audio is not None:
-                audio += int(item.audio_ms // 100)
-            text += _tokens(data.get("arguments") or data.get("output") or "")
-        return text, audio
-
-    def _plan(self, resp: Response) -> Plan:
-        context = self._context(resp)
-        user_text: str | None = None
-        for data, item in reversed(context):
-            if data.get("type") == "message" and data.get("role") == "user":
-                texts = []
-                for part in data.get("content") or ():
-                    if part.get("type") == "input_text":
-                        texts.append(part.get("text") or "")
-                    elif part.get("type") == "input_audio":
-                        heard = item.heard if item is not None else None
-                        texts.append(heard or part.get("transcript") or "")
-                user_text = " ".join(t for t in texts if t)
-                break
-        tool_output = None
-        if context and context[-1][0].get("type") == "function_call_output":
-            last = context[-1][0]
-            name = next(
-                (
-                    d.get("name", "")
-                    for d, _ in context
-                    if d.get("type") == "function_call" and d.get("call_id") == last.get("call_id")
-                ),
-                "",
-            )
-            tool_output = (name, str(last.get("output", "")))
-        return self.server.script.plan(
-            user_text=user_text, tool_output=tool_output, tools=resp.config.tools, tool_choice=resp.config.tool_choice
-        )
-
-    async def _pause(self, resp: Response, seconds: float) -> None:
-        if seconds > 0 and not resp.finished:
-            loop = asyncio.get_running_loop()
-            resp.waiter = fut = loop.create_future()
-            handle = loop.call_later(seconds, _resolve, fut)
-            try:
-                await fut
-            finally:
-                handle.cancel()
-                resp.waiter = None
-        if resp.finished:
-            raise _Stopped
-
-    def _response_object(
-        self, resp: Response, status: str, details: dict[str, Any] | None, usage: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        return self.dialect.response_object(
-            response_id=resp.id,
-            status=status,
-            status_details=details,
-            output=[item.data for item in resp.items] if status != "in_progress" else [],
-            usage=usage,
-            conversation_id=self.conversation_id if resp.in_conversation else None,
-            config=resp.config,
-        )
-
-    async def _send_created(self, resp: Response) -> None:
-        resp.created_sent = True
-        await self._send(self._ev("response.created", response=self._response_object(resp, "in_progress", None, None)))
-        if self.server.rate_limits == "after_created":
-            await self._send_rate_limits()
-
-    async def _run(self, resp: Response) -> None:
-        pacing = self.server.pacing
-        try:
-            if not resp.created_sent:
-                await self._pause(resp, pacing.response_created_delay)
-                async with _Segment(resp):
-                    await self._send_created(resp)
-            await self._pause(resp, pacing.first_delta_delay)
-            plan = self._plan(resp)
-            status, details = "completed", None
-            if plan.text is not None:
-                text = plan.text
-                limit = resp.config.max_output_tokens
-                if isinstance(limit, int) and _tokens(text) > limit:
-                    text = text[: limit * 4]
-                    status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
-                await self._stream_message(resp, text, "incomplete" if status == "incomplete" else "completed")
-            if plan.tool_name is not None and status == "completed":
-                await self._stream_call(resp, plan.tool_name, plan.tool_arguments or "{}")
-            async with _Segment(resp):
-                await self._finish(resp, status, details)
-            await self._after_done(resp)
-        except _Stopped:
-            return
-        except ConnectionClosed:
-            resp.finished = True
-        except Exception:  # a bug in the mock: end the response as failed rather than hang the client
-            log.exception("mock session %s: response %s failed", self.id, resp.id)
-            if not resp.finished and not resp.lock.locked():
-                async with resp.lock:
-                    if not resp.created_sent:
-                        await self._send_created(resp)
-                    await self._close_part(resp)
-                    await self._close_item(resp, "incomplete")
-                    await self._finish(
-                        resp,
-                        "failed",
-                        {
-                            "type": "failed",
-                            "error": {
-                                "type": "server_error",
-                                "code": "internal_error",
-                                "message": "The mock server failed while generating this response.",
-                            },
-                        },
-                    )
-                await self._after_done(resp)
-        finally:
-            if self.active is resp and resp.finished:
-                self.active = None
-
-    async def _open_item(self, resp: Response, data: dict[str, Any]) -> Item:
-        item = Item(data)
-        resp.items.append(item)
-        resp.current = item
-        output_index = len(resp.items) - 1
-        await self._send(
-            self._ev("response.output_item.added", response_id=resp.id, output_index=output_index, item=data)
-        )
-        if resp.in_conversation:
-            previous = self._insert(item)
-            await self._send(self._ev(self.dialect.item_event_types()[0], previous_item_id=previous, item=data))
-        return item
-
-    async def _stream_message(self, resp: Response, text: str, final_status: str) -> None:
-        cfg = resp.config
-        dialect = self.dialect
-        pacing = self.server.pacing
-        async with _Segment(resp):
-            item = await self._open_item(
-                resp,
-                {
-                    "id": self._new_id("item_"),
-                    "object": "realtime.item",
-                    "type": "message",
-                    "status": "in_progress",
-                    "role": "assistant",
-                    "content": [],
-                },
-            )
-            output_index = len(resp.items) - 1
-            common = {"response_id": resp.id, "item_id": item.id, "output_index": output_index, "content_index": 0}
-            if cfg.audio_out:
-                part = {"type": dialect.item_audio_type, "transcript": ""}
-                wire_part = {"type": "audio", "transcript": ""}
-                resp.part_kind = "audio"
-            else:
-                part = {"type": dialect.item_text_type, "text": ""}
-                wire_part = {"type": "text", "text": ""}
-                resp.part_kind = "text"
-            item.data["content"].append(part)
-            resp.part = part
-            await self._send(self._ev("response.content_part.added", **common, part=wire_part))
-        if cfg.audio_out:
-            ms_per_char = self.server.ms_per_char
-            chunk_ms = self.server.audio_chunk_ms
-            item.audio = speech_audio(text, cfg.output_format, ms_per_char)
-            item.audio_format = cfg.output_format
-            chunks = audio_chunks(text, cfg.output_format, chunk_ms, ms_per_char)
-            words = text_deltas(text)
-            w = 0
-            offset = 0  # characters of transcript already scheduled
-            elapsed = 0.0
-            for b64, duration in chunks:
-                async with _Segment(resp):
-                    # transcript runs slightly ahead of the audio, as the service's does
-                    while w < len(words) and offset * ms_per_char <= elapsed + duration:
-                        delta = words[w]
-                        part["transcript"] += delta
-                        resp.text_out += len(delta)
-                        offset += len(delta)
-                        w += 1
-                        await self._send(self._ev(dialect.transcript_delta, **common, delta=delta))
-                    self.audio_produced = True
-                    item.audio_ms += duration
-                    resp.audio_ms_out += duration
-                    elapsed += duration
-                    await self._send(self._ev(dialect.audio_delta, **common, delta=b64))
-                await self._pause(resp, duration / 1000 * pacing.audio_realtime_factor)
-            if w < len(words):
-                async with _Segment(resp):
-                    for delta in words[w:]:
-                        part["transcript"] += delta
-                        resp.text_out += len(delta)
-                        await self._send(self._ev(dialect.transcript_delta, **common, delta=delta))
-        else:
-            for i, delta in enumerate(text_deltas(text)):
-                if i:
-                    await self._pause(resp, pacing.text_delta_interval)
-                async with _Segment(resp):
-                    part["text"] += delta
-                    resp.text_out += len(delta)
-                    await self._send(self._ev(dialect.text_delta, **common, delta=delta))
-        async with _Segment(resp):
-            await self._close_part(resp)
-            await self._close_item(resp, final_status)
-
-    async def _stream_call(self, resp: Response, name: str, arguments: str) -> None:
-        pacing = self.server.pacing
-        call_id = self._new_id("call_", 16)
-        async with _Segment(resp):
-            item = await self._open_item(
-                resp,
-                {
-                    "id": self._new_id("item_"),
-                    "object": "realtime.item",
-                    "type": "function_call",
-                    "status": "in_progress",
-                    "name": name,
-                    "call_id": call_id,
-                    "arguments": "",
-                },
-            )
-        output_index = len(resp.items) - 1
-        common = {"response_id": resp.id, "item_id": item.id, "output_index": output_index, "call_id": call_id}
-        for i in range(0, len(arguments), 8):
-            if i:
-                await self._pause(resp, pacing.text_delta_interval)
-            async with _Segment(resp):
-                delta = arguments[i : i + 8]
-                item.data["arguments"] += delta
-                resp.args_out += len(delta)
-                await self._send(self._ev("response.function_call_arguments.delta", **common, delta=delta))
-        async with _Segment(resp):
-            await self._send(
-                self._ev("response.function_call_arguments.done", **common, name=name, arguments=item.data["arguments"])
-            )
-            await self._close_item(resp, "completed")
-
-    async def _close_part(self, resp: Response) -> None:
-        """Close the open content part with what was streamed (caller holds the response lock)."""
-        part = resp.part
-        item = resp.current
-        if part is None or item is None:
-            return
-        resp.part = None
-        common = {"response_id": resp.id, "item_id": item.id, "output_index": len(resp.items) - 1, "content_index": 0}
-        dialect = self.dialect
-        if resp.part_kind == "audio":
-            await self._send(self._ev(dialect.audio_done, **common))
-            await self._send(self._ev(dialect.transcript_done, **common, transcript=part["transcript"]))
-            wire = {"type": "audio", "transcript": part["transcript"]}
-        else:
-            await self._send(self._ev(dialect.text_done, **common, text=part["text"]))
-            wire = {"type": "text", "text": part["text"]}
-        await self._send(self._ev("response.content_part.done", **common, part=wire))
-
-    async def _close_item(self, resp: Response, status: str) -> None:
-        """Finish the open output item with ``status`` (caller holds the response lock)."""
-        item = resp.current
-        if item is None:
-            return
-        resp.current = None
-        item.data["status"] = status
-        if resp.in_conversation and not self.dialect.beta:
-            await self._send(
-                self._ev("conversation.item.done", previous_item_id=self._previous_of(item), item=item.data)
-            )
-        await self._send(
-            self._ev(
-                "response.output_item.done", response_id=resp.id, output_index=resp.items.index(item), item=item.data
-            )
-        )
-
-    def _usage(self, resp: Response) -> dict[str, Any]:
-        text_in, audio_in = resp.input_tokens
-        text_out = math.ceil(resp.text_out / 4) + math.ceil(resp.args_out / 4)
-        audio_out = int(resp.audio_ms_out // 50)
-        total_in = text_in + audio_in
-        total_out = text_out + audio_out
-        usage = {
-            "total_tokens": total_in + total_out,
-            "input_tokens": total_in,
-            "output_tokens": total_out,
-            "input_token_details": {
-                "text_tokens": text_in,
-                "audio_tokens": audio_in,
-                "cached_tokens": 0,
-                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0},
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
-        if self.dialect.beta:  # not in the beta usage object
-            del usage["input_token_details"]["cached_tokens_details"]
-        return usage
-
-    async def _finish(self, resp: Response, status: str, details: dict[str, Any] | None) -> None:
-        """Send ``response.done`` (caller holds the response lock)."""
-        resp.finished = True
-        resp.wake()
-        self._responses.pop(resp.id, None)
-        if self.active is resp:
-            self.active = None
-        usage = self._usage(resp)
-        self.used_tokens += usage["total_tokens"]
-        self.response_count += 1
-        await self._send(self._ev("response.done", response=self._response_object(resp, status, details, usage)))
-
-    async def _after_done(self, resp: Response) -> None:  # noqa: ARG002
-        if self.server.rate_limits == "after_done":
-            delay = self.server.pacing.rate_limits_delay
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await self._send_rate_limits()
-
-    async def _send_rate_limits(self) -> None:
-        await self._send(
-            self._ev("rate_limits.updated", rate_limits=self.dialect.rate_limits(self.used_tokens, self.response_count))
-        )
-
-    async def _cancel(self, resp: Response, reason: str) -> None:
-        """Stop ``resp`` now: close what was streamed, then ``response.done`` (cancelled)."""
-        async with resp.lock:
-            if resp.finished:
-                return
-            if not resp.created_sent:
-                await self._send_created(resp)
-            await self._close_part(resp)
-            await self._close_item(resp, "incomplete")
-            await self._finish(resp, "cancelled", {"type": "cancelled", "reason": reason})
-        await self._after_done(resp)
-
-    async def _on_response_cancel(self, event: dict[str, Any]) -> None:
-        response_id = event.get("response_id")
-        resp = self._responses.get(response_id) if response_id else self.active
-        if resp is None or resp.finished:
-            raise ClientEventError("Cancellation failed: no active response found", code="response_cancel_not_active")
-        await self._cancel(resp, "client_cancelled")
 
     async def _on_output_audio_buffer_clear(self, event: dict[str, Any]) -> None:
         raise ClientEventError(
@@ -1242,28 +311,3 @@ class Session:
 
     async def _on_session_close(self, event: dict[str, Any]) -> None:
         await self.ws.close(1000, "")
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
-
-
-def _kind_name(value: Any) -> str:
-    from ._errors import describe_kind
-
-    return describe_kind(value)
-
-
-def _b64decode(text: str, param: str, fmt: str) -> bytes:
-    try:
-        data = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        data = None
-    if data is None or (fmt == "pcm16" and len(data) % 2):
-        raise ClientEventError(
-            f"Invalid '{param}'. Expected base64-encoded audio bytes (mono PCM16 at 24kHz) but got an invalid value.",
-            code="invalid_value",
-            param=param,
-        )
-    return data

@@ -54,8 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop (default: uvloop when installed)")
     parser.add_argument("--quiet", action="store_true", help="log warnings only (not every session)")
     parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
-    if not any(a.dest == "debug" for a in parser._actions):
+    try:
         parser.add_argument("--debug", action="store_true", help="log debug details")
+    except argparse.ArgumentError:  # the parser it joins has its own --debug already
+        pass
 
 
 class _MessageOnly(logging.Formatter):

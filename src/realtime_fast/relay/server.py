@@ -32,7 +32,7 @@ from picows import WSCloseCode, WSListener, WSMsgType, WSUpgradeResponse, WSUpgr
 from picows.picows import WSProtocol  # the server-side protocol, handed the socket once the relay accepts an upgrade
 
 from .._impl import LOAD_ERRORS, load
-from .._redact import redacting_logger
+from .._redact import package_logger
 from . import _http
 from ._http import HttpError, Request
 from .defaults import DEFAULTS
@@ -51,7 +51,7 @@ WATCH_ITEM_CREATE = _pipe.WATCH_ITEM_CREATE
 WATCH_OUTPUT_ITEM_DONE = _pipe.WATCH_OUTPUT_ITEM_DONE
 WATCH_RESPONSE_DONE = _pipe.WATCH_RESPONSE_DONE
 
-log = redacting_logger("realtime_fast.relay")
+log = package_logger("realtime_fast.relay")
 
 OPENAI_URL = "wss://api.openai.com/v1/realtime"
 REALTIME_PATHS = ("/v1/realtime", "/")
@@ -862,7 +862,7 @@ class RealtimeRelay:
                     enable_auto_pong=True,
                     read_buffer_init_size=8192,
                     max_redirects=0,
-                    logger_name=_quiet_picows_logger(),
+                    logger_name=_picows_logger(),
                 ),
                 self.connect_timeout,
             )
@@ -887,7 +887,7 @@ class RealtimeRelay:
         """Give the client's socket to picows with the request already read; returns its WSTransport, or None if the handshake failed."""
         transport = front.transport
         protocol = WSProtocol(
-            None, None, False, factory, _quiet_picows_logger_obj(), True, 10.0,
+            None, None, False, factory, _picows_logger(), True, 10.0,
             self.ping_interval is not None, self.ping_interval or 20.0, self.ping_interval or 20.0,
             picows.WSAutoPingStrategy.PING_WHEN_IDLE, True, self.max_message_size, None, 8192,
         )
@@ -1003,17 +1003,12 @@ def _version() -> str:
     return __version__
 
 
-_PICOWS_LOGGER = "relay"
+_PICOWS_LOGGER = "picows.relay"
 
 
-def _quiet_picows_logger() -> str:
-    """picows logs every connection at INFO; the relay keeps its logger at WARNING."""
-    logger = logging.getLogger("picows." + _PICOWS_LOGGER)
+def _picows_logger() -> Any:
+    """picows' logger for the relay's connections: at WARNING unless you set it (picows logs every connection at INFO), redacted."""
+    logger = logging.getLogger(_PICOWS_LOGGER)
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)
-    return _PICOWS_LOGGER
-
-
-def _quiet_picows_logger_obj() -> logging.Logger:
-    _quiet_picows_logger()
-    return logging.getLogger("picows." + _PICOWS_LOGGER)
+    return package_logger(_PICOWS_LOGGER)

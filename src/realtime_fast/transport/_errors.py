@@ -12,12 +12,12 @@ import sys
 from typing import Iterable, Optional
 
 from ..errors import TransportError
+from .._version import __version__
 from . import base
 
 
 def user_agent() -> str:
     """The ``User-Agent`` both backends send when the caller's headers have none."""
-    from .. import __version__  # at call time: the package has finished importing
 
     return base.USER_AGENT_FORMAT.format(version=__version__, python="%d.%d" % sys.version_info[:2])
 

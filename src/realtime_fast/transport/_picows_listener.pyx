@@ -45,7 +45,7 @@ if picows.__version__ != BUILT_WITH_PICOWS:
         f"(reinstall realtime-fast from source, or install picows=={BUILT_WITH_PICOWS}, to compile it)."
     )
 
-cdef object _logger = _py._logger
+cdef object _handler_failed = _py.handler_failed
 cdef object _reserved_bits_error = _py.reserved_bits_error
 cdef object _unfinished_message_error = _py.unfinished_message_error
 cdef object _deliver_view = _py.deliver_view
@@ -81,7 +81,7 @@ cdef class Listener(WSListener):
     cpdef on_ws_frame(self, WSTransport transport, WSFrame frame):
         cdef WSMsgType msg_type = frame.msg_type
         if msg_type == WSMsgType.TEXT or msg_type == WSMsgType.BINARY:
-            if transport.is_close_frame_sent and not self.owner._close_requested:
+            if transport.is_close_frame_sent and not self.owner.close_requested:
                 # The connection failed: picows may go on parsing after a
                 # protocol error (an oversized frame, say); deliver nothing more.
                 return
@@ -94,21 +94,21 @@ cdef class Listener(WSListener):
                     try:
                         self._receiver.feed(<const unsigned char*>frame.payload_ptr, frame.payload_size)
                     except Exception:  # the layer above reports its own failures; never break the connection
-                        _logger.error("realtime_fast: message handler raised", exc_info=True)
+                        _handler_failed(self)
                     return
                 _deliver_view(self, msg_type == WSMsgType.TEXT, frame.get_payload_as_memoryview())
             else:
                 _start_message(self, msg_type == WSMsgType.TEXT, frame)
         elif msg_type == WSMsgType.CONTINUATION:
-            if not transport.is_close_frame_sent or self.owner._close_requested:
+            if not transport.is_close_frame_sent or self.owner.close_requested:
                 _continue_message(self, frame)
         elif msg_type == WSMsgType.CLOSE:
-            self.owner._close_frame_received(transport)
+            self.owner.close_frame_received(transport)
         # PING frames are answered by picows (enable_auto_pong); PONG frames
         # that answer the keepalive ping are consumed by picows, others are ignored.
 
     cpdef pause_writing(self):
-        self.owner._pause_writing()
+        self.owner.pause_writing()
 
     cpdef resume_writing(self):
-        self.owner._resume_writing()
+        self.owner.resume_writing()

@@ -12,7 +12,6 @@ with the compiled twin so that both behave the same.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import picows
@@ -27,9 +26,6 @@ from .base import (
 
 __all__ = ["Listener"]
 
-# The transport module's logger: the listener is part of it.
-_logger = logging.getLogger("realtime_fast.transport.picows_transport")
-
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _CONTINUATION = WSMsgType.CONTINUATION
@@ -40,8 +36,8 @@ class Listener(WSListener):
     """Receives picows' callbacks for one connection and forwards them to the transport's handlers.
 
     ``owner`` is the :class:`~realtime_fast.transport.picows_transport.PicowsTransport`
-    (read: ``_close_requested``; called: ``_close_frame_received``,
-    ``_pause_writing``, ``_resume_writing``).  Messages that arrive before
+    (read: ``close_requested``, ``logger``; called: ``close_frame_received``,
+    ``pause_writing``, ``resume_writing``).  Messages that arrive before
     :func:`deliver_early` runs are copied and held back.
     """
 
@@ -61,7 +57,7 @@ class Listener(WSListener):
     def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
         msg_type = frame.msg_type
         if msg_type is _TEXT or msg_type is _BINARY:
-            if transport.is_close_frame_sent and not self.owner._close_requested:
+            if transport.is_close_frame_sent and not self.owner.close_requested:
                 # The connection failed: picows may go on parsing after a
                 # protocol error (an oversized frame, say); deliver nothing more.
                 return
@@ -74,18 +70,18 @@ class Listener(WSListener):
             else:
                 start_message(self, msg_type is _TEXT, frame)
         elif msg_type is _CONTINUATION:
-            if not transport.is_close_frame_sent or self.owner._close_requested:
+            if not transport.is_close_frame_sent or self.owner.close_requested:
                 continue_message(self, frame)
         elif msg_type is _CLOSE:
-            self.owner._close_frame_received(transport)
+            self.owner.close_frame_received(transport)
         # PING frames are answered by picows (enable_auto_pong); PONG frames
         # that answer the keepalive ping are consumed by picows, others are ignored.
 
     def pause_writing(self) -> None:
-        self.owner._pause_writing()
+        self.owner.pause_writing()
 
     def resume_writing(self) -> None:
-        self.owner._resume_writing()
+        self.owner.resume_writing()
 
 
 # -- shared with the compiled twin ------------------------------------------------
@@ -113,11 +109,13 @@ def deliver_view(listener: Any, is_text: bool, view: memoryview) -> None:
         else:
             listener.on_binary(view)
     except Exception:  # the layer above reports its own failures; never break the connection
-        _logger.error("realtime_fast: message handler raised", exc_info=True)
+        handler_failed(listener)
     try:
         view.release()
     except BufferError:
-        _logger.error("realtime_fast: a message handler kept a buffer of the borrowed memoryview; copy the data instead.")
+        listener.owner.logger.error(
+            "realtime_fast: a message handler kept a buffer of the borrowed memoryview; copy the data instead."
+        )
 
 
 def start_message(listener: Any, is_text: bool, frame: picows.WSFrame) -> None:
@@ -133,8 +131,9 @@ def continue_message(listener: Any, frame: picows.WSFrame) -> None:
         raise WSProtocolError(WSCloseCode.PROTOCOL_ERROR, REASON_UNEXPECTED_CONTINUATION)
     if frame.rsv1 or frame.rsv2 or frame.rsv3:
         raise reserved_bits_error()
-    if len(parts) + frame.payload_size > listener.max_message_size:
-        raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, REASON_MESSAGE_TOO_BIG)
+    size = len(parts) + frame.payload_size
+    if size > listener.max_message_size:
+        raise WSProtocolError(WSCloseCode.MESSAGE_TOO_BIG, f"{REASON_MESSAGE_TOO_BIG}: at least {size} bytes")
     view = frame.get_payload_as_memoryview()
     try:
         parts += view
@@ -156,7 +155,12 @@ def deliver(listener: Any, is_text: bool, data: bytes | bytearray) -> None:
         else:
             listener.on_binary(data if type(data) is bytes else memoryview(data))
     except Exception:  # the layer above reports its own failures; never break the connection
-        _logger.error("realtime_fast: message handler raised", exc_info=True)
+        handler_failed(listener)
+
+
+def handler_failed(listener: Any) -> None:
+    """Log the exception a message handler raised (call from the ``except`` block) on the transport's logger."""
+    listener.owner.logger.error("realtime_fast: message handler raised", exc_info=True)
 
 
 def deliver_early(listener: Any) -> None:

@@ -48,16 +48,31 @@ Keepalive: with ``ping_interval`` set, every backend sends a ping every
 seconds.  Every backend sends ``User-Agent: realtime-fast/<version>
 Python/<major>.<minor>`` (``USER_AGENT_FORMAT``) unless the caller's headers
 have a ``User-Agent`` of their own.
+
+TLS and proxies: ``ssl`` is the :class:`ssl.SSLContext` for a ``wss://`` URL
+(None: the default context, certificate and host name checks on); ``proxy``
+is None (direct), an ``http://host:port`` HTTP CONNECT proxy, or ``"env"``
+(the environment's ``HTTPS_PROXY`` / ``HTTP_PROXY``, read at each connection).
+Both backends apply the one rule of :mod:`realtime_fast.transport._options`.
 """
 
 from __future__ import annotations
 
 import abc
+import ssl as _ssl
 from typing import Callable, Mapping, Sequence, Union
 
-#: Largest message accepted in either direction (bytes).  The service takes
-#: audio appends up to 15 MiB of audio, i.e. about 20 MiB of base64 text.
-MAX_MESSAGE_SIZE: int = 32 * 1024 * 1024
+#: Largest message accepted from the server (bytes; 16 MiB).  The service's
+#: messages are small (audio deltas of a few KB, ``session.*`` and
+#: ``response.done`` of a few KB); the largest is an item retrieved with its
+#: audio (``conversation.item.retrieved``), 64,000 bytes of base64 per second
+#: of 24 kHz PCM16: 11.0 MiB for 3 minutes, so 16 MiB holds an item of 4 min
+#: 22 s.  A larger message fails the connection with 1009.  The limit bounds
+#: what one message can cost: the backend's receive buffer (picows keeps it,
+#: grown to the next power of two above the largest message, for the life of
+#: the connection) plus the parsed event (about the message's size).  It does
+#: not apply to messages the client sends.
+MAX_MESSAGE_SIZE: int = 16 * 1024 * 1024
 
 #: Bytes queued for sending above which :meth:`Transport.drain` waits.
 DEFAULT_HIGH_WATER: int = 1024 * 1024
@@ -102,10 +117,11 @@ ERROR_PROTOCOL: str = (
     "The server at {address} broke the WebSocket protocol ({reason}); the client closed the connection "
     "with {code}: check the server's WebSocket implementation."
 )
-#: A message over the limit (``code`` 1009).
+#: A message over the limit (``code`` 1009; ``size``: the message's length in
+#: bytes, or ``at least N`` for a fragmented message cut short).
 ERROR_TOO_BIG: str = (
-    "The server at {address} sent a message larger than max_message_size ({limit} bytes); the client closed "
-    "the connection with 1009: raise max_message_size if such messages are expected."
+    "The server at {address} sent a message of {size} bytes, over max_message_size ({limit} bytes); the client "
+    "closed the connection with 1009: raise max_message_size if such messages are expected."
 )
 #: Keepalive timeout (``code`` 1011).
 ERROR_KEEPALIVE: str = (
@@ -152,6 +168,24 @@ ERROR_HANDSHAKE_EOF: str = (
     "The server at {address} closed the connection during the handshake{detail}: check the URL (ws:// or "
     "wss://, host, port and path) and the server's logs."
 )
+#: The HTTP proxy could not be reached (``proxy``: its ``host:port``; ``error``: the OS or resolver error).
+ERROR_PROXY_UNREACHABLE: str = "Cannot connect to the proxy at {proxy}: {error}; check the proxy URL and that the proxy is running."
+#: The HTTP proxy answered the CONNECT request with an error status.
+ERROR_PROXY_REFUSED: str = (
+    "The proxy at {proxy} refused to open a tunnel to {address} with HTTP {status}: check the proxy's credentials "
+    "and that it allows CONNECT to that host and port."
+)
+#: The HTTP proxy did not answer the CONNECT request properly (``detail``: one of the ``PROXY_*`` texts below).
+ERROR_PROXY_FAILED: str = "The proxy at {proxy} did not open a tunnel to {address} ({detail}): check the proxy URL."
+#: ``detail`` of ``ERROR_PROXY_FAILED``: the proxy hung up without answering.
+PROXY_CLOSED: str = "it closed the connection before answering"
+#: ``detail`` of ``ERROR_PROXY_FAILED``: the answer was not an HTTP response.
+PROXY_INVALID_ANSWER: str = "its answer is not a valid HTTP response"
+#: ``proxy=`` with a websockets release that has no proxy support.
+ERROR_PROXY_NEEDS_WEBSOCKETS_15: str = (
+    "proxy= needs websockets>=15.0 on the websockets transport (installed: {version}): upgrade websockets, "
+    "or use transport='picows'."
+)
 
 MessageHandler = Callable[[Union[bytes, memoryview]], None]
 CloseHandler = Callable[[Union[int, None], str, Union[BaseException, None]], None]
@@ -176,13 +210,24 @@ class Transport(abc.ABC):
         open_timeout: float = 10.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         ping_interval: float | None = 20.0,
+        ssl: _ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
-        """Open the connection (``ws://`` or ``wss://`` with certificate checks on).
+        """Open the connection (``ws://``, or ``wss://`` with certificate checks on).
 
+        ``ssl``: the SSLContext for ``wss://`` (None: the default one;
+        ValueError with a ``ws://`` URL).  ``proxy``: None, an
+        ``http://host:port`` URL or ``"env"`` (see the module docstring).
         Raises :class:`~realtime_fast.errors.HandshakeRejected` when the server
         answers the upgrade with an HTTP error, :class:`~realtime_fast.errors.ConnectTimeout`
         after ``open_timeout`` seconds, and :class:`~realtime_fast.errors.TransportError`
         (with the address and the OS error in its message) for anything else.
+        The credentials in ``headers`` and ``subprotocols`` appear, shortened
+        (``sk-...wxyz``), in none of these errors (message, attributes, chain)
+        nor in anything the backend's library logs about the connection.
+        ``max_message_size`` (bytes) bounds one message from the server: a
+        larger one fails the connection with 1009 (``ERROR_TOO_BIG`` names its
+        size and the limit).
         """
 
     @abc.abstractmethod

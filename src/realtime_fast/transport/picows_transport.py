@@ -16,7 +16,12 @@ delivered once.
 Behaviour shared with the ``websockets`` backend (the tests check both):
 
 * ``wss://`` uses the default SSL context (certificate and host name checks on;
-  ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` select other trust roots).
+  ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` select other trust roots), or the
+  ``ssl`` context given to :meth:`PicowsTransport.connect`.
+* ``proxy``: None (direct), an ``http://host:port`` HTTP CONNECT proxy, or
+  ``"env"`` (``HTTPS_PROXY`` / ``HTTP_PROXY``, see
+  :mod:`realtime_fast.transport._options`); picows opens the tunnel, then TLS
+  to the server runs inside it.
 * Subprotocols are offered in ``Sec-WebSocket-Protocol``; a server that picks
   one that was not offered fails the handshake.
 * Text frames are **not** checked for UTF-8 here: the bytes go to ``on_message``
@@ -48,8 +53,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
-import ssl
+import ssl as _ssl
 import warnings
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
@@ -57,11 +63,21 @@ from urllib.parse import urlsplit
 import picows
 from picows import WSCloseCode, WSHandshakeError, WSMsgType, WSProtocolError
 
+try:  # what picows raises when an HTTP proxy refuses the tunnel (python-socks is a picows dependency)
+    from python_socks import ProxyError as _ProxyError
+except ImportError:  # pragma: no cover - a picows without proxy support never raises it
+
+    class _ProxyError(Exception):  # type: ignore[no-redef]
+        pass
+
+
 from .._impl import LOAD_ERRORS, load
+from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from ._picows_listener_py import deliver_early
 from . import base
 from ._errors import os_error_text, tls_error_text, transport_error, user_agent
+from ._options import check_proxy, check_ssl, proxy_address, resolve_proxy
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["COMPILED_LISTENER", "PicowsTransport"]
@@ -78,7 +94,13 @@ if not COMPILED_LISTENER and "was built for picows" in LOAD_ERRORS.get("transpor
         stacklevel=2,
     )
 
-_logger = logging.getLogger(__name__)
+#: Where this backend logs (wrapped per connection, see ``PicowsTransport.logger``).
+LOGGER_NAME = __name__
+#: The logger picows writes to for this backend's connections (wrapped per
+#: connection: picows logs the whole upgrade request, credentials included,
+#: at its level 9).  Records come from this logger itself, not from picows'
+#: usual per-socket children (``picows.client.<fd>``).
+PICOWS_LOGGER_NAME = "picows.client"
 
 #: Seconds :meth:`PicowsTransport.close` waits for the server's close frame
 #: (and then for the socket to close) before aborting the connection.
@@ -91,6 +113,9 @@ _SENDABLE_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 101
 
 #: What an empty close frame means, as the websockets library reports it.
 _NO_STATUS_RECEIVED = 1005
+
+#: The status in picows' text for a proxy's refusal ("HTTP proxy rejected connection with status 407").
+_PROXY_STATUS = re.compile(r"status (\d{3})")
 
 
 #: picows' own protocol-error texts (prefixes) -> the shared reasons of ``base``.
@@ -105,7 +130,22 @@ _PICOWS_REASONS: tuple[tuple[str, str], ...] = (
     ("Received frame with payload size exceeding", base.REASON_MESSAGE_TOO_BIG),
     ("Received CLOSE with invalid UTF-8", base.REASON_INVALID_CLOSE_UTF8),
     ("Received CLOSE", base.REASON_INVALID_CLOSE_FRAME),
+    (base.REASON_MESSAGE_TOO_BIG, base.REASON_MESSAGE_TOO_BIG),
 )
+
+#: The size in picows' text for a frame over the limit (``..., 30000000 > 16777216``),
+#: and in the listener's for a fragmented message (``... at least 3001 bytes``).
+_FRAME_SIZE = re.compile(r"(\d+) > \d+")
+_MESSAGE_SIZE = re.compile(r"at least (\d+) bytes")
+
+
+def _oversize(text: str) -> str:
+    """The ``size`` of ``base.ERROR_TOO_BIG`` read from a too-big error's text."""
+    match = _FRAME_SIZE.search(text)
+    if match is not None:
+        return match.group(1)
+    match = _MESSAGE_SIZE.search(text)
+    return f"at least {match.group(1)}" if match is not None else "more than max_message_size"
 
 
 def _failure_reason(text: str) -> str:
@@ -169,7 +209,8 @@ class PicowsTransport(Transport):
         self._connecting = False
         #: The connected TCP socket of a connect() in progress (to abort the handshake).
         self._pending_sock: socket.socket | None = None
-        self._close_requested = False
+        #: True once close() sent the close frame (the frame listener reads it).
+        self.close_requested = False
         self._paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._watcher: asyncio.Task[None] | None = None
@@ -181,14 +222,23 @@ class PicowsTransport(Transport):
         self._lost_exc: BaseException | None = None
         self._max_message_size = MAX_MESSAGE_SIZE
         self._ping_interval: float | None = None
+        self._redactor = Redactor()
+        self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), self._redactor)
+        #: ``host:port`` of the HTTP proxy of the connection, or "" when direct.
+        self._proxy_address = ""
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def logger(self) -> RedactingLogger:
+        """Where this transport (and its frame listener) logs: redacts the current connection's credentials."""
+        return self._logger
 
     @property
     def is_open(self) -> bool:
         """True while messages can be sent (connected, and no close frame sent or received)."""
         ws = self._ws
-        return ws is not None and not (ws.is_close_frame_sent or ws.is_disconnected or self._close_requested)
+        return ws is not None and not (ws.is_close_frame_sent or ws.is_disconnected or self.close_requested)
 
     @property
     def buffered_amount(self) -> int:
@@ -217,14 +267,17 @@ class PicowsTransport(Transport):
         open_timeout: float = 10.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         ping_interval: float | None = 20.0,
+        ssl: _ssl.SSLContext | None = None,
+        proxy: str | None = None,
     ) -> None:
         """Open the connection; see :meth:`Transport.connect`.
 
-        ``open_timeout`` (seconds) covers name resolution, TCP connect, TLS and
-        the WebSocket handshake together.  ``max_message_size`` (bytes) limits
-        one message, fragmented or not; ``ping_interval`` (seconds, ``None``
-        for no keepalive) is both the time between pings and the time allowed
-        for each pong.
+        ``open_timeout`` (seconds) covers name resolution, TCP connect, the
+        proxy's tunnel, TLS and the WebSocket handshake together.
+        ``max_message_size`` (bytes) limits one message, fragmented or not;
+        ``ping_interval`` (seconds, ``None`` for no keepalive) is both the
+        time between pings and the time allowed for each pong.  ``ssl`` and
+        ``proxy``: see :meth:`Transport.connect`.
         """
         if self._connecting or (self._ws is not None and (self._ended is None or not self._ended.done())):
             raise TransportError("This transport is already connected: close it, or create a new transport per connection.")
@@ -236,6 +289,8 @@ class PicowsTransport(Transport):
         except ValueError as exc:
             raise ValueError(f"{url!r} has an invalid port: {exc}.") from None
         address = f"{parts.hostname}:{port}"
+        check_ssl(url, ssl)
+        proxy = resolve_proxy(url, check_proxy(proxy))
         extra_headers = list(headers.items())
         if not any(name.lower() == "user-agent" for name, _ in extra_headers):
             extra_headers.append(("User-Agent", user_agent()))
@@ -244,13 +299,16 @@ class PicowsTransport(Transport):
 
         loop = asyncio.get_running_loop()
         self._reset()
+        self._redactor = redactor = Redactor(secrets_of_handshake(headers, subprotocols))
+        self._logger = RedactingLogger(logging.getLogger(LOGGER_NAME), redactor)
         self._address = address
+        self._proxy_address = proxy_address(proxy) if proxy is not None else ""
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
         listener = self.listener_class(self, on_message, on_binary, max_message_size)
         self._connecting = True
         opening = loop.create_task(
-            self._open(url, address, extra_headers, listener, open_timeout, max_message_size, ping_interval)
+            self._open(url, address, extra_headers, listener, open_timeout, max_message_size, ssl, proxy)
         )
         try:
             ws = await asyncio.wait_for(asyncio.shield(opening), open_timeout)
@@ -265,6 +323,10 @@ class PicowsTransport(Transport):
         except asyncio.CancelledError:
             self._abandon(opening)
             raise
+        except Exception as exc:
+            # No credential in the message, the attributes (a 401 body may echo the
+            # request) or the chain.
+            raise redactor.exception(exc)
         finally:
             self._connecting = False
             self._pending_sock = None
@@ -274,7 +336,9 @@ class PicowsTransport(Transport):
         if self._subprotocol is not None and self._subprotocol not in subprotocols:
             ws.disconnect(graceful=False)
             self._ws = None
-            raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=self._subprotocol))
+            raise redactor.exception(
+                TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=self._subprotocol))
+            )
         underlying = ws.underlying_transport
         # Resume drain() at the high-water mark itself, not below it.
         underlying.set_write_buffer_limits(high=self.high_water, low=self.high_water)
@@ -298,13 +362,17 @@ class PicowsTransport(Transport):
         listener: _Listener,
         open_timeout: float,
         max_message_size: int,
-        ping_interval: float | None,
+        ssl: _ssl.SSLContext | None,
+        proxy: str | None,
     ) -> picows.WSTransport:
         """Run picows' connect; returns the WSTransport or raises one of our errors."""
         try:
             ws, got_listener = await picows.ws_connect(
                 lambda *_: listener,
                 url,
+                ssl_context=ssl,
+                proxy=proxy,
+                # With a proxy, picows asks this factory for the socket to the proxy.
                 socket_factory=self._tcp_connect,
                 # connect() enforces open_timeout over all the stages; this is a backstop.
                 websocket_handshake_timeout=open_timeout,
@@ -313,6 +381,7 @@ class PicowsTransport(Transport):
                 max_frame_size=max_message_size,
                 extra_headers=extra_headers,
                 disconnect_on_exception=True,
+                logger_name=RedactingLogger(logging.getLogger(PICOWS_LOGGER_NAME), self._redactor),
             )
         except TransportError:
             raise
@@ -329,9 +398,17 @@ class PicowsTransport(Transport):
             raise TransportError(f"The server at {address} sent an invalid WebSocket handshake response ({exc}): check that the URL points at a WebSocket endpoint.") from exc
         except asyncio.TimeoutError:
             raise ConnectTimeout(f"The server at {address} did not answer the WebSocket upgrade within {open_timeout:g} s: check the server or raise the timeout.") from None
-        except ssl.SSLError as exc:
+        except _ssl.SSLError as exc:
             detail = tls_error_text(exc, address.rsplit(":", 1)[0])
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
+        except _ProxyError as exc:
+            status = _PROXY_STATUS.search(str(exc))
+            if status is not None:
+                message = base.ERROR_PROXY_REFUSED.format(proxy=self._proxy_address, address=address, status=status.group(1))
+            else:
+                detail = base.PROXY_CLOSED if "closed the connection" in str(exc) else base.PROXY_INVALID_ANSWER
+                message = base.ERROR_PROXY_FAILED.format(proxy=self._proxy_address, address=address, detail=detail)
+            raise TransportError(message) from exc
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
             # The TCP connection was up (see _tcp_connect): the server hung up during TLS or the upgrade.
             detail = f" ({os_error_text([exc])})" if exc.errno is not None else ""
@@ -343,12 +420,17 @@ class PicowsTransport(Transport):
         return ws
 
     async def _tcp_connect(self, parsed: Any) -> socket.socket:
-        """Resolve and connect the TCP socket (tried address by address); picows then does TLS and the upgrade."""
+        """Resolve and connect the TCP socket (tried address by address); picows then does TLS and the upgrade.
+
+        With a proxy, ``parsed`` is the proxy's address, and picows then asks it for the tunnel.
+        """
         loop = asyncio.get_running_loop()
         host, port = parsed.host, parsed.port
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except OSError as exc:
+            if self._proxy_address:
+                raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=self._proxy_address, error=exc)) from exc
             raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=f"{host}:{port}", error=exc)) from exc
         errors: list[OSError] = []
         for family, type_, proto, _, sockaddr in infos:
@@ -365,6 +447,8 @@ class PicowsTransport(Transport):
                 raise
             self._pending_sock = sock
             return sock
+        if self._proxy_address:
+            raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=self._proxy_address, error=os_error_text(errors)))
         raise TransportError(base.ERROR_CONNECT_FAILED.format(address=f"{host}:{port}", error=os_error_text(errors)))
 
     def _abandon(self, opening: asyncio.Task[picows.WSTransport]) -> None:
@@ -395,7 +479,7 @@ class PicowsTransport(Transport):
     def _reset(self) -> None:
         self._ws = None
         self._subprotocol = None
-        self._close_requested = False
+        self.close_requested = False
         self._paused = False
         self._drain_waiters = []
         self._watcher = None
@@ -413,7 +497,7 @@ class PicowsTransport(Transport):
         Raises :class:`~realtime_fast.errors.TransportError` when the connection is not open.
         """
         ws = self._ws
-        if ws is None or ws.is_close_frame_sent or ws.is_disconnected or self._close_requested:
+        if ws is None or ws.is_close_frame_sent or ws.is_disconnected or self.close_requested:
             raise TransportError("Cannot send: the WebSocket is not open (connect first, or reconnect after it closed).")
         ws.send(_TEXT, data)
 
@@ -428,10 +512,14 @@ class PicowsTransport(Transport):
         self._drain_waiters.append(waiter)
         await waiter
 
-    def _pause_writing(self) -> None:
+    # -- called by the frame listener (transport/_picows_listener*) ----------------------
+
+    def pause_writing(self) -> None:
+        """picows' send buffer passed its high-water mark: :meth:`drain` waits from now on."""
         self._paused = True
 
-    def _resume_writing(self) -> None:
+    def resume_writing(self) -> None:
+        """picows' send buffer drained: wake the :meth:`drain` waiters."""
         self._paused = False
         waiters, self._drain_waiters = self._drain_waiters, []
         for waiter in waiters:
@@ -455,7 +543,7 @@ class PicowsTransport(Transport):
         if ws is None or ended is None:
             return
         if not ws.is_disconnected and not ws.is_close_frame_sent:
-            self._close_requested = True
+            self.close_requested = True
             ws.send_close(_close_code(code), reason_bytes)
         try:
             await asyncio.wait_for(asyncio.shield(ended), self.close_timeout)
@@ -464,7 +552,8 @@ class PicowsTransport(Transport):
             ws.disconnect(graceful=False)
             await asyncio.shield(ended)
 
-    def _close_frame_received(self, ws: picows.WSTransport) -> None:
+    def close_frame_received(self, ws: picows.WSTransport) -> None:
+        """The server's close frame arrived on ``ws``: check its code and echo it (called by the frame listener)."""
         handshake = ws.close_handshake
         received = handshake.recv if handshake is not None else None
         code = int(received.code) if received is not None else 0
@@ -530,7 +619,7 @@ class PicowsTransport(Transport):
         try:
             on_close(code, reason, error)
         except Exception:
-            _logger.error("realtime_fast: close handler raised", exc_info=True)
+            self._logger.error("realtime_fast: close handler raised", exc_info=True)
         finally:
             if not ended.done():
                 ended.set_result(None)
@@ -543,9 +632,10 @@ class PicowsTransport(Transport):
         sent = handshake.sent if handshake is not None else None
         if isinstance(failure, WSProtocolError):
             code = int(failure.args[0])
-            reason = _failure_reason(str(failure.args[1]) if len(failure.args) > 1 else "")
+            text = str(failure.args[1]) if len(failure.args) > 1 else ""
+            reason = _failure_reason(text)
             if code == base.CLOSE_MESSAGE_TOO_BIG:
-                message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
+                message = base.ERROR_TOO_BIG.format(address=address, size=_oversize(text), limit=self._max_message_size)
             else:
                 message = base.ERROR_PROTOCOL.format(address=address, reason=reason, code=code)
             return code, reason, transport_error(message, code, reason, failure)
@@ -557,7 +647,7 @@ class PicowsTransport(Transport):
             code, reason = base.CLOSE_KEEPALIVE_TIMEOUT, base.KEEPALIVE_REASON
             message = base.ERROR_KEEPALIVE.format(address=address, timeout=self._ping_interval or 0.0)
             return code, reason, transport_error(message, code, reason, None)
-        if received is not None and (sent is None or handshake.recv_then_sent or self._close_requested):
+        if received is not None and (sent is None or handshake.recv_then_sent or self.close_requested):
             return int(received.code) or _NO_STATUS_RECEIVED, received.reason or "", None
         detail = f": {self._lost_exc}" if self._lost_exc is not None else ""
         if sent is not None:

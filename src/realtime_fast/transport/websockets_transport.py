@@ -4,18 +4,24 @@ Built on ``websockets.asyncio.client``, with one change to how messages come
 in: instead of queueing them for ``recv()`` (a task switch and a queue per
 message), a :class:`ClientConnection` subclass hands each complete data message
 to the transport's callbacks straight from the protocol's frame events.  Text
-messages reach ``on_message`` as ``bytes`` exactly as they arrived (no UTF-8
-decode here; the event parser reports invalid text like any other malformed
+messages reach ``on_message`` as ``bytes`` exactly as they arrived, or, from
+64 KiB on, as a ``memoryview`` of websockets' own buffer, borrowed for the
+call (no UTF-8 decode here; the event parser reports invalid text like any other malformed
 frame, so one bad frame does not end the session).  Fragmented messages are
 joined and delivered once.
 
 Behaviour shared with the ``picows`` backend:
 
-* ``wss://`` uses the default SSL context (certificate and host name checks on).
+* ``wss://`` uses the default SSL context (certificate and host name checks on),
+  or the ``ssl`` context given to :meth:`WebsocketsTransport.connect`.
+* ``proxy``: None (direct, even when ``HTTPS_PROXY`` is set: websockets would
+  read it by itself), an ``http://host:port`` HTTP CONNECT proxy, or
+  ``"env"`` (see :mod:`realtime_fast.transport._options`).  A proxy needs
+  websockets 15.0 or later.
 * Subprotocols are offered in ``Sec-WebSocket-Protocol``; a server that picks
   one that was not offered fails the handshake.
 * No compression is negotiated (it costs more CPU than it saves on loopback and
-  LAN), no proxy is used, messages up to ``max_message_size`` bytes are accepted.
+  LAN), messages up to ``max_message_size`` bytes are accepted.
 * Keepalive: a ping every ``ping_interval`` seconds; no pong within another
   ``ping_interval`` seconds fails the connection with close code 1011 and
   reason ``keepalive ping timeout`` (``on_close`` gets an error).
@@ -36,11 +42,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import socket
-import ssl
+import ssl as _ssl
 from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import urlsplit
 
+import websockets
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     InvalidHandshake,
@@ -53,18 +61,31 @@ from websockets.exceptions import (
 )
 from websockets.frames import Frame, Opcode
 
-#: websockets 15+ reads proxy settings from the environment unless told not to; older
-#: releases have no proxy support (and no ``proxy`` argument).
-_NO_PROXY = {"proxy": None} if "proxy" in inspect.signature(connect).parameters else {}
+try:  # websockets 15+: the proxy's refusal (HTTP status) and its other failures
+    from websockets.exceptions import InvalidProxyStatus as _InvalidProxyStatus
+    from websockets.exceptions import ProxyError as _ProxyError
+except ImportError:  # pragma: no cover - websockets 14: no proxy support, never raised
+
+    class _ProxyError(Exception):  # type: ignore[no-redef]
+        pass
+
+    class _InvalidProxyStatus(_ProxyError):  # type: ignore[no-redef]
+        pass
+
+
+#: websockets 15+ takes ``proxy`` (and reads the environment's proxy unless given
+#: None); older releases have no proxy support and no ``proxy`` argument.
+_PROXY_SUPPORTED = "proxy" in inspect.signature(connect).parameters
 
 #: How websockets words a server's pick of a subprotocol that was not offered.
 _UNSUPPORTED_SUBPROTOCOL = "unsupported subprotocol: "
 from websockets.protocol import State
 
-from .._redact import redacting_logger
+from .._redact import RedactingLogger, Redactor, secrets_of_handshake
 from ..errors import ConnectTimeout, HandshakeRejected, TransportError
 from . import base
 from ._errors import os_error_text, tls_error_text, transport_error, user_agent
+from ._options import check_proxy, check_ssl, proxy_address, resolve_proxy
 from .base import DEFAULT_HIGH_WATER, MAX_MESSAGE_SIZE, CloseHandler, MessageHandler, Transport
 
 __all__ = ["WebsocketsTransport"]
@@ -90,13 +111,29 @@ _PROTOCOL_REASONS = {
     "close frame too short": base.REASON_INVALID_CLOSE_FRAME,
 }
 
+#: Messages of at least this many bytes that websockets hands over in a bytearray of
+#: its own are delivered as a memoryview of it (released when ``on_message`` returns)
+#: instead of a bytes copy: a large message then costs its size once, not twice.
+_VIEW_FROM = 64 * 1024
+
 #: websockets' text for a close frame that arrives in the middle of a fragmented
 #: message; picows reports such a close like any other, and so does this backend.
 _INCOMPLETE_MESSAGE = "incomplete fragmented message"
 
 
-#: websockets logs every handshake header at DEBUG, the API key included: redact it.
-_LOGGER = redacting_logger("realtime_fast.websockets")
+#: The logger websockets writes to for this backend's connections.  It logs every
+#: handshake header at DEBUG, the API key included: each connection gets it
+#: wrapped in a RedactingLogger that knows that connection's credentials.
+LOGGER_NAME = "realtime_fast.websockets"
+
+
+def _oversize(failure: PayloadTooBig) -> str:
+    """The ``size`` of ``base.ERROR_TOO_BIG``: the frame's length, plus the message read before it."""
+    size = getattr(failure, "size", None)
+    if not isinstance(size, int):
+        return "more than max_message_size"
+    before = getattr(failure, "current_size", None)
+    return f"at least {before + size}" if before else str(size)
 
 
 class _Connection(ClientConnection):
@@ -107,7 +144,7 @@ class _Connection(ClientConnection):
         self.rf_on_message: Optional[MessageHandler] = None
         self.rf_on_binary: Optional[MessageHandler] = None
         #: Messages received before the transport is ready for them: (is_text, data).
-        self.rf_early: Optional[List[Tuple[bool, bytes]]] = []
+        self.rf_early: Optional[List[Tuple[bool, Union[bytes, memoryview]]]] = []
         self.rf_parts: Optional[bytearray] = None
         self.rf_parts_text = True
         self.rf_abort_handle: Optional[asyncio.TimerHandle] = None
@@ -136,9 +173,13 @@ class _Connection(ClientConnection):
         else:
             super().process_event(event)  # pong acknowledgement; pings and closes are handled by the protocol
 
-    def _rf_deliver(self, is_text: bool, data: Union[bytes, bytearray]) -> None:
-        if type(data) is not bytes:
-            data = bytes(data)
+    def _rf_deliver(self, is_text: bool, data: Union[bytes, bytearray, memoryview]) -> None:
+        view = None
+        if type(data) is not bytes:  # websockets 17 gives each payload a bytearray nobody else uses
+            if len(data) < _VIEW_FROM:
+                data = bytes(data)
+            else:
+                data = view = memoryview(data)
         early = self.rf_early
         if early is not None:
             early.append((is_text, data))
@@ -149,6 +190,13 @@ class _Connection(ClientConnection):
                 handler(data)
             except Exception:  # the layer above reports its own failures; never break the protocol
                 self.logger.error("realtime_fast: message handler raised", exc_info=True)
+        if view is not None:
+            try:
+                view.release()
+            except BufferError:
+                self.logger.error(
+                    "realtime_fast: a message handler kept a buffer of the borrowed memoryview; copy the data instead."
+                )
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -235,11 +283,15 @@ class WebsocketsTransport(Transport):
         open_timeout: float = 10.0,
         max_message_size: int = MAX_MESSAGE_SIZE,
         ping_interval: Optional[float] = 20.0,
+        ssl: Optional[_ssl.SSLContext] = None,
+        proxy: Optional[str] = None,
     ) -> None:
         """Open the connection; see :meth:`Transport.connect`.
 
-        ``open_timeout`` (seconds) covers name resolution, TCP connect, TLS and
-        the WebSocket handshake together.
+        ``open_timeout`` (seconds) covers name resolution, TCP connect, the
+        proxy's tunnel, TLS and the WebSocket handshake together.  ``ssl`` and
+        ``proxy``: see :meth:`Transport.connect`; a proxy needs websockets 15.0
+        or later (RuntimeError naming the installed release otherwise).
         """
         if self._conn is not None and (self._ended is None or not self._ended.done()):
             raise TransportError("This transport is already connected: close it first, or create a new transport.")
@@ -251,20 +303,64 @@ class WebsocketsTransport(Transport):
         except ValueError as exc:
             raise ValueError(f"{url!r} has an invalid port: {exc}.") from None
         address = f"{parts.hostname}:{port}"
+        check_ssl(url, ssl)
+        proxy = resolve_proxy(url, check_proxy(proxy))
+        if proxy is not None and not _PROXY_SUPPORTED:
+            raise RuntimeError(base.ERROR_PROXY_NEEDS_WEBSOCKETS_15.format(version=websockets.__version__))
+        through = proxy_address(proxy) if proxy is not None else ""
         self._address = address
         self._close_requested = False
         self._conn = None
         self._max_message_size = max_message_size
         self._ping_interval = ping_interval
-        has_user_agent = any(name.lower() == "user-agent" for name in headers)
+        redactor = Redactor(secrets_of_handshake(headers, subprotocols))
         loop = asyncio.get_running_loop()
+        try:
+            conn = await self._open(
+                url, address, parts.hostname, headers, subprotocols, open_timeout, max_message_size, ping_interval, redactor,
+                ssl=ssl, proxy=proxy, through=through,
+            )
+        except Exception as exc:
+            # No credential in the message, the attributes (a 401 body may echo the
+            # request) or the chain (websockets quotes an unoffered subprotocol).
+            raise redactor.exception(exc)
+        self._conn = conn
+        self._on_close = on_close
+        conn.rf_on_message = on_message
+        conn.rf_on_binary = on_binary
+        self._ended = loop.create_future()
+        # Both run after the caller has resumed: first the messages that came
+        # with the handshake, then (if the connection is already gone) the close report.
+        loop.call_soon(conn.rf_flush_early)
+        self._watcher = loop.create_task(self._watch(conn))
+
+    async def _open(
+        self,
+        url: str,
+        address: str,
+        hostname: Optional[str],
+        headers: Mapping[str, str],
+        subprotocols: Sequence[str],
+        open_timeout: float,
+        max_message_size: int,
+        ping_interval: Optional[float],
+        redactor: Redactor,
+        *,
+        ssl: Optional[_ssl.SSLContext],
+        proxy: Optional[str],
+        through: str,
+    ) -> "_Connection":
+        """Run websockets' connect; returns the connection or raises one of our errors (not yet redacted)."""
+        has_user_agent = any(name.lower() == "user-agent" for name in headers)
         try:
             conn = await connect(
                 url,
                 additional_headers=dict(headers),
                 subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
                 compression=None,
-                **_NO_PROXY,
+                # None: no proxy, even one the environment names (websockets 15+ reads it by default).
+                **({"proxy": proxy} if _PROXY_SUPPORTED else {}),
+                **({"ssl": ssl} if ssl is not None else {}),
                 open_timeout=open_timeout,
                 ping_interval=ping_interval,
                 ping_timeout=ping_interval,
@@ -275,7 +371,7 @@ class WebsocketsTransport(Transport):
                 write_limit=(self.high_water, self.high_water),
                 user_agent_header=None if has_user_agent else user_agent(),
                 create_connection=_Connection,
-                logger=_LOGGER,
+                logger=RedactingLogger(logging.getLogger(LOGGER_NAME), redactor),
             )
         except InvalidStatus as exc:
             response = exc.response
@@ -293,10 +389,18 @@ class WebsocketsTransport(Transport):
                 f"Connecting to {address} took longer than {open_timeout:g} s: check that the server is up and "
                 "answers WebSocket upgrades, or raise the timeout."
             ) from None
-        except ssl.SSLError as exc:
-            detail = tls_error_text(exc, parts.hostname)
+        except _ssl.SSLError as exc:
+            detail = tls_error_text(exc, hostname)
             raise TransportError(base.ERROR_TLS.format(address=address, detail=detail)) from exc
+        except _InvalidProxyStatus as exc:
+            status = int(exc.response.status_code)
+            raise TransportError(base.ERROR_PROXY_REFUSED.format(proxy=through, address=address, status=status)) from exc
+        except _ProxyError as exc:  # the answer to CONNECT was not an HTTP response
+            detail = base.PROXY_CLOSED if isinstance(exc.__cause__, EOFError) else base.PROXY_INVALID_ANSWER
+            raise TransportError(base.ERROR_PROXY_FAILED.format(proxy=through, address=address, detail=detail)) from exc
         except socket.gaierror as exc:
+            if through:
+                raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=through, error=exc)) from exc
             raise TransportError(base.ERROR_RESOLVE_FAILED.format(address=address, error=exc)) from exc
         except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError) as exc:
             # A TCP connect fails with refused / unreachable / timed out; these come
@@ -304,6 +408,8 @@ class WebsocketsTransport(Transport):
             detail = f" ({os_error_text([exc])})" if exc.errno is not None else ""
             raise TransportError(base.ERROR_HANDSHAKE_EOF.format(address=address, detail=detail)) from exc
         except OSError as exc:
+            if through:  # through a proxy, only the connection to the proxy is ours
+                raise TransportError(base.ERROR_PROXY_UNREACHABLE.format(proxy=through, error=os_error_text([exc]))) from exc
             raise TransportError(base.ERROR_CONNECT_FAILED.format(address=address, error=os_error_text([exc]))) from exc
         except InvalidMessage as exc:
             if isinstance(exc.__cause__, EOFError):  # the server closed the connection instead of answering
@@ -316,7 +422,8 @@ class WebsocketsTransport(Transport):
             text = str(exc)
             if text.startswith(_UNSUPPORTED_SUBPROTOCOL):  # websockets' NegotiationError for an unoffered pick
                 selected = text[len(_UNSUPPORTED_SUBPROTOCOL):]
-                raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=selected)) from exc
+                # websockets' own error says no more than this one (and quotes the pick unredacted).
+                raise TransportError(base.ERROR_UNOFFERED_SUBPROTOCOL.format(address=address, selected=selected)) from None
             raise TransportError(
                 f"The server at {address} sent an invalid WebSocket handshake response ({exc}): "
                 "check that the URL points at a WebSocket endpoint."
@@ -324,15 +431,7 @@ class WebsocketsTransport(Transport):
         except WebSocketException as exc:  # pragma: no cover - any other library failure
             raise TransportError(f"Connecting to {address} failed: {exc}.") from exc
         assert isinstance(conn, _Connection)
-        self._conn = conn
-        self._on_close = on_close
-        conn.rf_on_message = on_message
-        conn.rf_on_binary = on_binary
-        self._ended = loop.create_future()
-        # Both run after the caller has resumed: first the messages that came
-        # with the handshake, then (if the connection is already gone) the close report.
-        loop.call_soon(conn.rf_flush_early)
-        self._watcher = loop.create_task(self._watch(conn))
+        return conn
 
     # ------------------------------------------------------------------- send
 
@@ -426,7 +525,7 @@ class WebsocketsTransport(Transport):
         if failure is not None:
             if isinstance(failure, PayloadTooBig):
                 code, reason = base.CLOSE_MESSAGE_TOO_BIG, base.REASON_MESSAGE_TOO_BIG
-                message = base.ERROR_TOO_BIG.format(address=address, limit=self._max_message_size)
+                message = base.ERROR_TOO_BIG.format(address=address, size=_oversize(failure), limit=self._max_message_size)
             elif isinstance(failure, (ProtocolError, UnicodeDecodeError)):
                 if isinstance(failure, UnicodeDecodeError):  # only close reasons are decoded here
                     code, reason = base.CLOSE_INVALID_DATA, base.REASON_INVALID_CLOSE_UTF8
