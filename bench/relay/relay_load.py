@@ -13,9 +13,7 @@ Per relay under test (``--relays``, run one after the other in one invocation):
    (``LeanSession`` below: one picows listener each, the event's send time read from the
    end of the frame, appends built by the compiled ``dumps_append_audio``), each appending
    20 ms of audio every 20 ms in real time (1.5 s of speech per 6 s cycle) and timing every
-   event from its send time at the source to its listener.  ``--client picows-bare`` uses
-   the bare client of ``realtime-fast bench load`` instead (it also parses every event and
-   decodes the audio: more client CPU on the shared core).
+   event from its send time at the source to its listener.
 
 Reported per relay: lag p50/p99 (source send -> client listener; the relay's added latency is
 its p99 minus the ``direct`` run's, or, with ``--probes K``, minus that of K sessions that go
@@ -117,7 +115,7 @@ class LeanSession:
 
     sync_append = True
 
-    def __init__(self, url: str, transport: str, recorder: Any, history: Optional[int]) -> None:
+    def __init__(self, url: str, transport: str, recorder: Any, history: Optional[int], tls: Any = None) -> None:
         import itertools
 
         from picows import WSListener, WSMsgType
@@ -126,6 +124,7 @@ class LeanSession:
 
         self.url = url + "?model=gpt-realtime"
         self.received = 0
+        self.audio_bytes = 0  # not decoded: a relay's clients only need to see the events arrive
         self.sid: Optional[str] = None
         self.ws: Any = None
         self._dumps_append = dumps_append_audio
@@ -285,9 +284,9 @@ def run_one(kind: str, args: argparse.Namespace) -> Dict[str, Any]:
     from realtime_fast.bench import load
     from realtime_fast.transport.loops import run as run_loop
 
-    load.SESSION_TYPES["picows-lean"] = LeanSession
+    load.register_client("picows-lean", LeanSession, "picows")
     config = load.LoadConfig(sessions=args.sessions, duration=args.duration, transport="picows", loop="uvloop",
-                             client=args.client, connect_rate=args.connect_rate, client_cpu=None, server_cpu=None)
+                             client="picows-lean", connect_rate=args.connect_rate, client_cpu=None, server_cpu=None)
     probes = args.probes if kind != "direct" else 0
     config.sessions = args.sessions + probes
     target = RelayUnderTest(kind, args.sessions, args.workers, args.relay_cpus, args.source_cpu, probes)
@@ -340,7 +339,6 @@ def main() -> int:
     parser.add_argument("--relay-cpus", default="0", help="CPUs the relay may run on (default: 0)")
     parser.add_argument("--client-cpus", default="1", help="CPUs of the clients, this process (default: 1; 'any' for no pinning)")
     parser.add_argument("--source-cpu", default="1", help="CPU of the paced source (default: 1; 'any' for no pinning)")
-    parser.add_argument("--client", choices=("picows-lean", "picows-bare"), default="picows-lean")
     parser.add_argument("--probes", type=int, default=0, help="extra sessions straight to the source, in the same run: the harness's own lag at the same moments (default: 0)")
     parser.add_argument("--connect-rate", type=float, default=100.0)
     parser.add_argument("--json", default=None, help="write every result to this file")
