@@ -21,7 +21,7 @@ MODULES = ["_audio", "_events", "_conversation_core", "_client_fast"]
 #: Built only where picows (and its .pxd) is installed at build time: pyproject's
 #: build-requires asks for it on CPython.  It compiles in picows' C layout, so it is
 #: tied to that release (it checks at import and the transport falls back).
-PICOWS_MODULE = "transport._picows_listener"
+PICOWS_MODULES = ["transport._picows_listener", "relay._picows_pipe"]
 NO_EXTENSIONS = os.environ.get("REALTIME_FAST_NO_EXTENSIONS") == "1"
 REQUIRED = os.environ.get("CIBUILDWHEEL") == "1" or os.environ.get("REALTIME_FAST_REQUIRE_EXTENSIONS") == "1"
 #: The oldest picows supported without the compiled listener (pyproject's build requirement asks for the same).
@@ -30,7 +30,8 @@ CPYTHON_ONLY = "platform_python_implementation == 'CPython'"
 #: Runtime dependencies other than picows (markers included).
 #: websockets: the transport subclasses its asyncio connection internals; the whole suite passes on
 #: 14.2, 15.0.1, 16.0 and 17.4 (13.x lacks internals it uses; 14.0/14.1 warn on an import it needs).
-BASE_REQUIREMENTS = ["numpy>=1.24", "websockets>=14.2", "orjson>=3.9"]
+#: prometheus_client: the relay's /metrics (text exposition, registry, custom collectors).
+BASE_REQUIREMENTS = ["numpy>=1.24", "websockets>=14.2", "orjson>=3.9", "prometheus_client>=0.17"]
 
 
 class ReportingBuildExt(build_ext):
@@ -76,18 +77,19 @@ def extensions():
     ]
     version = picows_version()
     if version is not None:
-        sources.append(
+        sources.extend(
             Extension(
-                f"realtime_fast.{PICOWS_MODULE}",
-                [f"src/realtime_fast/{PICOWS_MODULE.replace('.', '/')}.pyx"],
+                f"realtime_fast.{module}",
+                [f"src/realtime_fast/{module.replace('.', '/')}.pyx"],
                 include_dirs=["src/realtime_fast"],
                 # As character codes: a quoted string in -D is mangled by some compilers' command lines.
                 define_macros=[("RF_PICOWS_BUILD_VERSION_CHARS", ",".join(str(ord(c)) for c in version))],
                 extra_compile_args=extra,
             )
+            for module in PICOWS_MODULES
         )
     elif REQUIRED:
-        raise RuntimeError("picows (with its picows.pxd) must be installed to build the compiled picows listener.")
+        raise RuntimeError("picows (with its picows.pxd) must be installed to build the compiled picows listener and relay pipe.")
     else:
         print("realtime_fast: picows not installed at build time: the picows transport will use its pure listener", file=sys.stderr)
     exts = cythonize(

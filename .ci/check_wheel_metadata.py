@@ -15,11 +15,12 @@ import zipfile
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 #: The compiled modules every CPython wheel must hold.
-COMPILED = ["_audio", "_events", "_conversation_core", "_client_fast", "transport/_picows_listener"]
+COMPILED = ["_audio", "_events", "_conversation_core", "_client_fast", "transport/_picows_listener", "relay/_picows_pipe"]
 #: Runtime requirements other than picows (name -> specifier).
-BASE = {"numpy": ">=1.24", "orjson": ">=3.9", "websockets": ">=14.2"}
+BASE = {"numpy": ">=1.24", "orjson": ">=3.9", "websockets": ">=14.2", "prometheus_client": ">=0.17"}
 #: The newest glibc a wheel may need: cibuildwheel's default image (manylinux_2_28) builds there.
 NEWEST_GLIBC = (2, 28)
 
@@ -37,8 +38,9 @@ def main(wheel: Path) -> None:
 
     requirements = [Requirement(line) for line in metadata.get_all("Requires-Dist") or []]
     runtime = [r for r in requirements if "extra" not in str(r.marker or "")]
-    by_name = {r.name: r for r in runtime}
+    by_name = {canonicalize_name(r.name): r for r in runtime}
     for name, specifier in BASE.items():
+        name = canonicalize_name(name)
         if name not in by_name or str(by_name[name].specifier) != specifier:
             fail(f"Requires-Dist should have {name}{specifier}; it has {[str(r) for r in runtime]}")
     picows = by_name.get("picows")
@@ -53,7 +55,8 @@ def main(wheel: Path) -> None:
     for module in COMPILED:
         if not any(re.fullmatch(rf"realtime_fast/{module}\.[^/]+\.(so|pyd)", n) for n in names):
             fail(f"the wheel has no compiled realtime_fast/{module}")
-    leaked = [n for n in names if n.endswith((".c", ".pyx", ".html"))]
+    # The relay's voice page is the one HTML file that belongs in the wheel.
+    leaked = [n for n in names if n.endswith((".c", ".pyx", ".html")) and not n.startswith("realtime_fast/relay/page/")]
     if leaked:
         fail(f"the wheel ships build sources: {leaked}")
     if "realtime_fast/py.typed" not in names:

@@ -13,6 +13,7 @@ content where the file has it::
     e2e_<burst|paced|mock>_<YYYYMMDD>_r<N>.json
     soak_<minutes>min_x<speed>_h<history>_<YYYYMMDD>_r<N>.json
     resampler_<YYYYMMDD>_r<N>.json  bench/resampler_choice.py: our resampler against soxr
+    relay_<sessions:05d>_<relays>[_w<workers>][_p<probes>]_<YYYYMMDD>_r<N>.json  bench/relay/relay_load.py
 
 ``_<ms>ms`` appears when appends are not 20 ms, ``_h<history>`` when
 ``--history`` is not 20 (``_h0``: unbounded), ``_noaudio`` for
@@ -56,9 +57,10 @@ SCHEMES = {
     "e2e": re.compile(r"^e2e_(?P<stream>burst|paced|mock)" + _DATE_REP + "$"),
     "soak": re.compile(r"^soak_(?P<minutes>[\d.]+)min_x(?P<speed>[\d.]+)_h(?P<history>\d+)" + _DATE_REP + "$"),
     "resampler": re.compile(r"^resampler" + _DATE_REP + "$"),
+    "relay": re.compile(r"^relay_(?P<sessions>\d{5})_(?P<relays>[a-z-]+)(?:_w(?P<workers>\d+))?(?:_p(?P<probes>\d+))?" + _DATE_REP + "$"),
 }
 #: A result file name or a glob of them, as the docs cite them (with or without ``bench/results/``).
-CITATION = re.compile(r"(?<![\w-])((?:load|sendonly|e2e|soak|resampler)_[A-Za-z0-9_.*?{},[\]-]*\.json)")
+CITATION = re.compile(r"(?<![\w-])((?:load|sendonly|e2e|soak|resampler|relay)_[A-Za-z0-9_.*?{},[\]-]*\.json)")
 
 
 def kind_of(result: Dict[str, Any]) -> str:
@@ -71,6 +73,8 @@ def kind_of(result: Dict[str, Any]) -> str:
         return "soak"
     if "rows" in result and all("us_per_frame_24k_8k" in row for row in result["rows"]):
         return "resampler"
+    if "runs" in result and "relay_load.py" in str(result.get("command", "")):
+        return "relay"
     raise ValueError(
         "not a result of bench load, bench soak, transport_e2e.py or resampler_choice.py: "
         "no sessions, loops, session_minutes or resampler rows"
@@ -94,7 +98,19 @@ def stem(result: Dict[str, Any]) -> str:
         return f"e2e_{stream}"
     if kind == "resampler":
         return "resampler"
+    if kind == "relay":
+        options = _relay_options(result["command"])
+        workers = f"_w{options['--workers']}" if "--workers" in options else ""
+        probes = f"_p{options['--probes']}" if int(options.get("--probes", 0)) else ""
+        relays = options.get("--relays", "direct,ours,plain").replace(",", "-")
+        return f"relay_{int(options['--sessions']):05d}_{relays}{workers}{probes}"
     return f"soak_{result['session_minutes']:g}min_x{result['speed']:g}_h{result['history_items']}"
+
+
+def _relay_options(command: str) -> Dict[str, str]:
+    """``--option value`` pairs of a relay_load.py command line."""
+    words = command.split()
+    return {w: v for w, v in zip(words, words[1:] + [""]) if w.startswith("--")}
 
 
 def run_date(result: Dict[str, Any]) -> Optional[str]:
@@ -201,6 +217,20 @@ def describe(result: Dict[str, Any]) -> Tuple[str, str]:
             hq = rows["soxr HQ"]
             numbers.append(f"soxr HQ {hq['us_per_frame_24k_8k']:.2f} / {hq['us_per_frame_8k_24k']:.2f} us")
         return f"resampler choice, {len(rows)} resamplers", ", ".join(numbers)
+    if kind == "relay":
+        options = _relay_options(result["command"])
+        what = f"relay load, {options.get('--sessions')} sessions, relays {options.get('--relays', 'direct,ours,plain')}"
+        if "--workers" in options:
+            what += f", {options['--workers']} worker(s)"
+        numbers = []
+        for run in result["runs"]:
+            relay = run.get("relay") if isinstance(run.get("relay"), dict) else {}
+            cost = relay.get("cpu_per_session_second_us")
+            numbers.append(
+                f"{relay.get('kind', '?')}: p99 {run.get('p99_lag_ms', math.nan):.1f} ms, lost {run.get('lost_events')}"
+                + ("" if cost is None else f", {cost:.0f} us/session-s")
+            )
+        return what, "; ".join(numbers)
     what = f"soak, {result['session_minutes']:g} session-min at {result['speed']:g}x, history {result['history_items']}"
     numbers = (
         f"{result['events_sent']} sent, {result['events_handled']} handled, lost {result['lost_events']}, "

@@ -139,7 +139,7 @@ def test_build_without_the_compiled_listener_requires_the_picows_floor(tmp_path:
     assert [str(p.specifier) for p in pins] == [">=2.3"], requires
     assert pins[0].marker is not None and not pins[0].marker.evaluate({"platform_python_implementation": "PyPy"})
     others = sorted(str(Requirement(line)) for line in requires if "extra ==" not in line and not line.startswith("picows"))
-    assert others == ["numpy>=1.24", "orjson>=3.9", "websockets>=14.2"]
+    assert others == ["numpy>=1.24", "orjson>=3.9", "prometheus_client>=0.17", "websockets>=14.2"]
 
 
 def test_test_extra_brings_uvloop_where_it_exists():

@@ -47,7 +47,7 @@ def mock():
 
 
 def test_every_example_is_tested() -> None:
-    tested = {"text_client.py", "stream_wav.py", "tools.py", "many_sessions.py"}
+    tested = {"text_client.py", "stream_wav.py", "tools.py", "many_sessions.py", "relay_tools.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -111,3 +111,12 @@ def test_many_sessions_relay_against_a_given_server(mock, tmp_path: Path) -> Non
 def test_many_sessions_with_its_embedded_mock(tmp_path: Path) -> None:
     proc = run_example("many_sessions.py", "--users", "5", "--fast", cwd=tmp_path, key=None)
     assert "5 concurrent sessions, 10 replies" in proc.stdout
+
+
+def test_relay_tools_runs_the_tool_on_the_relay(tmp_path: Path) -> None:
+    proc = run_example("relay_tools.py", "Is it sunny in Lisbon?", cwd=tmp_path, key=None)
+    assert 'model calls get_weather({"city": "Lisbon"}) -- run by the relay' in proc.stdout
+    assert 'the relay answers: {"city": "Lisbon", "temperature_c": 21' in proc.stdout
+    assert "error event (session_field_locked)" in proc.stdout  # the client's connect-time update
+    assert "error event (tool_owned_by_server)" in proc.stdout  # the client's own answer to the call
+    assert "assistant: The result is:" in proc.stdout

@@ -20,6 +20,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("demo", "realtime_fast.cli.demo", "run a scripted voice conversation that shows every capability"),
     ("chat", "realtime_fast.cli.chat", "chat with the model (or the mock) by text"),
     ("mock-server", "realtime_fast.mock.cli", "run the mock Realtime server on loopback"),
+    ("relay", "realtime_fast.relay.cli", "run a Realtime relay: clients connect as to the service, the key stays on the server"),
     ("bench", "realtime_fast.bench.cli", "load-test the client (concurrent voice sessions, long-session soak)"),
 ]
 

@@ -40,6 +40,7 @@ from ._ids import IdFactory
 from .dialects import BETA, GA, Dialect
 from .pacing import Pacing
 from .recording import Frame, Recorder
+from .rest import connection_class
 from .script import Script
 from .session import Session
 from .settings import SessionSettings
@@ -246,6 +247,8 @@ class MockRealtimeServer:
         self.connections: dict[int, Session] = {}
         #: Every connection ever accepted, in order (also the closed and refused ones).
         self.connection_log: list[ConnectionRecord] = []
+        #: Ephemeral keys minted by ``POST /v1/realtime/client_secrets`` -> expiry (unix s).
+        self.client_secrets: dict[str, int] = {}
         self._ids = IdFactory()
         self._next_id = 1
         self._server: Server | None = None
@@ -283,6 +286,7 @@ class MockRealtimeServer:
             logger=log,
             backlog=2048,  # many clients connecting at once (load tests)
             ssl=self.ssl,
+            create_connection=connection_class(self),  # POST /v1/realtime/client_secrets
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -404,7 +408,7 @@ class MockRealtimeServer:
     def _refusal(self, key: str | None, beta: bool, model: str | None) -> tuple[str | None, str, int, str] | None:
         if key is None:
             return None, "Missing bearer or basic authentication in header", 3000, "invalid_request_error"
-        if key.lower() in _REJECTED_KEYS or key.strip() != key or (self.api_key is not None and key != self.api_key):
+        if not self.accepts_key(key):
             return (
                 "invalid_api_key",
                 f"Incorrect API key provided: {_mask(key)}. You can find your API key at "
@@ -435,6 +439,14 @@ class MockRealtimeServer:
                 "invalid_request_error.invalid_model",
             )
         return None
+
+    def accepts_key(self, key: str) -> bool:
+        """True for a key this server takes: its ``api_key`` (any real-looking key when None) or an unexpired minted client secret."""
+        if key.lower() in _REJECTED_KEYS or key.strip() != key:
+            return False
+        if self.client_secrets.get(key, 0) > time.time():
+            return True
+        return self.api_key is None or key == self.api_key
 
     async def _refuse(
         self, ws: ServerConnection, conn_id: int, code: str | None, message: str, close_code: int, reason: str
