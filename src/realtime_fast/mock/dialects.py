@@ -180,6 +180,8 @@ class SessionView:
     tool_choice: Any
     instructions: str
     max_output_tokens: int | str
+    #: A transcription session: user audio is transcribed, no response is ever made.
+    transcription_only: bool = False
 
 
 @dataclass
@@ -220,6 +222,10 @@ class Dialect:
 
     def default_session(self, session_id: str, model: str, expires_at: int) -> dict[str, Any]:
         raise NotImplementedError
+
+    def default_transcription_session(self, session_id: str, expires_at: int) -> dict[str, Any]:
+        """The session of a transcription-only connection (``?intent=transcription``; GA only)."""
+        raise NotImplementedError("Transcription sessions are served with the GA protocol only.")
 
     def update_session(self, session: dict[str, Any], patch: Any, model: str) -> dict[str, Any]:
         """Validate ``patch`` (the ``session`` field of ``session.update``) and return the merged session.
@@ -547,6 +553,25 @@ class _GA(Dialect):
             required=("type",),
             validate=self._check_modalities,
         )
+        self.transcription_session_spec = Obj(
+            {
+                "type": Str(("transcription",)),
+                "audio": Obj(
+                    {
+                        "input": Obj(
+                            {
+                                "format": fmt,
+                                "transcription": _TRANSCRIPTION_GA,
+                                "noise_reduction": _NOISE,
+                                "turn_detection": _turn_detection_spec(ga=True),
+                            }
+                        )
+                    }
+                ),
+                "include": Nullable(Arr(Str(("item.input_audio_transcription.logprobs",)))),
+            },
+            required=("type",),
+        )
         self.response_spec = Obj(
             {
                 "output_modalities": modalities,
@@ -602,11 +627,30 @@ class _GA(Dialect):
             "include": None,
         }
 
+    def default_transcription_session(self, session_id: str, expires_at: int) -> dict[str, Any]:
+        return {
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": session_id,
+            "expires_at": expires_at,
+            "audio": {
+                "input": {
+                    "format": dict(_GA_FORMAT_OBJECTS["pcm16"]),
+                    "transcription": None,
+                    "noise_reduction": None,
+                    "turn_detection": _fill_turn_detection({"type": "server_vad"}, ga=True),
+                }
+            },
+            "include": None,
+        }
+
     def update_session(self, session: dict[str, Any], patch: Any, model: str) -> dict[str, Any]:
+        if session.get("type") == "transcription":
+            return self._update_transcription_session(session, patch)
         if isinstance(patch, dict) and "type" in patch and patch["type"] == "transcription":
             raise ClientEventError(
-                "Cannot change a realtime session into a transcription session; connect with "
-                "?intent=transcription for transcription-only sessions.",
+                "Passing a transcription session update event to a realtime session is not allowed; connect "
+                "with ?intent=transcription for a transcription session.",
                 code="invalid_value",
                 param="session.type",
             )
@@ -631,8 +675,46 @@ class _GA(Dialect):
             new[key] = value
         return new
 
+    def _update_transcription_session(self, session: dict[str, Any], patch: Any) -> dict[str, Any]:
+        if isinstance(patch, dict) and patch.get("type") == "realtime":
+            raise ClientEventError(
+                "Passing a realtime session update event to a transcription session is not allowed.",
+                code="invalid_value",
+                param="session.type",
+            )
+        self.transcription_session_spec.check(patch, "session")
+        new = dict(session)
+        for key, value in patch.items():
+            if key == "type":
+                continue
+            if key == "audio":
+                audio_in = dict(session["audio"]["input"])
+                for k, v in value.get("input", {}).items():
+                    if k == "turn_detection":
+                        v = _fill_turn_detection(v, ga=True)
+                    elif k == "format":
+                        v = _ga_format_object(v)
+                    audio_in[k] = v
+                value = {"input": audio_in}
+            new[key] = value
+        return new
+
     def view(self, session: dict[str, Any]) -> SessionView:
         audio_in = session["audio"]["input"]
+        if session.get("type") == "transcription":
+            return SessionView(
+                voice=None,
+                audio_out=False,
+                input_format=_GA_FORMAT_TYPES[audio_in["format"]["type"]],
+                output_format="pcm16",
+                turn_detection=audio_in["turn_detection"],
+                transcription=audio_in["transcription"],
+                tools=[],
+                tool_choice="none",
+                instructions="",
+                max_output_tokens="inf",
+                transcription_only=True,
+            )
         audio_out = session["audio"]["output"]
         return SessionView(
             voice=audio_out["voice"],
