@@ -2,8 +2,9 @@
 
 After a benchmark run, two tables are printed:
 
-* every group's rows as a ratio of the group's baseline row (``stdlib`` or
-  ``picows bare``): read these, they do not move much from run to run;
+* every group's rows as a ratio of the group's baseline row (``stdlib``,
+  ``picows bare``, ``python loop`` or ``soxr``): read these, they do not move
+  much from run to run;
 * the named ratios of ``test_bench_ratios.py`` (each measured in alternating
   rounds), with ``--ratio-check`` compared with ``bench/baseline.json``: the
   run fails when one is worse than its baseline by more than its tolerance.
@@ -31,7 +32,7 @@ _RESULTS: Dict[str, Any] = {}
 #: ratio name -> measurements taken (only where more than one was needed)
 _ATTEMPTS: Dict[str, int] = {}
 #: The row other rows of a group are compared with, first one present.
-BASELINE_ROWS = ("stdlib", "picows bare")
+BASELINE_ROWS = ("stdlib", "picows bare", "python loop", "soxr")
 
 
 def pytest_report_header(config):

@@ -3,7 +3,7 @@
 Usage::
 
     python bench/load_sweep.py --sessions 250 500 1000 --configs picows:asyncio picows:uvloop websockets:asyncio \
-        [--clients realtime_fast picows-bare] [--duration 20] [--repeat 1] [--stop-after-fail] [--tag _x]
+        [--clients realtime_fast picows-bare] [--duration 20] [--repeat 1] [--stop-after-fail]
         [--send-only] [--append-ms 20] [--idle-below 0.5] [--idle-wait 120] [--max-others 0.05 --retries 3]
         [--tls off|on|alternate] [--no-aiofastnet]
 
@@ -20,15 +20,17 @@ a run: with ``--max-others F`` a run is made again (up to ``--retries``
 times) when they took more than the fraction F of the client's core during
 the measured window (``client_core_busy_by_others`` in the result); the
 attempts are counted in ``attempts``.
-``--send-only`` runs write ``sendonly_*.json`` instead of ``load_*.json`` (so
-the plot and the table of full runs leave them out).  With ``--stop-after-fail``
+Each result is named by the scheme of ``bench/results/README.md``, from its
+content (``bench/results_index.py``): ``load_`` or ``sendonly_`` (``--send-only``),
+client, transport, loop, sessions, ``_100ms`` for other append sizes,
+``_tls``, ``_noafn``, the run's date and the first free ``r<N>`` of that day,
+so repeats and later sweeps never overwrite a file.  With ``--stop-after-fail``
 a configuration stops at its first N that misses the bar (p99 >= 50 ms or
 anything lost).  ``--tls on`` runs every point over ``wss://`` (``bench load
---tls``; ``_tls`` in the file name); ``--tls alternate`` runs each repeat
-twice, plain then TLS, so that the two series interleave in time on a shared
-machine.  ``--no-aiofastnet`` runs the client through
-``bench/load_without_aiofastnet.py`` (picows on asyncio's transports; ``_noafn``
-in the file name, ``client_use_aiofastnet: false`` in the result).
+--tls``); ``--tls alternate`` runs each repeat twice, plain then TLS, so that
+the two series interleave in time on a shared machine.  ``--no-aiofastnet``
+runs the client through ``bench/load_without_aiofastnet.py`` (picows on
+asyncio's transports; ``client_use_aiofastnet: false`` in the result).
 """
 
 from __future__ import annotations
@@ -38,7 +40,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+
+from results_index import name_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -81,7 +86,6 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--stop-after-fail", action="store_true")
-    parser.add_argument("--tag", default="", help="suffix of the result file names")
     parser.add_argument("--send-only", action="store_true", help="append silence only (the send path alone)")
     parser.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20)")
     parser.add_argument("--idle-below", type=float, default=0.5, help="wait before each run until the machine's busy cores are below this")
@@ -92,7 +96,7 @@ def main() -> int:
     parser.add_argument("--no-aiofastnet", action="store_true", help="the client's picows connections on asyncio's transports")
     args = parser.parse_args()
     tls_modes = {"off": [False], "on": [True], "alternate": [False, True]}[args.tls]
-    launcher = [os.path.join(HERE, "load_without_aiofastnet.py")] if args.no_aiofastnet else ["-m", "realtime_fast"]
+    launcher = [os.path.join(HERE, "load_without_aiofastnet.py" if args.no_aiofastnet else "load_rivals.py")]
     os.makedirs(RESULTS, exist_ok=True)
     env = dict(os.environ)
     src = os.path.join(os.path.dirname(HERE), "src")
@@ -103,14 +107,11 @@ def main() -> int:
             for n in args.sessions:
                 failed = 0
                 for rep, tls in ((rep, tls) for rep in range(args.repeat) for tls in tls_modes):
-                    wire = transport if client == "realtime_fast" else ("picows" if client == "picows-bare" else "ws")
-                    kind = "sendonly" if args.send_only else "load"
-                    chunk = "" if args.append_ms == 20 else f"_{args.append_ms}ms"
-                    variant = ("_tls" if tls else "") + ("_noafn" if args.no_aiofastnet else "")
-                    name = f"{kind}_{client}_{wire}_{loop}_{n:05d}{chunk}{variant}_r{rep}{args.tag}.json"
-                    path = os.path.join(RESULTS, name)
+                    handle, path = tempfile.mkstemp(prefix="load_sweep_", suffix=".json")
+                    os.close(handle)
+                    os.unlink(path)  # the run writes it; none there means no result
                     cmd = [
-                        sys.executable, *launcher, "bench", "load", "--sessions", str(n),
+                        sys.executable, *launcher, "--sessions", str(n),
                         "--duration", str(args.duration), "--transport", transport, "--loop", loop,
                         "--client", client, "--json", path, "--quiet", "--append-ms", str(args.append_ms),
                     ] + (["--send-only"] if args.send_only else []) + (["--tls"] if tls else [])
@@ -136,11 +137,13 @@ def main() -> int:
                     result["attempts"] = attempt
                     if args.no_aiofastnet:
                         result["client_use_aiofastnet"] = False
+                    os.unlink(path)
+                    path = os.path.join(RESULTS, name_for(result, RESULTS))
                     with open(path, "w") as f:
                         json.dump(result, f, indent=1)
                         f.write("\n")
                     print(
-                        f"  {'TLS ' if tls else ''}p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
+                        f"  {os.path.relpath(path)}: {'TLS ' if tls else ''}p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
                         f"client CPU {result['client_cpu_percent']}% ({1e6 * result['client_cpu_per_session_second']:.0f} us/session-s), "
                         f"server CPU {result['server_cpu_percent']}% -> {'OK' if result['ok'] else 'FAILED'} (idle check {busy:.2f} cores, "
                         f"others on the client core {result.get('client_core_busy_by_others')})",

@@ -1,4 +1,4 @@
-"""Run a ``realtime-fast`` command with picows' client connections on asyncio's own transports, not aiofastnet's.
+"""Run the load harness (``bench/load_rivals.py``, the options of ``realtime-fast bench load``) with picows' client connections on asyncio's own transports, not aiofastnet's.
 
 picows opens every connection through aiofastnet (a Cython transport and TLS
 layer by picows' author) whenever aiofastnet is installed, and picows 2.x
@@ -9,7 +9,7 @@ a separate process and keeps picows' default.
 
 Usage::
 
-    python bench/load_without_aiofastnet.py bench load --sessions 1000 --tls --json out.json
+    python bench/load_without_aiofastnet.py --sessions 1000 --tls --json out.json
 
 (``bench/load_sweep.py --no-aiofastnet`` runs its points this way.)
 """
@@ -24,9 +24,9 @@ import picows
 
 def main() -> int:
     picows.ws_connect = functools.partial(picows.ws_connect, use_aiofastnet=False)
-    from realtime_fast.cli import main as cli_main
+    import load_rivals  # the harness with the comparison clients (this folder is on sys.path: the script's own)
 
-    return cli_main(sys.argv[1:])
+    return load_rivals.main(sys.argv[1:])
 
 
 if __name__ == "__main__":

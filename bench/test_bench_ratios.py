@@ -46,6 +46,7 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 
+import load_rivals  # noqa: F401  (registers the bare picows load client)
 import test_bench_client as client_bench
 import transport_e2e as e2e
 from realtime_fast.benchmarking import Ratio, benchmark_ratio, measure_ratio, ratio_of

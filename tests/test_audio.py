@@ -1,8 +1,9 @@
-"""PCM16 audio core: base64 codecs, float conversion and AudioBuffer, against both implementations."""
+"""Audio core: base64 codecs, float conversion, AudioBuffer, G.711 and resampling, against both implementations."""
 
 from __future__ import annotations
 
 import base64
+import bisect
 import binascii
 import copy
 import importlib
@@ -11,6 +12,7 @@ import os
 import pickle
 import re
 import struct
+import warnings
 from array import array
 
 import numpy as np
@@ -678,3 +680,371 @@ def test_buffer_append_base64_of_a_long_text_in_pieces(audio_impl):
         with pytest.raises(BufferError):
             buf.append_base64(text)
     assert buf.to_bytes() == pcm(7) + samples
+
+
+# ---------------------------------------------------------------------------
+# G.711
+# ---------------------------------------------------------------------------
+#
+# The reference is tabulated here from ITU-T G.711's tables (segment end points
+# and step sizes, on the 14-bit mu-law and 13-bit A-law magnitude scales), not
+# from the implementation's formulas.
+
+ULAW_SEGMENT_ENDS = [31, 95, 223, 479, 991, 2015, 4063, 8159]  # Table 2a, 14-bit magnitudes
+ALAW_SEGMENT_STARTS = [0, 32, 64, 128, 256, 512, 1024, 2048]  # Table 1a, 13-bit magnitudes
+
+
+def ulaw_levels():
+    """(lower decision value, reconstruction value) of mu-law magnitude codes 0..127 (segment * 16 + step)."""
+    levels = []
+    for segment in range(8):
+        step = 2 << segment
+        for q in range(16):
+            if segment == 0:
+                lower, value = (0 if q == 0 else 2 * q - 1), 2 * q
+            else:
+                lower = ULAW_SEGMENT_ENDS[segment - 1] + q * step
+                value = lower + step // 2
+            levels.append((lower, value))
+    return levels
+
+
+def alaw_levels():
+    """(lower decision value, reconstruction value) of A-law magnitude codes 0..127."""
+    levels = []
+    for segment in range(8):
+        step = 2 if segment < 2 else 1 << segment
+        for q in range(16):
+            lower = ALAW_SEGMENT_STARTS[segment] + q * step
+            levels.append((lower, lower + step // 2))
+    return levels
+
+
+ULAW_LEVELS = ulaw_levels()
+ALAW_LEVELS = alaw_levels()
+
+
+def reference_ulaw_decode(code: int) -> int:
+    code ^= 0xFF
+    value = ULAW_LEVELS[code & 0x7F][1] * 4
+    return -value if code & 0x80 else value
+
+
+def reference_alaw_decode(code: int) -> int:
+    code ^= 0x55
+    value = ALAW_LEVELS[code & 0x7F][1] * 8
+    return value if code & 0x80 else -value
+
+
+def reference_ulaw_encode(sample: int) -> int:
+    """audioop's convention: the magnitude of the 14-bit two's complement value."""
+    linear = sample >> 2
+    magnitude = min(abs(linear), 8158)  # louder samples get the loudest code
+    code = bisect.bisect_right([lower for lower, _ in ULAW_LEVELS], magnitude) - 1
+    return code ^ (0x7F if linear < 0 else 0xFF)
+
+
+def reference_alaw_encode(sample: int) -> int:
+    linear = sample >> 3
+    magnitude = linear if linear >= 0 else -linear - 1  # ones' complement
+    code = bisect.bisect_right([lower for lower, _ in ALAW_LEVELS], magnitude) - 1
+    return (code | (0x80 if linear >= 0 else 0)) ^ 0x55
+
+
+ALL_CODES = bytes(range(256))
+ALL_SAMPLES = struct.pack("<65536h", *range(-32768, 32768))
+
+
+def _audioop():
+    """The stdlib's audioop (Python < 3.13) or the audioop-lts backport, as a test-time reference; else skip."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pytest.importorskip("audioop", reason="audioop is gone (Python 3.13+) and audioop-lts is not installed")
+
+
+def test_g711_decode_equals_the_reference_table_on_all_codes(audio_impl):
+    ulaw = struct.unpack("<256h", audio_impl.ulaw_to_pcm16(ALL_CODES))
+    alaw = struct.unpack("<256h", audio_impl.alaw_to_pcm16(ALL_CODES))
+    assert list(ulaw) == [reference_ulaw_decode(c) for c in range(256)]
+    assert list(alaw) == [reference_alaw_decode(c) for c in range(256)]
+    assert (min(ulaw), max(ulaw), min(alaw), max(alaw)) == (-32124, 32124, -32256, 32256)
+    assert ulaw[0xFF] == ulaw[0x7F] == 0  # mu-law's two zeros
+    assert 0 not in alaw and (alaw[0xD5], alaw[0x55]) == (8, -8)
+
+
+def test_g711_encode_equals_the_reference_on_every_sample(audio_impl):
+    ulaw = audio_impl.pcm16_to_ulaw(ALL_SAMPLES)
+    alaw = audio_impl.pcm16_to_alaw(ALL_SAMPLES)
+    assert ulaw == bytes(reference_ulaw_encode(s) for s in range(-32768, 32768))
+    assert alaw == bytes(reference_alaw_encode(s) for s in range(-32768, 32768))
+
+
+@SETTINGS
+@given(data=even_bytes(2000))
+def test_g711_encode_random_pcm_equals_the_reference(audio_impl, data):
+    n = len(data) // 2
+    values = struct.unpack(f"<{n}h", data)
+    assert audio_impl.pcm16_to_ulaw(data) == bytes(map(reference_ulaw_encode, values))
+    assert audio_impl.pcm16_to_alaw(data) == bytes(map(reference_alaw_encode, values))
+
+
+def test_g711_matches_audioop(audio_impl):
+    audioop = _audioop()
+    assert audio_impl.ulaw_to_pcm16(ALL_CODES) == audioop.ulaw2lin(ALL_CODES, 2)
+    assert audio_impl.alaw_to_pcm16(ALL_CODES) == audioop.alaw2lin(ALL_CODES, 2)
+    assert audio_impl.pcm16_to_ulaw(ALL_SAMPLES) == audioop.lin2ulaw(ALL_SAMPLES, 2)
+    assert audio_impl.pcm16_to_alaw(ALL_SAMPLES) == audioop.lin2alaw(ALL_SAMPLES, 2)
+
+
+def test_g711_round_trips(audio_impl):
+    """Encoding a decoded code gives the code back, except mu-law's negative zero 0x7F (it becomes 0xFF)."""
+    ulaw_back = audio_impl.pcm16_to_ulaw(audio_impl.ulaw_to_pcm16(ALL_CODES))
+    assert [c for c in range(256) if ulaw_back[c] != c] == [0x7F]
+    assert ulaw_back[0x7F] == 0xFF
+    assert audio_impl.pcm16_to_alaw(audio_impl.alaw_to_pcm16(ALL_CODES)) == ALL_CODES
+    # Decoding an encoded sample lands within half a step of it (a step at the top of the range).
+    samples = np.arange(-32768, 32768)
+    for encode, decode, levels, scale in (
+        (audio_impl.pcm16_to_ulaw, audio_impl.ulaw_to_pcm16, ULAW_LEVELS, 4),
+        (audio_impl.pcm16_to_alaw, audio_impl.alaw_to_pcm16, ALAW_LEVELS, 8),
+    ):
+        back = np.frombuffer(decode(encode(ALL_SAMPLES)), dtype="<i2").astype(np.int64)
+        error = np.abs(back - samples)
+        top_step = (levels[127][0] - levels[126][0]) * scale
+        assert error.max() <= top_step and error[np.abs(samples) < 1000].max() <= 64
+
+
+def test_g711_accepts_bytes_like_inputs(audio_impl):
+    codes = os.urandom(321)
+    expected = audio_impl.ulaw_to_pcm16(codes)
+    assert len(expected) == 642
+    for data in (bytearray(codes), memoryview(codes), array("B", codes), np.frombuffer(codes, np.uint8), np.frombuffer(codes, "b")):
+        assert audio_impl.ulaw_to_pcm16(data) == expected
+    doubled = bytes(b for c in codes for b in (c, 0))
+    assert audio_impl.ulaw_to_pcm16(memoryview(doubled)[::2]) == expected  # strided: copied
+    assert audio_impl.ulaw_to_pcm16(np.frombuffer(codes[:320], np.uint8).reshape(20, 16)) == expected[:640]
+    samples = np.frombuffer(expected, "<i2")
+    for data in (expected, bytearray(expected), samples, array("h", samples.tolist()), np.repeat(samples, 2)[::2]):
+        assert audio_impl.pcm16_to_ulaw(data) == bytes(map(reference_ulaw_encode, samples.tolist()))
+    for call in (audio_impl.ulaw_to_pcm16, audio_impl.alaw_to_pcm16, audio_impl.pcm16_to_ulaw, audio_impl.pcm16_to_alaw):
+        assert call(b"") == b""
+
+
+def test_g711_rejects_odd_pcm_and_wrong_types(audio_impl):
+    with pytest.raises(ValueError, match=r"pcm16_to_ulaw got 3 bytes, an odd count: PCM16 audio is made of whole 2-byte samples"):
+        audio_impl.pcm16_to_ulaw(b"abc")
+    with pytest.raises(ValueError, match="pcm16_to_alaw got 5 bytes, an odd count"):
+        audio_impl.pcm16_to_alaw(bytearray(5))
+    with pytest.raises(TypeError, match="format 'f'.*float_to_pcm16"):
+        audio_impl.pcm16_to_ulaw(np.zeros(4, np.float32))
+    with pytest.raises(TypeError, match=r"ulaw_to_pcm16 expects G.711 audio as bytes \(one byte per sample\), got .* format 'h'"):
+        audio_impl.ulaw_to_pcm16(np.zeros(4, np.int16))
+    for bad in ("abc", [1, 2], None, 7):
+        with pytest.raises(TypeError, match="alaw_to_pcm16 expects G.711 audio as a bytes-like object"):
+            audio_impl.alaw_to_pcm16(bad)
+        with pytest.raises(TypeError, match="pcm16_to_alaw expects PCM16 audio"):
+            audio_impl.pcm16_to_alaw(bad)
+
+
+def test_g711_and_resampler_errors_identical_across_implementations():
+    compiled = _compiled()
+    for call in (
+        lambda impl: impl.pcm16_to_ulaw(b"abc"),
+        lambda impl: impl.pcm16_to_alaw(np.zeros(2, dtype=np.float64)),
+        lambda impl: impl.ulaw_to_pcm16("x"),
+        lambda impl: impl.alaw_to_pcm16(np.zeros(2, dtype=np.int16)),
+        lambda impl: impl.resample_pcm16(b"abc", 24000, 8000),
+        lambda impl: impl.resample_pcm16(b"", 44100, 8000),
+        lambda impl: impl.resample_pcm16(b"", 8000, 8000.0),
+        lambda impl: impl.resample_pcm16(b"", True, 8000),
+        lambda impl: impl.resample_pcm16("ab", 8000, 8000),
+        lambda impl: impl.Resampler(24000, 22050),
+        lambda impl: impl.Resampler(24000, 8000).process(b"abc"),
+        lambda impl: impl.Resampler(8000, 8000).process(np.zeros(2, dtype=np.float32)),
+    ):
+        errors = []
+        for impl in (pure, compiled):
+            with pytest.raises((TypeError, ValueError)) as info:
+                call(impl)
+            errors.append((type(info.value), str(info.value)))
+        assert errors[0] == errors[1]
+
+
+# ---------------------------------------------------------------------------
+# Resampling
+# ---------------------------------------------------------------------------
+
+RATES = (8000, 16000, 24000, 48000)
+RATE_PAIRS = [(a, b) for a in RATES for b in RATES if a != b]
+
+
+def sine(freq: float, rate: int, seconds: float = 1.0, amplitude: float = 20000.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return np.rint(amplitude * np.sin(2 * np.pi * freq * t)).astype("<i2")
+
+
+def tone_level(pcm: bytes, freq: float, rate: int) -> float:
+    """Amplitude of the ``freq`` component of the middle 80% of ``pcm`` (least squares)."""
+    y = np.frombuffer(pcm, "<i2").astype(np.float64)
+    y = y[len(y) // 10 : -len(y) // 10]
+    t = np.arange(len(y)) / rate
+    basis = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t)], axis=1)
+    coeffs, *_ = np.linalg.lstsq(basis, y, rcond=None)
+    return math.hypot(*coeffs)
+
+
+def db(ratio: float) -> float:
+    return 20 * math.log10(max(ratio, 1e-12))
+
+
+def test_resample_24k_to_8k_and_back_keeps_a_1khz_tone(audio_impl):
+    x = sine(1000, 24000)
+    down = audio_impl.resample_pcm16(x, 24000, 8000)
+    back = audio_impl.resample_pcm16(down, 8000, 24000)
+    assert (len(down), len(back)) == (16000, 48000)
+    assert abs(db(tone_level(down, 1000, 8000) / 20000)) < 0.5
+    assert abs(db(tone_level(back, 1000, 24000) / 20000)) < 0.5
+    error = np.frombuffer(back, "<i2").astype(np.float64) - x
+    assert db(np.sqrt(np.mean(error[2400:-2400] ** 2)) / (20000 / math.sqrt(2))) < -60  # and nothing else was added
+
+
+def test_resample_to_8k_attenuates_what_would_alias(audio_impl):
+    for freq in (4600, 6000, 9000):  # would fold to 3.4, 2 and 1 kHz
+        out = np.frombuffer(audio_impl.resample_pcm16(sine(freq, 24000, amplitude=32000), 24000, 8000), "<i2").astype(np.float64)
+        assert db(np.sqrt(np.mean(out[800:-800] ** 2)) / (32000 / math.sqrt(2))) < -65, freq
+    passed = audio_impl.resample_pcm16(sine(3400, 24000), 24000, 8000)
+    assert abs(db(tone_level(passed, 3400, 8000) / 20000)) < 0.05  # the telephone band is untouched
+
+
+@pytest.mark.parametrize("from_rate, to_rate", RATE_PAIRS)
+def test_resample_every_pair_keeps_a_passband_tone_and_dc(audio_impl, from_rate, to_rate):
+    freq = 0.3 * min(from_rate, to_rate)
+    out = audio_impl.resample_pcm16(sine(freq, from_rate, 0.25), from_rate, to_rate)
+    assert len(out) == 2 * (to_rate // 4)
+    assert abs(db(tone_level(out, freq, to_rate) / 20000)) < 0.05
+    dc = np.frombuffer(audio_impl.resample_pcm16(np.full(from_rate // 10, -1234, "<i2"), from_rate, to_rate), "<i2")
+    assert (dc[len(dc) // 4 : -len(dc) // 4] == -1234).all()  # each phase sums to exactly 1
+
+
+def test_resample_lengths_identity_and_inputs(audio_impl):
+    x = sine(440, 24000, 0.1)
+    for n in (0, 1, 2, 3, 4, 5, 479, 480, 481):
+        assert len(audio_impl.resample_pcm16(x[:n], 24000, 8000)) == 2 * -(-n // 3)
+        assert len(audio_impl.resample_pcm16(x[:n], 24000, 16000)) == 2 * -(-n * 2 // 3)
+        assert len(audio_impl.resample_pcm16(x[:n], 8000, 48000)) == 2 * 6 * n
+    raw = x.tobytes()
+    assert audio_impl.resample_pcm16(raw, 16000, 16000) == raw
+    assert audio_impl.resample_pcm16(bytearray(raw), 8000, 8000) == raw
+    expected = audio_impl.resample_pcm16(raw, 24000, 16000)
+    for data in (bytearray(raw), memoryview(raw), x, array("h", x.tolist()), np.repeat(x, 2)[::2], x.astype("=i2")):
+        assert audio_impl.resample_pcm16(data, 24000, 16000) == expected
+    assert audio_impl.resample_pcm16(raw, np.int64(24000), 16000) == expected  # integer-like rates
+
+
+def test_resample_rejects_other_rates(audio_impl):
+    for bad in (44100, 22050, 0, -8000, 8000.0, "8000", None, True):
+        with pytest.raises(ValueError, match=r"resample_pcm16 supports sample rates of 8000, 16000, 24000 and 48000 Hz"):
+            audio_impl.resample_pcm16(b"", bad, 8000)
+        with pytest.raises(ValueError, match=r"Resampler supports sample rates of 8000, 16000, 24000 and 48000 Hz, got to_rate="):
+            audio_impl.Resampler(8000, bad)
+    with pytest.raises(ValueError, match="Resampler.process got 3 bytes, an odd count"):
+        audio_impl.Resampler(24000, 8000).process(b"abc")
+    with pytest.raises(TypeError, match="format 'f'"):
+        audio_impl.resample_pcm16(np.zeros(4, np.float32), 24000, 8000)
+
+
+def test_resample_saturates_instead_of_wrapping(audio_impl):
+    square = np.where(sine(1000, 24000, 0.1) >= 0, 32767, -32768).astype("<i2")  # overshoots after filtering
+    out = np.frombuffer(audio_impl.resample_pcm16(square, 24000, 8000), "<i2").astype(np.int64)
+    k = np.arange(len(out))
+    off_edges = (k % 4 != 0) & (k > 20) & (k < len(out) - 20)  # 8 samples per period: k % 4 == 0 is an edge
+    assert (np.sign(out[off_edges]) == np.sign(np.sin(np.pi * k[off_edges] / 4))).all()
+    assert out.max() == 32767 and out.min() == -32768
+
+
+def _stream(resampler, data: np.ndarray, sizes) -> bytes:
+    out, i = [], 0
+    for size in sizes:
+        out.append(resampler.process(data[i : i + size]))
+        i += size
+    out.append(resampler.process(data[i:]))
+    return b"".join(out) + resampler.flush()
+
+
+@pytest.mark.parametrize("from_rate, to_rate", RATE_PAIRS)
+def test_streaming_20ms_frames_equals_resampling_the_whole(audio_impl, from_rate, to_rate):
+    x = sine(997, from_rate, 0.5)
+    whole = audio_impl.resample_pcm16(x, from_rate, to_rate)
+    frame = from_rate // 50
+    resampler = audio_impl.Resampler(from_rate, to_rate)
+    assert _stream(resampler, x, [frame] * (len(x) // frame)) == whole
+    assert _stream(resampler, x, [frame] * (len(x) // frame)) == whole  # flush() reset it for the next stream
+
+
+@SETTINGS
+@given(
+    pair=st.sampled_from(RATE_PAIRS),
+    data=even_bytes(4000),
+    sizes=st.lists(st.integers(min_value=0, max_value=700), max_size=12),
+)
+def test_streaming_any_frames_equals_resampling_the_whole(audio_impl, pair, data, sizes):
+    x = np.frombuffer(data, "<i2")
+    assert _stream(audio_impl.Resampler(*pair), x, sizes) == audio_impl.resample_pcm16(x, *pair)
+
+
+@pytest.mark.parametrize("from_rate, to_rate", RATE_PAIRS + [(24000, 24000)])
+def test_stream_returns_samples_once_their_lookahead_arrived(audio_impl, from_rate, to_rate):
+    resampler = audio_impl.Resampler(from_rate, to_rate)
+    lookahead = resampler.lookahead
+    assert (resampler.from_rate, resampler.to_rate) == (from_rate, to_rate)
+    assert resampler.latency_ms == lookahead * 1000 / from_rate <= 2.5
+    assert lookahead == (0 if from_rate == to_rate else 20 * from_rate // min(from_rate, to_rate))
+    received = returned = 0
+    for size in (1, 5, lookahead, from_rate // 50, 3, from_rate // 50):
+        returned += len(resampler.process(np.zeros(size, "<i2"))) // 2
+        received += size
+        assert returned == max(0, -(-(received - lookahead) * to_rate // from_rate))
+    returned += len(resampler.flush()) // 2
+    assert returned == -(-received * to_rate // from_rate)
+    assert "Resampler(from_rate=" in repr(resampler)
+
+
+def test_stream_reset_starts_over(audio_impl):
+    x = sine(1000, 24000, 0.1)
+    fresh = audio_impl.Resampler(24000, 8000)
+    expected = fresh.process(x)
+    used = audio_impl.Resampler(24000, 8000)
+    used.process(sine(3000, 24000, 0.05))
+    used.reset()
+    assert used.process(x) == expected
+
+
+def test_stateless_frames_click_where_the_stream_does_not(audio_impl):
+    """Why Resampler exists: resampling 20 ms frames on their own breaks the waveform at every frame edge."""
+    x = sine(1000, 24000, 0.2)
+    whole = np.frombuffer(audio_impl.resample_pcm16(x, 24000, 8000), "<i2").astype(np.int64)
+    frames = [audio_impl.resample_pcm16(x[i : i + 480], 24000, 8000) for i in range(0, len(x), 480)]
+    stateless = np.frombuffer(b"".join(frames), "<i2")
+    assert np.abs(stateless.astype(np.int64) - whole).max() > 1000
+    resampler = audio_impl.Resampler(24000, 8000)
+    streamed = b"".join(resampler.process(x[i : i + 480]) for i in range(0, len(x), 480)) + resampler.flush()
+    assert streamed == whole.astype("<i2").tobytes()
+
+
+@SETTINGS
+@given(pair=st.sampled_from(RATE_PAIRS), data=even_bytes(3000), sizes=st.lists(st.integers(0, 500), max_size=8))
+def test_resampler_twins_agree(pair, data, sizes):
+    compiled = _compiled()
+    x = np.frombuffer(data, "<i2")
+    assert compiled.resample_pcm16(x, *pair) == pure.resample_pcm16(x, *pair)
+    assert _stream(compiled.Resampler(*pair), x, sizes) == _stream(pure.Resampler(*pair), x, sizes)
+
+
+def test_resampler_kernels_cannot_overflow_32_bits():
+    """The fixed-point filters keep every sum of products with 16-bit samples inside 32 bits."""
+    for from_rate, to_rate in RATE_PAIRS:
+        kernel = pure.resampler_kernel(from_rate, to_rate)
+        weights = np.frombuffer(kernel.coefficients, "<i2").astype(np.int64).reshape(kernel.up, kernel.taps)
+        assert (weights.sum(axis=1) == 1 << kernel.shift).all()
+        assert np.abs(weights).sum(axis=1).max() * 32768 < 2**31
+        assert kernel.taps == 40 * from_rate // min(from_rate, to_rate)  # 40 at the lower rate

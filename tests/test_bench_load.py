@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
 from realtime_fast.bench.soak import SoakConfig, run_soak
 from realtime_fast.cli import main
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def _rivals():
+    """The comparison clients of the project's benchmarks (``bench/load_rivals.py``), registered; a skip outside the tree."""
+    if not (BENCH / "load_rivals.py").exists():
+        pytest.skip("bench/load_rivals.py is not here (an installed package without the project's tree)")
+    sys.path.insert(0, str(BENCH))
+    try:
+        import load_rivals
+    finally:
+        sys.path.remove(str(BENCH))
+    return load_rivals
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -50,9 +66,9 @@ def test_bench_load_writes_its_json_and_loses_nothing(tmp_path, capsys):
 
 def test_bench_load_picows_bare_client_runs_the_same_workload_and_loses_nothing(tmp_path):
     out = tmp_path / "bare.json"
-    code = main(
+    code = _rivals().main(
         [
-            "bench", "load", "--client", "picows-bare", "--sessions", "4", "--duration", "3", "--warmup", "1",
+            "--client", "picows-bare", "--sessions", "4", "--duration", "3", "--warmup", "1",
             "--client-cpu", "-1", "--server-cpu", "-1", "--quiet", "--json", str(out),
         ]
     )
@@ -87,6 +103,8 @@ def test_bench_load_send_only_appends_without_turns(tmp_path):
 def test_bench_load_tls_runs_the_workload_over_wss(tmp_path, client):
     pytest.importorskip("cryptography", reason="--tls makes its certificate with cryptography")
     out = tmp_path / "tls.json"
+    if client != "realtime_fast":
+        _rivals()
     code = main(
         [
             "bench", "load", "--tls", "--client", client, "--sessions", "4", "--duration", "3", "--warmup", "1",
@@ -134,3 +152,18 @@ def test_run_load_leaves_the_callers_cpu_affinity_as_it_was():
     result = run_load(LoadConfig(sessions=2, duration=1.0, warmup=0.5, client_cpu=0, server_cpu=None, quiet=True))
     assert result["connected"] == 2
     assert os.sched_getaffinity(0) == before
+
+
+def test_bench_load_runs_clients_that_keep_no_item_audio(tmp_path):
+    out = tmp_path / "nokeep.json"
+    code = main(
+        [
+            "bench", "load", "--no-keep-item-audio", "--sessions", "4", "--duration", "3", "--warmup", "1",
+            "--client-cpu", "-1", "--server-cpu", "-1", "--quiet", "--json", str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    assert result["keep_item_audio"] is False
+    assert result["events"] > 0 and result["audio_bytes_decoded"] > 0  # every delta still reached the handler
+    assert result["lost_events"] == 0 and result["sessions_unmatched"] == 0
+    assert code == (0 if result["ok"] else 1)

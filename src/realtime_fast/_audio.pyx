@@ -1,9 +1,10 @@
-"""Compiled PCM16 audio core: the fast translation of ``_audio_py`` (same API and messages).
+"""Compiled audio core: the fast translation of ``_audio_py`` (same API and messages).
 
 Base64 runs through table-driven C loops (``_b64.h``) with AVX2/SSSE3 bulk loops
-picked at import on x86-64.  Error messages come from ``_audio_py`` so the two
-implementations cannot drift.  Import the public names from
-:mod:`realtime_fast.audio`.
+picked at import on x86-64.  G.711 runs through tables filled at import from the
+same rules as the pure twin; the resampler uses the pure twin's fixed-point
+filters.  Error messages come from ``_audio_py`` so the two implementations
+cannot drift.  Import the public names from :mod:`realtime_fast.audio`.
 """
 
 cimport cython
@@ -19,13 +20,26 @@ from cpython.buffer cimport (
     PyObject_GetBuffer,
 )
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.stdint cimport int16_t, int32_t, int64_t, uint16_t
 from cpython.unicode cimport PyUnicode_Check, PyUnicode_CheckExact
-from libc.string cimport memcmp, memcpy, memmove, strcmp
+from libc.string cimport memcmp, memcpy, memmove, memset, strcmp
 
 from realtime_fast import _audio_py as _py
 
-__all__ = ["AudioBuffer", "b64decode_pcm16", "b64encode_pcm16", "float_to_pcm16"]
+__all__ = [
+    "RESAMPLE_RATES",
+    "AudioBuffer",
+    "Resampler",
+    "alaw_to_pcm16",
+    "b64decode_pcm16",
+    "b64encode_pcm16",
+    "float_to_pcm16",
+    "pcm16_to_alaw",
+    "pcm16_to_ulaw",
+    "resample_pcm16",
+    "ulaw_to_pcm16",
+]
 
 
 cdef extern from "Python.h":
@@ -639,3 +653,549 @@ cdef class AudioBuffer:
 
     def __releasebuffer__(self, Py_buffer* buffer):
         self._exports -= 1
+
+
+# ---------------------------------------------------------------------------
+# G.711 (the rules are _audio_py's ulaw/alaw_*_sample, translated)
+# ---------------------------------------------------------------------------
+
+cdef int16_t _ULAW_DECODE[256]
+cdef int16_t _ALAW_DECODE[256]
+# Codes by (sample + 32768) >> 2 (mu-law) and >> 3 (A-law): the code depends only
+# on the 14-bit / 13-bit linear value, and the index needs no signed shift.
+cdef unsigned char _ULAW_ENCODE[16384]
+cdef unsigned char _ALAW_ENCODE[8192]
+cdef object _NOT_G711_BUFFER = _py.NOT_G711_BUFFER_MESSAGE
+cdef object _g711_view = _py._g711_view
+
+
+cdef int _ulaw_decode_sample(int code) noexcept nogil:
+    code ^= 0xFF
+    cdef int segment = (code >> 4) & 7
+    cdef int magnitude = ((((2 * (code & 0x0F) + 33) << segment) - 33) * 4)
+    return -magnitude if code & 0x80 else magnitude
+
+
+cdef int _alaw_decode_sample(int code) noexcept nogil:
+    code ^= 0x55
+    cdef int segment = (code >> 4) & 7
+    cdef int step = code & 0x0F
+    cdef int magnitude = (2 * step + 1) * 8 if segment == 0 else (2 * step + 33) << (segment + 2)
+    return magnitude if code & 0x80 else -magnitude
+
+
+cdef int _bit_length(int value) noexcept nogil:
+    cdef int bits = 0
+    while value:
+        value >>= 1
+        bits += 1
+    return bits
+
+
+cdef unsigned char _ulaw_encode_value(int value) noexcept nogil:
+    """The mu-law code of 14-bit linear ``value`` (sample >> 2)."""
+    cdef int magnitude, inversion, biased, segment
+    if value < 0:
+        magnitude = -value
+        inversion = 0x7F
+    else:
+        magnitude = value
+        inversion = 0xFF
+    biased = magnitude + 33 if magnitude + 33 < 0x1FFF else 0x1FFF
+    segment = _bit_length(biased) - 6
+    return <unsigned char>(((segment << 4) | ((biased >> (segment + 1)) - 16)) ^ inversion)
+
+
+cdef unsigned char _alaw_encode_value(int value) noexcept nogil:
+    """The A-law code of 13-bit linear ``value`` (sample >> 3)."""
+    cdef int magnitude, inversion, segment
+    if value >= 0:
+        magnitude = value
+        inversion = 0xD5
+    else:
+        magnitude = -value - 1
+        inversion = 0x55
+    segment = _bit_length(magnitude) - 5
+    if segment < 0:
+        segment = 0
+    return <unsigned char>(((segment << 4) | ((magnitude >> (segment if segment > 1 else 1)) & 0x0F)) ^ inversion)
+
+
+cdef void _init_g711() noexcept nogil:
+    cdef int i
+    for i in range(256):
+        _ULAW_DECODE[i] = <int16_t>_ulaw_decode_sample(i)
+        _ALAW_DECODE[i] = <int16_t>_alaw_decode_sample(i)
+    for i in range(16384):
+        _ULAW_ENCODE[i] = _ulaw_encode_value(i - 8192)
+    for i in range(8192):
+        _ALAW_ENCODE[i] = _alaw_encode_value(i - 4096)
+
+
+_init_g711()
+
+
+cdef int _get_g711(object data, Py_buffer* view, str where) except -1:
+    """Fill ``view`` with the contiguous bytes of G.711 ``data`` (caller releases it)."""
+    cdef bint usable = False
+    if PyObject_CheckBuffer(data):
+        PyObject_GetBuffer(data, view, PyBUF_RECORDS_RO)
+        usable = view.itemsize == 1 and PyBuffer_IsContiguous(view, b'C')
+        if not usable:
+            PyBuffer_Release(view)
+    if not usable:
+        # Strided input is copied; anything else gets the pure twin's TypeError.
+        PyObject_GetBuffer(_g711_view(data, where), view, PyBUF_SIMPLE)
+    return 0
+
+
+cdef void _g711_decode_loop(const unsigned char* src, Py_ssize_t n, const int16_t* table, unsigned char* dst) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef uint16_t value
+    for i in range(n):
+        value = <uint16_t>table[src[i]]
+        dst[2 * i] = <unsigned char>(value & 0xFF)  # little-endian on every platform
+        dst[2 * i + 1] = <unsigned char>(value >> 8)
+
+
+cdef void _g711_encode_loop(
+    const unsigned char* src, Py_ssize_t n, const unsigned char* table, int dropped, unsigned char* dst
+) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef unsigned int biased
+    for i in range(n):
+        biased = (src[2 * i] | (<unsigned int>src[2 * i + 1] << 8)) ^ 0x8000  # sample + 32768
+        dst[i] = table[biased >> dropped]
+
+
+cdef bytes _g711_to_pcm16(object data, str where, const int16_t* table):
+    cdef Py_buffer view
+    cdef const unsigned char* src
+    cdef unsigned char* dst
+    cdef Py_ssize_t n
+    cdef bint acquired = False
+    if PyBytes_CheckExact(data):
+        src = <const unsigned char*>PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+    else:
+        _get_g711(data, &view, where)
+        acquired = True
+        src = <const unsigned char*>view.buf
+        n = view.len
+    try:
+        out = PyBytes_FromStringAndSize(NULL, 2 * n)
+        dst = <unsigned char*>PyBytes_AS_STRING(out)
+        if n >= _NOGIL_BYTES:
+            with nogil:
+                _g711_decode_loop(src, n, table, dst)
+        else:
+            _g711_decode_loop(src, n, table, dst)
+        return out
+    finally:
+        if acquired:
+            PyBuffer_Release(&view)
+
+
+cdef bytes _pcm16_to_g711(object pcm, str where, const unsigned char* table, int dropped):
+    cdef Py_buffer view
+    cdef const unsigned char* src
+    cdef unsigned char* dst
+    cdef Py_ssize_t n
+    cdef bint acquired = False
+    if PyBytes_CheckExact(pcm):
+        n = PyBytes_GET_SIZE(pcm)
+        if n & 1:
+            raise ValueError(_ODD_PCM.format(where=where, n=n))
+        src = <const unsigned char*>PyBytes_AS_STRING(pcm)
+    else:
+        _get_pcm(pcm, &view, where)
+        acquired = True
+        src = <const unsigned char*>view.buf
+        n = view.len
+    try:
+        out = PyBytes_FromStringAndSize(NULL, n >> 1)
+        dst = <unsigned char*>PyBytes_AS_STRING(out)
+        if n >= _NOGIL_BYTES:
+            with nogil:
+                _g711_encode_loop(src, n >> 1, table, dropped, dst)
+        else:
+            _g711_encode_loop(src, n >> 1, table, dropped, dst)
+        return out
+    finally:
+        if acquired:
+            PyBuffer_Release(&view)
+
+
+def ulaw_to_pcm16(data) -> bytes:
+    """Decode G.711 mu-law audio (one byte per sample) into PCM16 little-endian bytes (2 per sample).
+
+    ``data`` is any bytes-like object of bytes (bytes, bytearray, memoryview,
+    ``array('B')``, a numpy uint8 array).  The rate does not change: G.711 is
+    8 kHz, so the result is 8 kHz PCM16 (see :func:`resample_pcm16`).  Codes
+    0x7F and 0xFF both decode to 0.  Raises TypeError for anything else.
+    """
+    return _g711_to_pcm16(data, "ulaw_to_pcm16", _ULAW_DECODE)
+
+
+def alaw_to_pcm16(data) -> bytes:
+    """Decode G.711 A-law audio (one byte per sample) into PCM16 little-endian bytes (2 per sample).
+
+    ``data`` is any bytes-like object of bytes, as for :func:`ulaw_to_pcm16`;
+    the rate does not change (8 kHz).  Raises TypeError for anything else.
+    """
+    return _g711_to_pcm16(data, "alaw_to_pcm16", _ALAW_DECODE)
+
+
+def pcm16_to_ulaw(pcm) -> bytes:
+    """Encode PCM16 audio as G.711 mu-law, one byte per sample, byte for byte like ``audioop.lin2ulaw(pcm, 2)``.
+
+    ``pcm`` is bytes, bytearray, memoryview, ``array('h')`` or a numpy int16
+    array, with an even byte count.  It should already be 8 kHz (G.711's rate;
+    see :func:`resample_pcm16`): the rate does not change.  Raises ValueError
+    for an odd byte count and TypeError for anything else.
+    """
+    return _pcm16_to_g711(pcm, "pcm16_to_ulaw", _ULAW_ENCODE, 2)
+
+
+def pcm16_to_alaw(pcm) -> bytes:
+    """Encode PCM16 audio as G.711 A-law, one byte per sample, byte for byte like ``audioop.lin2alaw(pcm, 2)``.
+
+    ``pcm`` is as for :func:`pcm16_to_ulaw` (8 kHz PCM16, even byte count).
+    Raises ValueError for an odd byte count and TypeError for anything else.
+    """
+    return _pcm16_to_g711(pcm, "pcm16_to_alaw", _ALAW_ENCODE, 3)
+
+
+# ---------------------------------------------------------------------------
+# Resampling (the filters come from _audio_py.resampler_kernel)
+# ---------------------------------------------------------------------------
+
+RESAMPLE_RATES = _py.RESAMPLE_RATES
+cdef object _check_rate = _py._check_rate
+cdef object _resampler_kernel = _py.resampler_kernel
+cdef dict _KERNELS = {}  # (from_rate, to_rate), both exact ints -> _Kernel
+
+
+cdef struct _Filter:
+    int up
+    int down
+    int taps
+    int shift
+    int16_t* coefficients  # up * taps, phase by phase
+
+
+@cython.final
+cdef class _Kernel:
+    """One pair of rates' fixed-point filter (_audio_py.ResamplerKernel) as a C array."""
+
+    cdef _Filter f
+
+    def __cinit__(self, kernel):
+        cdef const unsigned char[::1] raw = kernel.coefficients
+        cdef Py_ssize_t i
+        self.f.up = kernel.up
+        self.f.down = kernel.down
+        self.f.taps = kernel.taps
+        self.f.shift = kernel.shift
+        self.f.coefficients = <int16_t*>PyMem_Malloc(self.f.up * self.f.taps * sizeof(int16_t))
+        if self.f.coefficients == NULL:
+            raise MemoryError()
+        for i in range(self.f.up * self.f.taps):
+            self.f.coefficients[i] = <int16_t>(raw[2 * i] | (raw[2 * i + 1] << 8))
+
+    def __dealloc__(self):
+        PyMem_Free(self.f.coefficients)
+
+
+cdef _Kernel _kernel_for(object from_rate, object to_rate, str where):
+    """The filter for a pair of rates, validated (ValueError naming the rates) and cached."""
+    cdef _Kernel kernel
+    if type(from_rate) is int and type(to_rate) is int:
+        found = _KERNELS.get((from_rate, to_rate))
+        if found is not None:
+            return <_Kernel>found
+    rates = (_check_rate(where, "from_rate", from_rate), _check_rate(where, "to_rate", to_rate))
+    found = _KERNELS.get(rates)
+    if found is None:
+        found = _Kernel(_resampler_kernel(rates[0], rates[1]))
+        _KERNELS[rates] = found
+    return <_Kernel>found
+
+
+cdef inline int64_t _floor_shift(int64_t value, int shift) noexcept nogil:
+    """value / 2**shift rounded down, without relying on how C shifts negative numbers."""
+    return value >> shift if value >= 0 else ~((~value) >> shift)
+
+
+cdef Py_ssize_t _resample_run(
+    const int16_t* inputs, Py_ssize_t first, Py_ssize_t phase, Py_ssize_t count, const _Filter* kernel, unsigned char* dst
+) noexcept nogil:
+    """Write ``count`` output samples (little-endian) to dst; returns the index of the first input of the next one.
+
+    inputs[first] is the first input of the first output, which has ``phase``;
+    the caller updates the phase.  The sums fit in 32 bits: see _audio_py.
+    """
+    cdef const int16_t* weights
+    cdef const int16_t* window
+    cdef Py_ssize_t k, j
+    cdef int taps = kernel.taps, up = kernel.up, down = kernel.down, shift = kernel.shift
+    cdef int64_t rounding = (<int64_t>1) << (shift - 1)
+    cdef int32_t acc
+    cdef int64_t value
+    cdef uint16_t bits
+    for k in range(count):
+        weights = kernel.coefficients + phase * taps
+        window = inputs + first
+        acc = 0
+        for j in range(taps):
+            acc += <int32_t>window[j] * <int32_t>weights[j]
+        value = _floor_shift(acc + rounding, shift)
+        if value > 32767:
+            value = 32767
+        elif value < -32768:
+            value = -32768
+        bits = <uint16_t><int16_t>value
+        dst[2 * k] = <unsigned char>(bits & 0xFF)
+        dst[2 * k + 1] = <unsigned char>(bits >> 8)
+        phase += down
+        first += phase // up
+        phase %= up
+    return first
+
+
+cdef inline void _load_pcm16(const unsigned char* src, Py_ssize_t n, int16_t* dst) noexcept nogil:
+    cdef Py_ssize_t i
+    if not RTF_BIG_ENDIAN:
+        memcpy(dst, src, 2 * n)
+        return
+    for i in range(n):
+        dst[i] = <int16_t>(src[2 * i] | (src[2 * i + 1] << 8))
+
+
+@cython.final
+cdef class Resampler:
+    """Resample a stream of PCM16 frames between 8000, 16000, 24000 and 48000 Hz.
+
+    Feed frames of any size with :meth:`process`; it keeps the filter's
+    history between calls, so a stream resampled frame by frame has no clicks
+    at frame edges.  Each output sample needs :attr:`lookahead` input samples
+    after its own time, so :meth:`process` returns only the samples whose input
+    has arrived and keeps back the last few (:attr:`latency_ms`, 2.5 ms or less);
+    :meth:`flush` returns those at the end of the stream, as if silence
+    followed.  Everything returned, concatenated, is exactly what
+    :func:`resample_pcm16` gives for the whole input: after n input samples the
+    stream has returned ``ceil((n - lookahead) * to_rate / from_rate)`` samples
+    (0 at first), and after :meth:`flush` ``ceil(n * to_rate / from_rate)``.
+
+    The filter is a polyphase windowed sinc in 16-bit fixed point: flat within
+    0.01 dB up to 85% of the lower rate's Nyquist frequency (3.4 kHz at 8 kHz),
+    at least 70 dB of attenuation from 115% of it (63 dB from 48 to 8 kHz), so
+    what would alias lands above 85% of Nyquist, 70 dB down.  Equal rates pass
+    the audio through.
+    """
+
+    cdef int _from_rate
+    cdef int _to_rate
+    cdef _Kernel _kernel
+    cdef int16_t* _history       # input samples from absolute index _history_start on
+    cdef Py_ssize_t _history_len
+    cdef Py_ssize_t _history_capacity
+    cdef int64_t _history_start
+    cdef int64_t _center         # the next output's time is _center + _phase / up input samples
+    cdef Py_ssize_t _phase
+    cdef int64_t _received       # input samples since the start
+    cdef int64_t _emitted        # output samples since the start
+
+    def __cinit__(self, from_rate, to_rate):
+        # In __cinit__, not __init__: no Resampler exists without its filter.
+        self._kernel = _kernel_for(from_rate, to_rate, "Resampler")
+        self._from_rate = from_rate
+        self._to_rate = to_rate
+        self.reset()
+
+    def __dealloc__(self):
+        PyMem_Free(self._history)
+        self._history = NULL
+
+    @property
+    def from_rate(self):
+        """Input rate in Hz."""
+        return self._from_rate
+
+    @property
+    def to_rate(self):
+        """Output rate in Hz."""
+        return self._to_rate
+
+    @property
+    def lookahead(self):
+        """Input samples needed after an output sample's time before it is returned (0 for equal rates)."""
+        return 0 if self._from_rate == self._to_rate else self._kernel.f.taps // 2
+
+    @property
+    def latency_ms(self):
+        """:attr:`lookahead` in milliseconds: how far the output lags the input while streaming."""
+        return self.lookahead * 1000.0 / self._from_rate
+
+    cdef int _reserve(self, Py_ssize_t extra) except -1:
+        cdef Py_ssize_t need = self._history_len + extra
+        cdef int16_t* grown
+        if need > self._history_capacity:
+            need += need >> 1
+            grown = <int16_t*>PyMem_Realloc(self._history, need * sizeof(int16_t))
+            if grown == NULL:
+                raise MemoryError()
+            self._history = grown
+            self._history_capacity = need
+        return 0
+
+    def reset(self):
+        """Forget the stream: the next :meth:`process` starts a new one (after silence)."""
+        cdef Py_ssize_t half = self._kernel.f.taps // 2
+        self._history_len = 0
+        self._reserve(half - 1)
+        memset(self._history, 0, (half - 1) * sizeof(int16_t))
+        self._history_len = half - 1
+        self._history_start = -(half - 1)
+        self._center = 0
+        self._phase = 0
+        self._received = 0
+        self._emitted = 0
+
+    def process(self, pcm) -> bytes:
+        """Resample the next frame of the stream; returns the PCM16 samples now complete (little-endian bytes).
+
+        ``pcm`` is PCM16 as :func:`resample_pcm16` takes it.  Raises ValueError
+        for an odd byte count and TypeError for anything else.
+        """
+        cdef Py_buffer view
+        cdef const unsigned char* src
+        cdef Py_ssize_t n
+        cdef int64_t ready
+        cdef bint acquired = False
+        if PyBytes_CheckExact(pcm):
+            n = PyBytes_GET_SIZE(pcm)
+            if n & 1:
+                raise ValueError(_ODD_PCM.format(where="Resampler.process", n=n))
+            if self._from_rate == self._to_rate:
+                return pcm
+            src = <const unsigned char*>PyBytes_AS_STRING(pcm)
+        else:
+            _get_pcm(pcm, &view, "Resampler.process")
+            acquired = True
+            src = <const unsigned char*>view.buf
+            n = view.len
+        try:
+            if self._from_rate == self._to_rate:
+                return PyBytes_FromStringAndSize(<const char*>src, n)
+            n >>= 1
+            self._reserve(n)
+            _load_pcm16(src, n, self._history + self._history_len)
+        finally:
+            if acquired:
+                PyBuffer_Release(&view)
+        self._history_len += n
+        self._received += n
+        ready = (self._received - self._kernel.f.taps // 2) * self._kernel.f.up  # output k is ready when k * down < ready
+        if ready <= 0:
+            return self._run(0)
+        return self._run((ready + self._kernel.f.down - 1) // self._kernel.f.down - self._emitted)
+
+    def flush(self) -> bytes:
+        """End the stream: return the samples kept back (as if silence followed) and :meth:`reset`."""
+        cdef Py_ssize_t half = self._kernel.f.taps // 2
+        if self._from_rate == self._to_rate:
+            return b""
+        self._reserve(half)
+        memset(self._history + self._history_len, 0, half * sizeof(int16_t))
+        self._history_len += half
+        out = self._run((self._received * self._kernel.f.up + self._kernel.f.down - 1) // self._kernel.f.down - self._emitted)
+        self.reset()
+        return out
+
+    cdef bytes _run(self, int64_t count):
+        """Compute the next ``count`` output samples, then drop the input no longer needed."""
+        cdef _Kernel kernel = self._kernel
+        cdef Py_ssize_t half = kernel.f.taps // 2
+        cdef Py_ssize_t first = <Py_ssize_t>(self._center - (half - 1) - self._history_start)
+        cdef Py_ssize_t drop
+        cdef int64_t time
+        if count < 0:
+            count = 0
+        out = PyBytes_FromStringAndSize(NULL, 2 * count)
+        cdef unsigned char* dst = <unsigned char*>PyBytes_AS_STRING(out)
+        if 2 * count >= _NOGIL_BYTES:
+            with nogil:
+                _resample_run(self._history, first, self._phase, count, &kernel.f, dst)
+        else:
+            _resample_run(self._history, first, self._phase, count, &kernel.f, dst)
+        time = self._phase + count * kernel.f.down
+        self._center += time // kernel.f.up
+        self._phase = time % kernel.f.up
+        self._emitted += count
+        drop = <Py_ssize_t>(self._center - (half - 1) - self._history_start)
+        if drop > 0:
+            memmove(self._history, self._history + drop, (self._history_len - drop) * sizeof(int16_t))
+            self._history_len -= drop
+            self._history_start += drop
+        return out
+
+    def __repr__(self):
+        return f"Resampler(from_rate={self._from_rate}, to_rate={self._to_rate})"
+
+
+def resample_pcm16(pcm, from_rate, to_rate) -> bytes:
+    """Resample PCM16 audio from ``from_rate`` to ``to_rate`` Hz (8000, 16000, 24000 or 48000, any pair).
+
+    ``pcm`` is bytes, bytearray, memoryview, ``array('h')`` or a numpy int16
+    array with an even byte count; the result is ``ceil(n * to_rate /
+    from_rate)`` samples for n input samples, little-endian, aligned with the
+    input (no delay), as if silence surrounded it.  For a stream of frames use
+    :class:`Resampler`: resampling each frame on its own would click at frame
+    edges.  Raises ValueError for an unsupported rate or an odd byte count and
+    TypeError for anything else.
+    """
+    cdef _Kernel kernel = _kernel_for(from_rate, to_rate, "resample_pcm16")
+    cdef Py_buffer view
+    cdef const unsigned char* src
+    cdef Py_ssize_t n, half, count
+    cdef int16_t* padded
+    cdef unsigned char* dst
+    cdef bint acquired = False
+    if PyBytes_CheckExact(pcm):
+        n = PyBytes_GET_SIZE(pcm)
+        if n & 1:
+            raise ValueError(_ODD_PCM.format(where="resample_pcm16", n=n))
+        if from_rate == to_rate:
+            return pcm
+        src = <const unsigned char*>PyBytes_AS_STRING(pcm)
+    else:
+        _get_pcm(pcm, &view, "resample_pcm16")
+        acquired = True
+        src = <const unsigned char*>view.buf
+        n = view.len
+    try:
+        if from_rate == to_rate:
+            return PyBytes_FromStringAndSize(<const char*>src, n)
+        n >>= 1
+        half = kernel.f.taps // 2
+        count = (n * kernel.f.up + kernel.f.down - 1) // kernel.f.down
+        out = PyBytes_FromStringAndSize(NULL, 2 * count)
+        dst = <unsigned char*>PyBytes_AS_STRING(out)
+        padded = <int16_t*>PyMem_Malloc((n + 2 * half) * sizeof(int16_t))
+        if padded == NULL:
+            raise MemoryError()
+        memset(padded, 0, (half - 1) * sizeof(int16_t))
+        memset(padded + half - 1 + n, 0, (half + 1) * sizeof(int16_t))
+        if 2 * n >= _NOGIL_BYTES:
+            with nogil:
+                _load_pcm16(src, n, padded + half - 1)
+                _resample_run(padded, 0, 0, count, &kernel.f, dst)
+        else:
+            _load_pcm16(src, n, padded + half - 1)
+            _resample_run(padded, 0, 0, count, &kernel.f, dst)
+        PyMem_Free(padded)
+        return out
+    finally:
+        if acquired:
+            PyBuffer_Release(&view)

@@ -81,7 +81,7 @@ import ssl as _ssl
 import sys
 from array import array
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Dict, FrozenSet, List, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, FrozenSet, List, Literal, Mapping, Optional, Set, TypeVar, overload
 
 from ._impl import load
 from ._redact import RedactingLogger, Redactor
@@ -112,12 +112,14 @@ from .names import (
     SERVER_EVENT_ALIASES,
     TRANSCRIPTION_SEGMENT,
 )
+from .types import CloseEvent, ConversationUpdatedEvent, ErrorEvent, ItemEvent, RealtimeEvent, ToolRegistration
 from .transport import MAX_MESSAGE_SIZE
 from .transport._options import redact_proxy
 from .utils import RealtimeUtils, image_data_url
 
 _client_fast, _ = load("_client_fast")
 _generate_id = RealtimeUtils.generate_id
+_H = TypeVar("_H", bound=Callable[[Any], Any])
 ClientFastPath = _client_fast.ClientFastPath
 
 __all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "HANDLED_SERVER_EVENTS", "REPLAY_MODES", "RealtimeClient", "to_pcm16"]
@@ -440,6 +442,39 @@ class RealtimeClient(RealtimeEventHandler):
         self._server_routes = self._build_routes()
         self._add_api_event_handlers()
 
+    if TYPE_CHECKING:  # typed payloads for the client's own events (the runtime method is RealtimeEventHandler.on)
+
+        @overload
+        def on(
+            self, event_name: Literal["conversation.updated"], handler: Callable[[ConversationUpdatedEvent], Any]
+        ) -> Callable[[ConversationUpdatedEvent], Any]: ...
+
+        @overload
+        def on(
+            self,
+            event_name: Literal["conversation.item.appended", "conversation.item.completed"],
+            handler: Callable[[ItemEvent], Any],
+        ) -> Callable[[ItemEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: Literal["error"], handler: Callable[[ErrorEvent], Any]) -> Callable[[ErrorEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: Literal["close"], handler: Callable[[CloseEvent], Any]) -> Callable[[CloseEvent], Any]: ...
+
+        @overload
+        def on(
+            self, event_name: Literal["realtime.event"], handler: Callable[[RealtimeEvent], Any]
+        ) -> Callable[[RealtimeEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: str, handler: _H) -> _H: ...
+
+        @overload
+        def on(self, event_name: str) -> Callable[[_H], _H]: ...
+
+        def on(self, event_name: str, handler: Any = None) -> Any: ...
+
     # -- construction ---------------------------------------------------------------
 
     def _renew_input_buffer(self) -> None:
@@ -611,7 +646,7 @@ class RealtimeClient(RealtimeEventHandler):
 
     # -- tools ------------------------------------------------------------------------
 
-    def add_tool(self, definition: Mapping[str, Any], handler: Callable[[Any], Any]) -> Dict[str, Any]:
+    def add_tool(self, definition: Mapping[str, Any], handler: Callable[[Any], Any]) -> ToolRegistration:
         """Register a function tool and its handler (plain or async, called with the parsed arguments).
 
         Sends the session config when connected.  Returns ``{"definition", "handler"}``.
@@ -623,7 +658,7 @@ class RealtimeClient(RealtimeEventHandler):
             raise ValueError(f'Tool "{name}" already added. Please use .remove_tool("{name}") before trying to add again.')
         if not callable(handler):
             raise TypeError(f'Tool "{name}" handler must be a function')
-        self.tools[name] = {"definition": dict(definition), "handler": handler}
+        self.tools[name] = {"definition": dict(definition), "handler": handler}  # type: ignore[typeddict-item]
         self._session_keys.add("tools")
         self.update_session()
         return self.tools[name]
@@ -906,14 +941,14 @@ class RealtimeClient(RealtimeEventHandler):
             )
         return {"item": item}
 
-    def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+    def wait_for_next_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[ItemEvent]]:
         """Wait for the next ``conversation.item.appended``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
 
         Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.
         """
         return self.wait_for_next("conversation.item.appended", timeout)
 
-    def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[Dict[str, Any]]]:
+    def wait_for_next_completed_item(self, timeout: Optional[float] = None) -> Awaitable[Optional[ItemEvent]]:
         """Wait for the next ``conversation.item.completed``: an awaitable of ``{"item": item}`` (None after ``timeout`` s).
 
         Registered when called, like :meth:`~realtime_fast.RealtimeEventHandler.wait_for_next`.

@@ -93,7 +93,7 @@ is recorded on the stored response; an input transcription event without an
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ._impl import load
 from .audio import SAMPLE_RATE, AudioBuffer
@@ -110,9 +110,12 @@ from .names import (
 )
 
 _core, _ = load("_conversation_core")
-#: The item store and the streamed-delta rules (compiled when built): see ``_conversation_core_py``.
-ConversationCore = _core.ConversationCore
-append_text = _core.append_text
+if TYPE_CHECKING:  # type checkers read the pure twin, the specification
+    from ._conversation_core_py import ConversationCore, append_text
+else:
+    #: The item store and the streamed-delta rules (compiled when built): see ``_conversation_core_py``.
+    ConversationCore = _core.ConversationCore
+    append_text = _core.append_text
 
 __all__ = ["ConversationError", "RealtimeConversation"]
 

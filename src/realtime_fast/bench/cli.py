@@ -1,7 +1,7 @@
 """Load-test the client: N real-time voice sessions on one core (``load``), or a long accelerated session (``soak``).
 
 ``realtime-fast bench load --sessions N --duration S [--transport picows|websockets]
-[--loop asyncio|uvloop] [--client realtime_fast|picows-bare|websockets-plain|openai]
+[--loop asyncio|uvloop] [--keep-item-audio|--no-keep-item-audio]
 [--send-only] [--append-ms MS] [--tls] [--json FILE]``
 
 ``realtime-fast bench soak --minutes 60 --speed 20 [--json FILE]``
@@ -26,12 +26,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--duration", type=float, default=20.0, help="seconds measured once all are connected (default 20)")
     load.add_argument("--transport", choices=("picows", "websockets", "auto"), default="picows", help="client transport (default picows)")
     load.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio", help="client event loop (default asyncio)")
+    from .load import SESSION_TYPES
+
     load.add_argument(
         "--client",
-        choices=("realtime_fast", "picows-bare", "websockets-plain", "openai"),
+        choices=tuple(SESSION_TYPES),
         default="realtime_fast",
-        help="the client under test: this package (default), the bare picows+orjson client (the transport's ceiling), "
-        "a plain websockets+json+base64 client, or the openai package",
+        help="the client under test (default: this package's; the project's benchmarks register others to compare with)",
     )
     load.add_argument("--send-only", action="store_true", help="append silence only: no turns, nothing received (the send path alone)")
     load.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20; 10, 20, 40, 50, 100 or 200)")
@@ -46,6 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--server-cpu", type=int, default=1, help="CPU to pin the load server to (default 1; -1: no pinning)")
     load.add_argument("--warmup", type=float, default=6.0, help="seconds after the ramp before measuring (default 6: one turn cycle)")
     load.add_argument("--history", type=int, default=20, help="max_history_items of each client (default 20; 0: unbounded)")
+    load.add_argument(
+        "--keep-item-audio",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="RealtimeClient(keep_item_audio=...): items keep their audio (default) or not (a server that forwards audio)",
+    )
     load.add_argument("--json", metavar="FILE", default=None, help="write the result to FILE as JSON")
     load.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -82,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 client_cpu=None if args.client_cpu < 0 else args.client_cpu,
                 server_cpu=None if args.server_cpu < 0 else args.server_cpu,
                 history=args.history or None,
+                keep_item_audio=args.keep_item_audio,
                 quiet=args.quiet,
                 warmup=args.warmup,
                 send_only=args.send_only,

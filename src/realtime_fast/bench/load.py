@@ -40,22 +40,17 @@ run measures the send path alone (client CPU per session-second of appending
 in real time).  ``--append-ms`` changes the audio per append (default 20 ms;
 fewer, larger frames for the same audio).
 
-Other clients, for comparison (``--client``): ``picows-bare`` is the thinnest
-client of this workload (a picows listener, orjson, the compiled base64 and
-``dumps_append_audio``; no conversation, no handler layer): the transport's
-own ceiling.  ``websockets-plain`` is a
-minimal client written for this comparison (the ``websockets`` library, stdlib
-``json`` and ``base64``, a dict of items updated per event, one handler call);
-``openai`` is the official ``openai`` package's realtime client
-(``AsyncOpenAI().realtime.connect()``) pointed at the load server.
+The harness measures this package's client.  The project's benchmarks
+compare it with other clients of the same workload, registered with
+:func:`register_client` (``bench/load_rivals.py`` in the source tree: the bare
+picows client, a plain websockets client, the ``openai`` package).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import functools
 import importlib.util
-import json
 import math
 import os
 import platform
@@ -67,7 +62,7 @@ import time
 from array import array
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["LoadConfig", "run_load", "SPEECH_S", "CYCLE_S", "RESPONSE_S"]
+__all__ = ["CYCLE_S", "RESPONSE_S", "SESSION_TYPES", "SPEECH_S", "LoadConfig", "RealtimeFastSession", "register_client", "run_load"]
 
 RATE = 24000
 CHUNK_MS = 20
@@ -80,7 +75,6 @@ CYCLE_S = 6.0
 RESPONSE_S = 3.0
 TS_FIELD = "mock_sent_at_us"
 API_KEY = "sk-load-test-0123456789abcdef"
-CLIENTS = ("realtime_fast", "picows-bare", "websockets-plain", "openai")
 _NEEDS_CRYPTOGRAPHY = "--tls makes its certificate with the cryptography package: pip install 'realtime-fast[bench]' (or cryptography)."
 
 
@@ -153,7 +147,14 @@ class RealtimeFastSession:
     sync_append = True
 
     def __init__(
-        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
+        self,
+        url: str,
+        transport: str,
+        recorder: LagRecorder,
+        history: Optional[int],
+        tls: Optional[ssl.SSLContext] = None,
+        *,
+        keep_item_audio: bool = True,
     ) -> None:
         from realtime_fast import RealtimeClient
 
@@ -170,6 +171,7 @@ class RealtimeFastSession:
             max_history_items=history,
             connect_timeout=60.0,
             ssl=tls,
+            keep_item_audio=keep_item_audio,
         )
         client.update_session(turn_detection={"type": "server_vad"}, modalities=["audio"])
         client.on("conversation.updated", self._on_updated)
@@ -212,313 +214,23 @@ class RealtimeFastSession:
         await self.client.disconnect()
 
 
-class PlainWebsocketsSession:
-    """A minimal client written for the comparison: ``websockets`` + stdlib ``json``/``base64`` + dict updates."""
-
-    sync_append = False
-
-    def __init__(
-        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
-    ) -> None:
-        self.url = url + "?model=gpt-realtime"
-        self.tls = tls
-        self.recorder = recorder
-        self.received = 0
-        self.sid: Optional[str] = None
-        self.items: Dict[str, Dict[str, Any]] = {}
-        self.audio_bytes = 0
-        self.ws: Any = None
-        self.reader: Optional[asyncio.Task[None]] = None
-        self._n = 0
-
-    async def connect(self) -> None:
-        import websockets
-
-        self.ws = await websockets.connect(
-            self.url,
-            additional_headers={"Authorization": f"Bearer {API_KEY}"},
-            max_size=None,
-            compression=None,
-            open_timeout=60,
-            **({"ssl": self.tls} if self.tls is not None else {}),
-        )
-        await self.ws.send(
-            json.dumps(
-                {
-                    "type": "session.update",
-                    "session": {
-                        "type": "realtime",
-                        "output_modalities": ["audio"],
-                        "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
-                    },
-                }
-            )
-        )
-        self.reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        import websockets
-
-        try:
-            async for message in self.ws:
-                self._on_event(json.loads(message))
-        except websockets.ConnectionClosed:
-            pass
-
-    def _on_event(self, event: Dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "response.output_audio.delta":
-            item = self.items.get(event["item_id"])
-            if item is not None:
-                pcm = base64.b64decode(event["delta"])
-                item["audio"] += pcm
-                self.audio_bytes += len(pcm)
-        elif kind == "response.output_audio_transcript.delta":
-            item = self.items.get(event["item_id"])
-            if item is not None:
-                item["transcript"] += event["delta"]
-        elif kind in ("conversation.item.added", "conversation.item.done"):
-            raw = event["item"]
-            item = self.items.setdefault(raw["id"], {"audio": bytearray(), "transcript": ""})
-            item["status"] = raw.get("status")
-            if len(self.items) > 50:
-                self.items.pop(next(iter(self.items)))
-        elif kind == "session.created":
-            self.sid = event["session"]["id"]
-        self._handler(event)
-
-    def _handler(self, event: Dict[str, Any]) -> None:
-        now = time.time_ns() // 1000
-        self.received += 1
-        sent = event.get(TS_FIELD)
-        if sent is not None:
-            self.recorder.window.append(now - sent)
-
-    async def append(self, pcm: bytes) -> None:
-        self._n += 1
-        await self.ws.send(
-            json.dumps(
-                {"event_id": f"evt_{id(self):x}{self._n}", "type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode("ascii")}
-            )
-        )
-
-    @property
-    def is_open(self) -> bool:
-        from websockets.protocol import State
-
-        return self.ws is not None and self.ws.state is State.OPEN
-
-    async def close(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
-        if self.reader is not None:
-            await asyncio.gather(self.reader, return_exceptions=True)
+#: Client name -> (session factory, the transport its results name): the client under test.
+#: Other clients, for comparison, are registered by the project's benchmarks
+#: (``bench/load_rivals.py``) with :func:`register_client`.
+SESSION_TYPES: Dict[str, Callable[..., Any]] = {"realtime_fast": RealtimeFastSession}
+_WIRES: Dict[str, str] = {}
 
 
-class PicowsBareSession:
-    """The thinnest client of this workload: the transport's own ceiling (``--client picows-bare``).
+def register_client(name: str, factory: Callable[..., Any], transport: str) -> None:
+    """Make ``factory`` the session of ``--client name`` (for comparisons; ``transport`` names its wire in results).
 
-    A picows ``WSListener`` per session; ``orjson`` parses each frame; audio
-    deltas are decoded by :func:`realtime_fast.audio.b64decode_pcm16` (compiled
-    base64) into one ``bytearray`` per item; appends are built by
-    :func:`realtime_fast.events.dumps_append_audio` with event ids from a
-    counter and written with one ``WSTransport.send`` each.  No conversation,
-    no event handler layer, no input-audio copy: what is left is picows, the
-    kernel and the few calls any client of this protocol must make.
+    ``factory(url, transport, recorder, history, tls)`` returns an object with
+    ``connect()``, ``append(pcm)`` (a coroutine unless ``sync_append`` is
+    True), ``is_open``, ``close()``, ``received``, ``sid`` and ``audio_bytes``,
+    as :class:`RealtimeFastSession` has.
     """
-
-    sync_append = True
-
-    def __init__(
-        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
-    ) -> None:
-        import itertools
-
-        import orjson
-        from picows import WSListener, WSMsgType
-
-        from realtime_fast.audio import b64decode_pcm16
-        from realtime_fast.events import dumps_append_audio
-
-        self.url = url + "?model=gpt-realtime"
-        self.tls = tls
-        self.recorder = recorder
-        self.received = 0
-        self.audio_bytes = 0
-        self.transcript_chars = 0
-        self.sid: Optional[str] = None
-        self.items: Dict[str, bytearray] = {}
-        self.ws: Any = None
-        self._dumps_append = dumps_append_audio
-        ids = itertools.count(1)
-        prefix = f"evt_{id(self):x}_"
-        self._next_id = lambda: prefix + str(next(ids))
-        session = self
-        text, close = WSMsgType.TEXT, WSMsgType.CLOSE
-        loads = orjson.loads
-        window_of = recorder  # the recorder's window list is swapped each second: look it up per event
-        time_ns = time.time_ns
-        items = self.items
-
-        class Listener(WSListener):  # one per session
-            def on_ws_frame(self, transport: Any, frame: Any) -> None:
-                kind = frame.msg_type
-                if kind == text:
-                    event = loads(frame.get_payload_as_memoryview())
-                    etype = event["type"]
-                    if etype == "response.output_audio.delta":
-                        buf = items.get(event["item_id"])
-                        if buf is not None:
-                            pcm = b64decode_pcm16(event["delta"])
-                            buf += pcm
-                            session.audio_bytes += len(pcm)
-                    elif etype == "response.output_audio_transcript.delta":
-                        session.transcript_chars += len(event["delta"])
-                    elif etype == "conversation.item.added":
-                        items[event["item"]["id"]] = bytearray()
-                        if len(items) > 20:
-                            del items[next(iter(items))]
-                    elif etype == "session.created":
-                        session.sid = event["session"]["id"]
-                    session.received += 1
-                    sent = event.get(TS_FIELD)
-                    if sent is not None:
-                        window_of.window.append(time_ns() // 1000 - sent)
-                elif kind == close:
-                    transport.send_close(frame.get_close_code(), frame.get_close_message())
-                    transport.disconnect()
-
-        self._listener = Listener
-
-    async def connect(self) -> None:
-        import orjson
-        from picows import WSMsgType, ws_connect
-
-        self.ws, _ = await ws_connect(
-            self._listener,
-            self.url,
-            extra_headers=[("Authorization", f"Bearer {API_KEY}")],
-            websocket_handshake_timeout=60,
-            enable_auto_pong=True,
-            ssl_context=self.tls,
-        )
-        self._send = self.ws.send
-        self._text = WSMsgType.TEXT
-        update = {
-            "event_id": self._next_id(),
-            "type": "session.update",
-            "session": {"type": "realtime", "output_modalities": ["audio"], "audio": {"input": {"turn_detection": {"type": "server_vad"}}}},
-        }
-        self._send(self._text, orjson.dumps(update))
-
-    def append(self, pcm: bytes) -> None:
-        self._send(self._text, self._dumps_append(pcm, self._next_id()))
-
-    @property
-    def is_open(self) -> bool:
-        return self.ws is not None and not self.ws.is_disconnected
-
-    async def close(self) -> None:
-        ws = self.ws
-        if ws is None or ws.is_disconnected:
-            return
-        ws.send_close()
-        try:
-            await asyncio.wait_for(ws.wait_disconnected(), 5.0)
-        except asyncio.TimeoutError:
-            ws.disconnect()
-            await ws.wait_disconnected()
-
-
-class OpenAISession:
-    """The official ``openai`` package's realtime client, pointed at the load server."""
-
-    sync_append = False
-
-    def __init__(
-        self, url: str, transport: str, recorder: LagRecorder, history: Optional[int], tls: Optional[ssl.SSLContext] = None
-    ) -> None:
-        from openai import AsyncOpenAI
-
-        base = url.rsplit("/realtime", 1)[0]  # ws://host:port/v1 or wss://...
-        http_base = base.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
-        self.openai = AsyncOpenAI(api_key=API_KEY, websocket_base_url=base, base_url=http_base)
-        self.tls = tls
-        self.recorder = recorder
-        self.received = 0
-        self.sid: Optional[str] = None
-        self.audio_bytes = 0
-        self.items: Dict[str, Dict[str, Any]] = {}
-        self.manager: Any = None
-        self.conn: Any = None
-        self.reader: Optional[asyncio.Task[None]] = None
-        self._open = False
-
-    async def connect(self) -> None:
-        options: Dict[str, Any] = {"ssl": self.tls} if self.tls is not None else {}
-        self.manager = self.openai.realtime.connect(model="gpt-realtime", websocket_connection_options=options)  # type: ignore[arg-type]
-        self.conn = await self.manager.__aenter__()
-        self._open = True
-        await self.conn.session.update(
-            session={"type": "realtime", "output_modalities": ["audio"], "audio": {"input": {"turn_detection": {"type": "server_vad"}}}}
-        )
-        self.reader = asyncio.get_running_loop().create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async for event in self.conn:
-                kind = event.type
-                if kind == "response.output_audio.delta":
-                    item = self.items.get(event.item_id)
-                    if item is not None:
-                        pcm = base64.b64decode(event.delta)
-                        item["audio"] += pcm
-                        self.audio_bytes += len(pcm)
-                elif kind == "response.output_audio_transcript.delta":
-                    item = self.items.get(event.item_id)
-                    if item is not None:
-                        item["transcript"] += event.delta
-                elif kind in ("conversation.item.added", "conversation.item.done"):
-                    self.items.setdefault(event.item.id, {"audio": bytearray(), "transcript": ""})
-                    if len(self.items) > 50:
-                        self.items.pop(next(iter(self.items)))
-                elif kind == "session.created":
-                    self.sid = event.session.id
-                now = time.time_ns() // 1000
-                self.received += 1
-                extra = event.model_extra or {}
-                sent = extra.get(TS_FIELD)
-                if sent is not None:
-                    self.recorder.window.append(now - sent)
-        except Exception:  # the connection closed (the package raises its own error types)
-            pass
-        finally:
-            self._open = False
-
-    async def append(self, pcm: bytes) -> None:
-        await self.conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode("ascii"))
-
-    @property
-    def is_open(self) -> bool:
-        return self._open
-
-    async def close(self) -> None:
-        if self.manager is not None:
-            try:
-                await self.manager.__aexit__(None, None, None)
-            except Exception:
-                pass
-        if self.reader is not None:
-            await asyncio.gather(self.reader, return_exceptions=True)
-        await self.openai.close()
-
-
-SESSION_TYPES: Dict[str, Callable[..., Any]] = {
-    "realtime_fast": RealtimeFastSession,
-    "websockets-plain": PlainWebsocketsSession,
-    "openai": OpenAISession,
-    "picows-bare": PicowsBareSession,
-}
+    SESSION_TYPES[name] = factory
+    _WIRES[name] = transport
 
 
 # --------------------------------------------------------------------------- the run
@@ -543,6 +255,7 @@ class LoadConfig:
         send_only: bool = False,
         append_ms: int = CHUNK_MS,
         tls: bool = False,
+        keep_item_audio: bool = True,
     ) -> None:
         if sessions < 1:
             raise ValueError(f"sessions must be at least 1, got {sessions}.")
@@ -553,7 +266,7 @@ class LoadConfig:
         if append_ms not in (10, 20, 40, 50, 100, 200):
             raise ValueError(f"append_ms must be one of 10, 20, 40, 50, 100 or 200 ms, got {append_ms}.")
         if client not in SESSION_TYPES:
-            raise ValueError(f"Unknown client {client!r}: use one of {', '.join(CLIENTS)}.")
+            raise ValueError(f"Unknown client {client!r}: use one of {', '.join(SESSION_TYPES)}.")
         if tls and importlib.util.find_spec("cryptography") is None:
             raise ValueError(_NEEDS_CRYPTOGRAPHY)
         self.sessions = sessions
@@ -565,6 +278,8 @@ class LoadConfig:
         self.client_cpu = client_cpu
         self.server_cpu = server_cpu
         self.history = history
+        #: RealtimeClient(keep_item_audio=...) of the sessions (this package's client only).
+        self.keep_item_audio = keep_item_audio
         self.quiet = quiet
         self.warmup = warmup
         #: Only silence is appended: the server's VAD never starts a turn, so nothing is received (the send path alone).
@@ -701,6 +416,8 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     loop = asyncio.get_running_loop()
     recorder = LagRecorder()
     make = SESSION_TYPES[config.client]
+    if make is RealtimeFastSession:
+        make = functools.partial(make, keep_item_audio=config.keep_item_audio)
     n = config.sessions
     tls = getattr(server, "client_tls", None)
     sessions: List[Any] = [make(server.url, config.transport, recorder, config.history, tls) for _ in range(n)]
@@ -873,7 +590,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "connect_failures": len(failures),
         "connect_failure_examples": failures[:3],
         "client": config.client,
-        "transport": config.transport if config.client == "realtime_fast" else ("picows" if config.client == "picows-bare" else "websockets"),
+        "transport": _WIRES.get(config.client, config.transport),
         "loop": config.loop,
         "duration": round(duration, 3),
         "events": recorder.events_measured,
@@ -976,6 +693,7 @@ def run_load(config: LoadConfig, log: Optional[Callable[[str], None]] = None) ->
             "connect_rate": config.connect_rate,
             "warmup": config.warmup,
             "history_items": config.history,
+            "keep_item_audio": config.keep_item_audio if config.client == "realtime_fast" else None,
             "python": platform.python_version(),
             "machine": f"{platform.machine()} {os.cpu_count()} CPUs",
             "implementation": _implementation(),
