@@ -112,7 +112,16 @@ from .names import (
     SERVER_EVENT_ALIASES,
     TRANSCRIPTION_SEGMENT,
 )
-from .types import CloseEvent, ConversationUpdatedEvent, ErrorEvent, ItemEvent, RealtimeEvent, ToolRegistration
+from .types import (
+    CallDtmfEvent,
+    CloseEvent,
+    ConversationUpdatedEvent,
+    ErrorEvent,
+    IdleTimeoutEvent,
+    ItemEvent,
+    RealtimeEvent,
+    ToolRegistration,
+)
 from .transport import MAX_MESSAGE_SIZE
 from .transport._options import redact_proxy
 from .utils import RealtimeUtils, image_data_url
@@ -466,6 +475,14 @@ class RealtimeClient(RealtimeEventHandler):
         def on(
             self, event_name: Literal["realtime.event"], handler: Callable[[RealtimeEvent], Any]
         ) -> Callable[[RealtimeEvent], Any]: ...
+
+        @overload
+        def on(self, event_name: Literal["call.dtmf"], handler: Callable[[CallDtmfEvent], Any]) -> Callable[[CallDtmfEvent], Any]: ...
+
+        @overload
+        def on(
+            self, event_name: Literal["conversation.idle_timeout"], handler: Callable[[IdleTimeoutEvent], Any]
+        ) -> Callable[[IdleTimeoutEvent], Any]: ...
 
         @overload
         def on(self, event_name: str, handler: _H) -> _H: ...
