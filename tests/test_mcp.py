@@ -264,3 +264,17 @@ async def test_the_mock_rejects_an_approval_of_an_unknown_request(mcp_server) ->
         assert error["error"]["param"] == "item.approval_request_id"
     finally:
         await client.disconnect()
+
+
+async def test_the_mock_checks_mcp_tools_and_honours_allowed_tools(mcp_server) -> None:
+    client = await _connected(mcp_server, "websockets", dict(DOCS, allowed_tools={"tool_names": ["other"]}, require_approval="never"))
+    log = EventLog(client, ["conversation.item.completed", "error"])
+    try:
+        client.send_user_message_content([{"type": "input_text", "text": "react"}])
+        reply = (await log.wait_for("conversation.item.completed", lambda e: e["item"].get("role") == "assistant"))["item"]
+        assert reply["formatted"]["text"] == 'You said: "react"'  # search is not an allowed tool
+        client.realtime.send("session.update", {"session": {"type": "realtime", "tools": [dict(DOCS, color="blue")]}})
+        error = await log.wait_for("error")
+        assert error["error"]["code"] == "unknown_parameter" and error["error"]["param"] == "session.tools[0].color"
+    finally:
+        await client.disconnect()

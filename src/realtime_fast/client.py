@@ -358,7 +358,9 @@ class RealtimeClient(RealtimeEventHandler):
         replay: what ``reconnect=True`` re-creates of the conversation in the
             new session: ``"none"`` (default: a new, empty conversation) or
             ``"text"`` (the newest ``replay_max_items`` items, as text; see
-            the module docstring).  ValueError for other values.
+            the module docstring).  ValueError for other values.  A call
+            (``call_id``) keeps its conversation when its connection drops,
+            so nothing is replayed to it.
         replay_max_items: how many of the newest items ``replay="text"``
             re-creates (default 100).
     """
@@ -1279,7 +1281,7 @@ class RealtimeClient(RealtimeEventHandler):
             self._renew_input_buffer()
             try:
                 await self._open_session()
-                if self.replay == "text":
+                if self.replay == "text" and self.realtime.call_id is None:  # a call keeps its conversation
                     self._replay_history()
             except (RealtimeError, OSError, ValueError) as exc:
                 self._report(

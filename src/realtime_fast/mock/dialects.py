@@ -70,6 +70,31 @@ def _function_tool() -> Obj:
     )
 
 
+def _mcp_tool() -> Obj:
+    """An MCP tool (openai's ``RealtimeToolsConfigUnion`` Mcp): a server URL or a connector, and its options."""
+    filter_ = Obj({"tool_names": Arr(Str()), "read_only": Bool()})
+    return Obj(
+        {
+            "type": Str(("mcp",)),
+            "server_label": Str(),
+            "server_url": Str(),
+            "connector_id": Str(),
+            "authorization": Str(),
+            "headers": Nullable(Map(Str())),
+            "allowed_tools": Nullable(ByType("an array or an object", list=Arr(Str()), dict=filter_)),
+            "require_approval": Nullable(
+                ByType(
+                    "'always', 'never' or an object",
+                    str=Str(("always", "never")),
+                    dict=Obj({"always": filter_, "never": filter_}),
+                )
+            ),
+            "server_description": Str(),
+        },
+        ("server_label",),
+    )
+
+
 _METADATA = Map(Str(max_len=512), max_pairs=16, key_max_len=64)
 _MAX_TOKENS = ByType("an integer or 'inf'", int=Int(1, 4096), str=Str(("inf",)))
 _TRACING = Nullable(
@@ -497,7 +522,7 @@ class _GA(Dialect):
             Tagged(
                 {
                     "function": _function_tool(),
-                    "mcp": Obj({"type": Str(), "server_label": Str()}, ("server_label",), extra=True),
+                    "mcp": _mcp_tool(),
                 },
                 default="function",
             ),

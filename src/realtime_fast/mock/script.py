@@ -339,6 +339,8 @@ class Script:
             if rule.mcp_server is not None:
                 server = mcp_servers.get(rule.mcp_server)
                 allowed = server.get("allowed_tools") if server is not None else None
+                if isinstance(allowed, dict):  # {"tool_names": [...], "read_only": ...}
+                    allowed = allowed.get("tool_names")
                 if server is None or tool_choice == "none" or forced or (isinstance(allowed, list) and rule.tool not in allowed):
                     continue
                 if rule.matches(text):
