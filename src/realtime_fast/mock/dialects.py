@@ -531,31 +531,28 @@ class _GA(Dialect):
         modalities = Arr(Str(("text", "audio")))
         prompt = Nullable(Obj({"id": Str(), "version": Str(), "variables": Any_("an object", dict)}, ("id",)))
         reasoning = Nullable(Obj({"effort": Str(("minimal", "low", "medium", "high", "xhigh"))}))
+        audio_input = Obj(
+            {
+                "format": fmt,
+                "transcription": _TRANSCRIPTION_GA,
+                "noise_reduction": _NOISE,
+                "turn_detection": _turn_detection_spec(ga=True),
+            }
+        )
+        include = Nullable(Arr(Str(("item.input_audio_transcription.logprobs",))))
         self.session_spec = Obj(
             {
                 "type": Str(("realtime",)),
                 "model": Str(),
                 "output_modalities": modalities,
                 "instructions": Str(),
-                "audio": Obj(
-                    {
-                        "input": Obj(
-                            {
-                                "format": fmt,
-                                "transcription": _TRANSCRIPTION_GA,
-                                "noise_reduction": _NOISE,
-                                "turn_detection": _turn_detection_spec(ga=True),
-                            }
-                        ),
-                        "output": Obj({"format": fmt, "voice": voice, "speed": Num(0.25, 1.5)}),
-                    }
-                ),
+                "audio": Obj({"input": audio_input, "output": Obj({"format": fmt, "voice": voice, "speed": Num(0.25, 1.5)})}),
                 "tools": tools,
                 "tool_choice": _tool_choice_spec(beta=False, session=False),
                 "max_output_tokens": _MAX_TOKENS,
                 "tracing": _TRACING,
                 "prompt": prompt,
-                "include": Nullable(Arr(Str(("item.input_audio_transcription.logprobs",)))),
+                "include": include,
                 "truncation": ByType(
                     "a string or an object",
                     str=Str(("auto", "disabled")),
@@ -579,22 +576,7 @@ class _GA(Dialect):
             validate=self._check_modalities,
         )
         self.transcription_session_spec = Obj(
-            {
-                "type": Str(("transcription",)),
-                "audio": Obj(
-                    {
-                        "input": Obj(
-                            {
-                                "format": fmt,
-                                "transcription": _TRANSCRIPTION_GA,
-                                "noise_reduction": _NOISE,
-                                "turn_detection": _turn_detection_spec(ga=True),
-                            }
-                        )
-                    }
-                ),
-                "include": Nullable(Arr(Str(("item.input_audio_transcription.logprobs",)))),
-            },
+            {"type": Str(("transcription",)), "audio": Obj({"input": audio_input}), "include": include},
             required=("type",),
         )
         self.response_spec = Obj(

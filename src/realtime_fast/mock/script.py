@@ -48,6 +48,11 @@ Matcher = Union[str, Pattern[str], Callable[[str], bool]]
 Reply = Union[str, Callable[[str], str]]
 
 
+def _json_arguments(arguments: dict[str, Any] | str | None) -> str:
+    """A call's arguments as the JSON text that is streamed: a string as given, a dict (None: ``{}``) dumped."""
+    return arguments if isinstance(arguments, str) else json.dumps({} if arguments is None else arguments)
+
+
 @dataclass
 class Rule:
     """One scripted behaviour: when the user text matches ``when``, reply or call a tool.
@@ -159,7 +164,9 @@ class Script:
         ``reply`` is a string or a callable taking the user text.  With ``once=True``
         the rule is removed after it fired.  Rules are tried in the order added.
         """
-        rule = Rule(when=when, reply=reply, once=once)
+        return self._add(Rule(when=when, reply=reply, once=once))
+
+    def _add(self, rule: Rule) -> Rule:
         with self._lock:
             self._rules.append(rule)
         return rule
@@ -181,11 +188,7 @@ class Script:
         """
         if not name or not isinstance(name, str):
             raise ValueError("add_tool_call needs the function name as a non-empty str.")
-        args = arguments if isinstance(arguments, str) else json.dumps({} if arguments is None else arguments)
-        rule = Rule(when=when, tool=name, arguments=args, say=say, once=once)
-        with self._lock:
-            self._rules.append(rule)
-        return rule
+        return self._add(Rule(when=when, tool=name, arguments=_json_arguments(arguments), say=say, once=once))
 
     def add_mcp_tool(
         self,
@@ -239,11 +242,7 @@ class Script:
         """
         if not server_label or not name:
             raise ValueError("add_mcp_call needs a server label and a tool name.")
-        args = arguments if isinstance(arguments, str) else json.dumps({} if arguments is None else arguments)
-        rule = Rule(when=when, tool=name, arguments=args, once=once, mcp_server=server_label)
-        with self._lock:
-            self._rules.append(rule)
-        return rule
+        return self._add(Rule(when=when, tool=name, arguments=_json_arguments(arguments), once=once, mcp_server=server_label))
 
     def remove_rule(self, rule: Rule) -> None:
         """Forget ``rule`` (as returned by :meth:`add_rule` / :meth:`add_tool_call`)."""
