@@ -169,6 +169,45 @@ DELTAS["items"] = [
     b"not json",
 ]
 
+MCP = "mcp_fast00000000000000001"
+MCP_LIST = "mcpl_fast0000000000000001"
+SPEAKER = "item_fast0000000000000004"
+_MCP_CALL = {"id": MCP, "type": "mcp_call", "server_label": "docs", "name": "search", "arguments": ""}
+
+#: MCP items, diarized segments, DTMF and idle timeouts: the item events of calls and MCP tools.
+DELTAS["mcp and segments"] = [
+    _frame({"type": "conversation.item.added", "event_id": "m1", "previous_item_id": CALL, "item": {
+        "id": MCP_LIST, "type": "mcp_list_tools", "server_label": "docs", "tools": []}}),
+    _frame({"type": "mcp_list_tools.in_progress", "event_id": "m2", "item_id": MCP_LIST}),
+    _frame({"type": "mcp_list_tools.completed", "event_id": "m3", "item_id": MCP_LIST}),
+    _frame({"type": "conversation.item.done", "event_id": "m4", "previous_item_id": CALL, "item": {
+        "id": MCP_LIST, "type": "mcp_list_tools", "server_label": "docs", "tools": [{"name": "search", "input_schema": {}}]}}),
+    _frame({"type": "response.output_item.added", "event_id": "m5", "response_id": RESPONSE, "output_index": 2, "item": _MCP_CALL}),
+    _frame({"type": "conversation.item.added", "event_id": "m6", "previous_item_id": MCP_LIST, "item": _MCP_CALL}),
+    delta("response.mcp_call_arguments.delta", '{"q":', item=MCP, content_index=_DROP),
+    delta("response.mcp_call_arguments.delta", '"x"}', item=MCP, content_index=_DROP),
+    delta("response.mcp_call_arguments.delta", "{", item="mcp_unknown", content_index=_DROP),
+    _frame({"type": "response.mcp_call_arguments.done", "event_id": "m7", "response_id": RESPONSE, "item_id": MCP,
+            "output_index": 2, "arguments": '{"q":"x"}'}),
+    _frame({"type": "response.mcp_call.in_progress", "event_id": "m8", "item_id": MCP, "output_index": 2}),
+    _frame({"type": "response.mcp_call.completed", "event_id": "m9", "item_id": MCP, "output_index": 2}),
+    _frame({"type": "conversation.item.done", "event_id": "m10", "previous_item_id": MCP_LIST,
+            "item": dict(_MCP_CALL, arguments='{"q":"x"}', output="3 pages")}),
+    _frame({"type": "response.output_item.done", "event_id": "m11", "response_id": RESPONSE, "output_index": 2,
+            "item": dict(_MCP_CALL, arguments='{"q":"x"}', output="3 pages")}),
+    _frame({"type": "conversation.item.input_audio_transcription.segment", "event_id": "s1", "item_id": SPEAKER,
+            "content_index": 0, "id": "seg_0", "speaker": "A", "start": 0.0, "end": 0.5, "text": "Hello."}),
+    _frame({"type": "conversation.item.added", "event_id": "s2", "previous_item_id": MCP, "item": {
+        "id": SPEAKER, "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
+        "content": [{"type": "input_audio", "transcript": None}]}}),
+    _frame({"type": "conversation.item.input_audio_transcription.segment", "event_id": "s3", "item_id": SPEAKER,
+            "content_index": 0, "id": "seg_1", "speaker": "B", "start": 0.5, "end": 1.0, "text": "Hi."}),
+    _frame({"type": "input_audio_buffer.dtmf_event_received", "event": "5", "received_at": 1700000000}),
+    _frame({"type": "input_audio_buffer.timeout_triggered", "event_id": "t1", "audio_start_ms": 0, "audio_end_ms": 5000,
+            "item_id": "item_idle"}),
+    _frame({"type": "session.updated", "event_id": "u1", "session": {"type": "realtime", "instructions": "x"}}),
+]
+
 #: Listener set-ups: each registers handlers on a client and returns nothing.
 Setup = Callable[[RealtimeClient, List[Any]], None]
 
@@ -299,6 +338,16 @@ def test_compiled_path_matches_the_pure_one(scenario: str, setup: str) -> None:
         assert ("completed", CALL) in want["log"] and ("appended", "item_retrieved00000000001") in want["log"]
         errors = [entry[2] for entry in want["log"] if entry[0] == "error"]
         assert any("second item the id" in e for e in errors) and any("not valid JSON" in e for e in errors)
+    if scenario == "mcp and segments" and setup == "one handler":
+        assert ("completed", MCP_LIST) in want["log"] and ("completed", MCP) in want["log"]
+        assert ("updated", MCP, {"arguments": '{"q":'}) in want["log"]
+        assert ("updated", SPEAKER, {"segment": {"id": "seg_1", "speaker": "B", "start": 0.5, "end": 1.0, "text": "Hi.",
+                                                 "content_index": 0}}) in want["log"]
+        speaker = next(item for item in want["items"] if item["id"] == SPEAKER)
+        assert [segment["text"] for segment in speaker["formatted"]["segments"]] == ["Hello.", "Hi."]
+        assert [entry[2] for entry in want["log"] if entry[0] == "error"] == [
+            'Could not process server event "response.mcp_call_arguments.delta": '
+            'response.mcp_call_arguments.delta: Item "mcp_unknown" not found']
 
 
 #: The frame types a FrameReceiver takes (transports give bytes or a borrowed memoryview).

@@ -67,6 +67,10 @@ ALLOWED_EXTRAS = {
     "Session": {"object", "expires_at"},
     # REALTIME_PROTOCOL.md section 4: later beta specs list `name` on arguments.done (GA models have it)
     "ResponseFunctionCallArgumentsDoneEvent": {"name"},
+    # Every server event carries an event_id (REALTIME_PROTOCOL.md section 2); openai's model of
+    # this one omits it.
+    "InputAudioBufferDtmfEventReceivedEvent": {"event_id"},
+    "RealtimeTranscriptionSessionCreateRequest": {"id", "object", "expires_at"},
 }
 
 

@@ -56,6 +56,7 @@ __all__ = [
     "RealtimeAPI",
     "redact_key",
     "url_with_model",
+    "url_with_param",
 ]
 
 #: The package's logger (each client logs through a RedactingLogger around it that knows its key).
@@ -131,13 +132,18 @@ def _successor_factory(template: Transport) -> Callable[[], Transport]:
 
 def url_with_model(url: str, model: Optional[str]) -> str:
     """``url`` with ``model=<model>`` added to its query (other parameters kept; a ``model`` already there wins)."""
-    if not model:
+    return url_with_param(url, "model", model)
+
+
+def url_with_param(url: str, key: str, value: Optional[str]) -> str:
+    """``url`` with ``key=<value>`` added to its query (other parameters kept; ``key`` already there wins; no value: as is)."""
+    if not value:
         return url
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(key == "model" for key, _ in query):
+    if any(name == key for name, _ in query):
         return url
-    query.append(("model", model))
+    query.append((key, value))
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
@@ -273,6 +279,14 @@ class RealtimeAPI(RealtimeEventHandler):
             change its route because of a variable set for other programs.
             Only HTTP CONNECT proxies (ValueError for other schemes).  The
             websockets transport needs websockets 15.0 or later for a proxy.
+        call_id: the id of an existing SIP or WebRTC call to control (the
+            "sideband" connection): the URL gets ``?call_id=<id>`` and no
+            model (the call has its session already).  GA only: ValueError
+            with ``protocol="beta"``.
+        intent: ``"transcription"`` connects to a transcription-only session
+            (``?intent=transcription``, no model); None (default): a
+            realtime session.  Settable between connections (the client sets
+            it from its session config).
     """
 
     def __init__(
@@ -293,6 +307,8 @@ class RealtimeAPI(RealtimeEventHandler):
         raw_audio_deltas: bool = True,
         ssl: Optional[_ssl.SSLContext] = None,
         proxy: Optional[str] = None,
+        call_id: Optional[str] = None,
+        intent: Optional[str] = None,
     ) -> None:
         super().__init__()
         self.url = url or DEFAULT_URL
@@ -308,6 +324,14 @@ class RealtimeAPI(RealtimeEventHandler):
         self.model = model
         self.dialect = get_dialect(protocol)
         self.protocol = protocol
+        if call_id is not None and (not isinstance(call_id, str) or not call_id):
+            raise ValueError(f"call_id must be the id of a call (a non-empty string), not {call_id!r}.")
+        if call_id is not None and protocol != "ga":
+            raise ValueError("Calls (call_id) are a feature of the GA protocol: use protocol='ga'.")
+        #: The call this API controls (``?call_id=``), or None for a session of its own.
+        self.call_id: Optional[str] = call_id
+        #: ``"transcription"`` for a transcription-only session (``?intent=``), else None.
+        self.intent: Optional[str] = intent
         if auth not in AUTH_MODES:
             raise ValueError(
                 f"Unknown auth {auth!r}: use 'headers' (Authorization header) or 'subprotocols' "
@@ -443,7 +467,7 @@ class RealtimeAPI(RealtimeEventHandler):
             raise ConnectionStateError("Already connected")
         if not self._api_key and self.url == DEFAULT_URL:
             self._logger.warning('No api_key provided for connection to "%s"', self.url)
-        url = url_with_model(self.url, model or self.model)
+        url = self.connect_url(model)
         headers: Dict[str, str]
         subprotocols: List[str]
         if self.auth == "subprotocols":
@@ -500,6 +524,14 @@ class RealtimeAPI(RealtimeEventHandler):
         if self.debug:
             self._logger.debug("connected to %s", url)
         return True
+
+    def connect_url(self, model: Optional[str] = None) -> str:
+        """The URL :meth:`connect` opens: ``?call_id=`` for a call, ``?intent=`` for a transcription session, else ``?model=``."""
+        if self.call_id is not None:
+            return url_with_param(self.url, "call_id", self.call_id)
+        if self.intent:
+            return url_with_param(self.url, "intent", self.intent)
+        return url_with_model(self.url, model or self.model)
 
     async def disconnect(self, code: int = 1000, reason: str = "") -> bool:
         """Close the socket (close frame ``code``/``reason``); ``close`` has been dispatched when this returns."""

@@ -27,6 +27,10 @@ High-level events (dispatched on the client), with their payloads:
   output item finished with status ``completed``: ``{item}``.
 * ``conversation.interrupted`` -- server VAD heard the user start speaking:
   the ``input_audio_buffer.speech_started`` event (the reference passes nothing).
+* ``conversation.idle_timeout`` -- server VAD heard no speech for the
+  session's ``idle_timeout_ms``: ``{item_id, audio_start_ms, audio_end_ms, event}``.
+* ``call.dtmf`` -- on a SIP call, the caller pressed a key:
+  ``{digit, received_at, event}``.
 * ``error`` -- server ``error`` events, failed input transcriptions
   (``conversation.item.input_audio_transcription.failed``, source
   ``"server"``), transport failures, events that could not be processed,
@@ -43,12 +47,27 @@ Reconnecting (``reconnect=True``): after an abnormal end of the connection,
 a ``session_expired`` error or a server close with 1001/1011-1014, the client
 opens a new session (``reconnect_attempts`` tries, waiting ``reconnect_delay``
 seconds, doubled after each failure, at most 10 s), sends the session config
-and tools again, and dispatches ``reconnected``.  It is a *new* session: the
-server-side conversation of the old one is gone and is not replayed; the
-local items stay in ``client.conversation`` for display, but the server no
-longer knows their ids (truncate or delete them and you get an ``error``).
-A ``disconnect()`` or a close with another code (auth or model errors: 3000,
-4000) never reconnects.
+and tools (MCP tools included) again, and dispatches ``reconnected``.  It is a
+*new* session: the server-side conversation of the old one is gone.  With
+``replay="none"`` (the default) it stays empty; the local items stay in
+``client.conversation`` for display, but the server no longer knows their ids
+(truncate or delete them and you get an ``error``).  With ``replay="text"``
+the newest ``replay_max_items`` items are re-created in the new session as
+text, in order, each after the previous, before anything else is sent: user
+and system messages as user / system text (their text, or the transcript of
+their audio), assistant messages as assistant text (their transcript, or
+their text), function calls with their outputs; items without text (MCP
+items, audio nobody transcribed) are left out
+(:meth:`~realtime_fast.RealtimeConversation.text_history`).  Each local item
+takes the id of its new copy, so later operations on it reach the server's
+item, and nothing is reported twice.  The model then sees the conversation
+so far, as text (the audio itself is not replayed).  A ``disconnect()`` or a
+close with another code (auth or model errors: 3000, 4000) never
+reconnects.
+
+Calls (``call_id=``): the client controls an existing SIP or WebRTC call
+(``?call_id=``); only the settings given to :meth:`RealtimeClient.update_session`
+(and tools) are sent, since the call's session was set when it was accepted.
 """
 
 from __future__ import annotations
@@ -63,7 +82,7 @@ import ssl as _ssl
 import sys
 from array import array
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Literal, Mapping, Optional, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, FrozenSet, List, Literal, Mapping, Optional, Set, TypeVar, overload
 
 from ._impl import load
 from ._redact import RedactingLogger, Redactor
@@ -90,16 +109,46 @@ from .conversation import RealtimeConversation
 from .dialects import audio_formats_of, turn_detection_of
 from .errors import RealtimeError
 from .event_handler import RealtimeEventHandler
-from .names import AUDIO_PART_TYPES, CONVERSATION_UPDATED, REALTIME_EVENT, SERVER_EVENT_ALIASES
-from .types import CloseEvent, ConversationUpdatedEvent, ErrorEvent, ItemEvent, RealtimeEvent, ToolRegistration
+from .names import (
+    AUDIO_PART_TYPES,
+    CALL_DTMF,
+    CONVERSATION_IDLE_TIMEOUT,
+    CONVERSATION_UPDATED,
+    DTMF_EVENT_RECEIVED,
+    IDLE_TIMEOUT_TRIGGERED,
+    MCP_APPROVAL_RESPONSE,
+    REALTIME_EVENT,
+    SERVER_EVENT_ALIASES,
+    TRANSCRIPTION_SEGMENT,
+)
+from .types import (
+    CallDtmfEvent,
+    CloseEvent,
+    ConversationUpdatedEvent,
+    ErrorEvent,
+    IdleTimeoutEvent,
+    ItemEvent,
+    RealtimeEvent,
+    ToolRegistration,
+)
 from .transport import MAX_MESSAGE_SIZE
 from .transport._options import redact_proxy
+from .utils import RealtimeUtils, image_data_url
 
 _client_fast, _ = load("_client_fast")
+_generate_id = RealtimeUtils.generate_id
 _H = TypeVar("_H", bound=Callable[[Any], Any])
 ClientFastPath = _client_fast.ClientFastPath
 
-__all__ = ["DEFAULT_SERVER_VAD_CONFIG", "DEFAULT_SESSION_CONFIG", "RealtimeClient", "to_g711", "to_pcm16"]
+__all__ = [
+    "DEFAULT_SERVER_VAD_CONFIG",
+    "DEFAULT_SESSION_CONFIG",
+    "HANDLED_SERVER_EVENTS",
+    "REPLAY_MODES",
+    "RealtimeClient",
+    "to_g711",
+    "to_pcm16",
+]
 
 logger = logging.getLogger("realtime_fast")
 
@@ -162,10 +211,29 @@ _ROUTE_NAMES: Dict[str, str] = {
     "response.audio.delta": "_on_updated",
     "response.text.delta": "_on_updated",
     "response.function_call_arguments.delta": "_on_updated",
+    "session.updated": "_on_session_updated",
+    DTMF_EVENT_RECEIVED: "_on_dtmf",
+    IDLE_TIMEOUT_TRIGGERED: "_on_idle_timeout",
+    TRANSCRIPTION_SEGMENT: "_on_updated",
+    "mcp_list_tools.in_progress": "_on_updated",
+    "mcp_list_tools.completed": "_on_updated",
+    "mcp_list_tools.failed": "_on_updated",
+    "response.mcp_call_arguments.delta": "_on_updated",
+    "response.mcp_call_arguments.done": "_on_updated",
+    "response.mcp_call.in_progress": "_on_updated",
+    "response.mcp_call.completed": "_on_updated",
+    "response.mcp_call.failed": "_on_updated",
 }
 for _alias, _canonical in SERVER_EVENT_ALIASES.items():
     if _canonical in _ROUTE_NAMES:
         _ROUTE_NAMES[_alias] = _ROUTE_NAMES[_canonical]
+#: The server event types the client processes (beta and GA names); every other type only
+#: reaches raw ``server.<type>`` listeners (docs/events.md lists them, with the reason).
+HANDLED_SERVER_EVENTS: FrozenSet[str] = frozenset(_ROUTE_NAMES)
+#: Values of ``replay``: what a reconnect re-creates of the conversation in the new session.
+REPLAY_MODES = ("none", "text")
+#: Default ``replay_max_items``: the newest items re-created after a reconnect.
+DEFAULT_REPLAY_ITEMS = 100
 _FLOAT_CODES = frozenset("fd")
 _FLOAT_FORMATS = frozenset({"f", "d", "e", "<f", "<d", "=f", "=d", "@f", "@d"})
 _INT16_FORMATS = frozenset({"h", "<h", "=h", "@h"})
@@ -327,6 +395,20 @@ class RealtimeClient(RealtimeEventHandler):
             still clamps correctly), user items get no input audio, and the
             input audio appended is sent, not kept.  Memory per session then
             stays flat however long the call.
+        call_id: connect to an existing SIP or WebRTC call (``?call_id=``,
+            no model in the URL) to control it from a server (the
+            "sideband" connection).  The call's session is configured when
+            the call is accepted, so the client sends only the settings you
+            give it (:meth:`update_session`, :meth:`add_tool`), and nothing
+            on connect when you gave none.  GA only (ValueError with beta).
+        replay: what ``reconnect=True`` re-creates of the conversation in the
+            new session: ``"none"`` (default: a new, empty conversation) or
+            ``"text"`` (the newest ``replay_max_items`` items, as text; see
+            the module docstring).  ValueError for other values.  A call
+            (``call_id``) keeps its conversation when its connection drops,
+            so nothing is replayed to it.
+        replay_max_items: how many of the newest items ``replay="text"``
+            re-creates (default 100).
     """
 
     def __init__(
@@ -353,8 +435,15 @@ class RealtimeClient(RealtimeEventHandler):
         keep_item_audio: bool = True,
         ssl: Optional[_ssl.SSLContext] = None,
         proxy: Optional[str] = None,
+        call_id: Optional[str] = None,
+        replay: str = "none",
+        replay_max_items: int = DEFAULT_REPLAY_ITEMS,
     ) -> None:
         super().__init__()
+        if replay not in REPLAY_MODES:
+            raise ValueError(f"Unknown replay {replay!r}: use 'none' (a reconnect starts an empty conversation) or 'text'.")
+        if isinstance(replay_max_items, bool) or not isinstance(replay_max_items, int) or replay_max_items < 0:
+            raise ValueError(f"replay_max_items must be a number of items >= 0, got {replay_max_items!r}.")
         if max_input_audio_seconds is not None and not max_input_audio_seconds > 0:
             raise ValueError(f"max_input_audio_seconds must be a positive number of seconds or None, got {max_input_audio_seconds!r}.")
         if reconnect_attempts < 1:
@@ -375,6 +464,7 @@ class RealtimeClient(RealtimeEventHandler):
             raw_audio_deltas=raw_audio_deltas,
             ssl=ssl,
             proxy=proxy,
+            call_id=call_id,
         )
         self._logger = RedactingLogger(logger, Redactor([api_key]))
         self.conversation = RealtimeConversation(max_history_items=max_history_items)
@@ -384,12 +474,22 @@ class RealtimeClient(RealtimeEventHandler):
         self.reconnect = reconnect
         self.reconnect_attempts = reconnect_attempts
         self.reconnect_delay = reconnect_delay
+        #: ``"none"`` or ``"text"``: what a reconnect re-creates of the conversation (see the module docstring).
+        self.replay = replay
+        #: How many of the newest items ``replay="text"`` re-creates.
+        self.replay_max_items = replay_max_items
         self.max_input_audio_seconds = max_input_audio_seconds
         self.default_session_config: Dict[str, Any] = copy.deepcopy(DEFAULT_SESSION_CONFIG)
         self.default_server_vad_config: Dict[str, Any] = copy.deepcopy(DEFAULT_SERVER_VAD_CONFIG)
         self.session_created = False
         self.tools: Dict[str, Dict[str, Any]] = {}
+        #: MCP tools given to :meth:`update_session`, by ``server_label``: sent with every session update.
+        self.mcp_tools: Dict[str, Dict[str, Any]] = {}
         self.session_config: Dict[str, Any] = {}
+        #: Session keys the user set (update_session, tools): all a call's session.update carries.
+        self._session_keys: Set[str] = set()
+        #: The server's effective session (see :attr:`session`).
+        self._server_session: Optional[Dict[str, Any]] = None
         self._renew_input_buffer()
         self._session_waiter: Optional[asyncio.Future] = None
         self._user_closed = False
@@ -425,6 +525,14 @@ class RealtimeClient(RealtimeEventHandler):
         ) -> Callable[[RealtimeEvent], Any]: ...
 
         @overload
+        def on(self, event_name: Literal["call.dtmf"], handler: Callable[[CallDtmfEvent], Any]) -> Callable[[CallDtmfEvent], Any]: ...
+
+        @overload
+        def on(
+            self, event_name: Literal["conversation.idle_timeout"], handler: Callable[[IdleTimeoutEvent], Any]
+        ) -> Callable[[IdleTimeoutEvent], Any]: ...
+
+        @overload
         def on(self, event_name: str, handler: _H) -> _H: ...
 
         @overload
@@ -458,6 +566,8 @@ class RealtimeClient(RealtimeEventHandler):
     def _reset_config(self) -> None:
         self.session_created = False
         self.tools = {}
+        self.mcp_tools = {}
+        self._session_keys = set()
         self.session_config = copy.deepcopy(self.default_session_config)
         self._pending_session_updates = 0
         self._renew_input_buffer()
@@ -522,10 +632,33 @@ class RealtimeClient(RealtimeEventHandler):
         self._expired = False
         self.session_created = False
         self._renew_input_buffer(self.input_audio_buffer.format)
-        self._pending_session_updates = 0
-        await self.realtime.connect()
-        self.update_session()
+        await self._open_session()
         return True
+
+    async def _open_session(self) -> None:
+        """Connect (a transcription session with ``?intent=transcription``) and send the session config.
+
+        On a call (``call_id``) only the settings the user gave are sent, and
+        nothing when there are none: the call's session was configured when
+        it was accepted.
+        """
+        self._server_session = None
+        self._pending_session_updates = 0
+        self.realtime.intent = "transcription" if self.session_config.get("type") == "transcription" else None
+        await self.realtime.connect()
+        if self.realtime.call_id is None or self._session_keys:
+            self.update_session()
+
+    @property
+    def session(self) -> Optional[Dict[str, Any]]:
+        """The server's effective session: the ``session`` of the last ``session.created`` or ``session.updated``.
+
+        None until the first arrives on the current connection (kept after
+        it ends).  This is what the server applied (its defaults, its limits,
+        the settings of an accepted call), where :attr:`session_config` is
+        what the client asks for.  Read it; changing it changes nothing.
+        """
+        return self._server_session
 
     def wait_for_session_created(self) -> Awaitable[bool]:
         """Wait until ``session.created`` has arrived on this connection: returns an awaitable of True.
@@ -600,6 +733,7 @@ class RealtimeClient(RealtimeEventHandler):
         if not callable(handler):
             raise TypeError(f'Tool "{name}" handler must be a function')
         self.tools[name] = {"definition": dict(definition), "handler": handler}  # type: ignore[typeddict-item]
+        self._session_keys.add("tools")
         self.update_session()
         return self.tools[name]
 
@@ -608,6 +742,16 @@ class RealtimeClient(RealtimeEventHandler):
         if name not in self.tools:
             raise ValueError(f'Tool "{name}" does not exist, can not be removed.')
         del self.tools[name]
+        self._session_keys.add("tools")
+        self.update_session()
+        return True
+
+    def remove_mcp_tool(self, server_label: str) -> bool:
+        """Forget the MCP tool of ``server_label`` (given to :meth:`update_session`) and send the updated session config when connected."""
+        if server_label not in self.mcp_tools:
+            raise ValueError(f'MCP tool "{server_label}" does not exist, can not be removed.')
+        del self.mcp_tools[server_label]
+        self._session_keys.add("tools")
         self.update_session()
         return True
 
@@ -623,15 +767,23 @@ class RealtimeClient(RealtimeEventHandler):
         ``temperature``, ``max_response_output_tokens``) and GA-native ones
         (``audio``, ``output_modalities``, ...).  A key not given keeps its
         value; ``None`` is a value (``turn_detection=None`` turns VAD off).
-        ``tools`` given here are sent together with every added tool but are
-        not kept for the next call (as in the reference).
+        Function ``tools`` given here are sent together with every added tool
+        but are not kept for the next call (as in the reference); MCP tools
+        (``{"type": "mcp", "server_label": ..., ...}``) are kept in
+        :attr:`mcp_tools`, by ``server_label``, and sent with every later
+        update and after a reconnect (:meth:`remove_mcp_tool` forgets one).
+        ``type="transcription"`` makes it a transcription session (see
+        :mod:`realtime_fast.dialects.ga`).
         """
         params: Dict[str, Any] = dict(session or {})
         params.update(settings)
         given_tools = params.pop("tools", None) or []
+        mcp_tools = _mcp_tools_of(given_tools)
         use_tools: List[Dict[str, Any]] = []
         for tool in given_tools:
             definition = {"type": "function", **tool}
+            if definition["type"] == "mcp":
+                continue
             if definition.get("name") in self.tools:
                 raise ValueError(f'Tool "{definition.get("name")}" has already been defined')
             use_tools.append(definition)
@@ -641,10 +793,15 @@ class RealtimeClient(RealtimeEventHandler):
         for key, value in params.items():
             config[key] = copy.deepcopy(value)
         formats = self._configured_formats(config)  # raises for an unknown format before anything changes
+        self.mcp_tools.update(mcp_tools)
+        use_tools.extend(copy.deepcopy(list(self.mcp_tools.values())))
         self.session_config = config
         self.session_config["tools"] = use_tools
+        self._session_keys.update(params)
+        if given_tools:
+            self._session_keys.add("tools")
         if self.is_connected():
-            self.realtime.send("session.update", {"session": self.realtime.dialect.session_payload(self.session_config)})
+            self.realtime.send("session.update", {"session": self._session_payload()})
             self._pending_session_updates += 1
         self._use_audio_formats(*formats)
         return True
@@ -702,6 +859,13 @@ class RealtimeClient(RealtimeEventHandler):
             return
         self._use_audio_formats(*formats)
 
+    def _session_payload(self) -> Dict[str, Any]:
+        """The ``session`` of ``session.update``: the whole config, or on a call only the keys the user set."""
+        config = self.session_config
+        if self.realtime.call_id is not None:
+            config = {key: value for key, value in config.items() if key in self._session_keys}
+        return self.realtime.dialect.session_payload(config)
+
     # -- conversation -------------------------------------------------------------------
 
     def delete_item(self, item_id: str) -> bool:
@@ -714,6 +878,8 @@ class RealtimeClient(RealtimeEventHandler):
 
         ``input_audio`` parts may carry raw samples in ``audio`` (anything
         :func:`to_pcm16` takes); they are base64-encoded here.
+        ``input_image`` parts may carry the image in ``image``: PNG or JPEG
+        bytes, or the path of such a file (see :meth:`create_item`).
         """
         if content:
             self.create_item({"type": "message", "role": "user", "content": list(content)})
@@ -726,9 +892,14 @@ class RealtimeClient(RealtimeEventHandler):
 
         ``item`` is a conversation item as the service takes it: a message
         (``role`` ``system``, ``user`` or ``assistant``, with content parts), a
-        ``function_call`` or a ``function_call_output``.  ``input_audio``
-        parts may carry raw samples in ``audio`` (anything :func:`to_pcm16`
-        takes).  ``previous_item_id`` places it after that item (``"root"``:
+        ``function_call`` or a ``function_call_output`` (or an MCP approval,
+        see :meth:`approve_mcp_call`).  ``input_audio`` parts may carry raw
+        samples in ``audio`` (anything :func:`to_pcm16` takes).
+        ``input_image`` parts may carry ``image``: PNG or JPEG ``bytes``, or
+        the path of such a file (``str`` or ``os.PathLike``), sent as the
+        ``image_url`` data URL the service takes (see
+        :func:`~realtime_fast.utils.image_data_url`: ValueError for another
+        format or an image over 10 MiB).  ``previous_item_id`` places it after that item (``"root"``:
         first); None appends it.  The item arrives as
         ``conversation.item.appended`` (and ``conversation.item.completed``).
         Raises TypeError for an item that is not a mapping and ValueError for
@@ -747,12 +918,44 @@ class RealtimeClient(RealtimeEventHandler):
                     part = dict(part)
                     if part.get("type") == "input_audio" and part.get("audio") is not None and not isinstance(part["audio"], str):
                         part["audio"] = b64encode_pcm16(to_pcm16(part["audio"], "create_item"))
+                    elif part.get("type") == "input_image" and "image" in part:
+                        if "image_url" in part:
+                            raise ValueError('An input_image part takes "image" or "image_url", not both.')
+                        part["image_url"] = image_data_url(part.pop("image"))
                 parts.append(part)
             payload["content"] = parts
         data: Dict[str, Any] = {"item": payload}
         if previous_item_id is not None:
             data["previous_item_id"] = previous_item_id
         self.realtime.send("conversation.item.create", data)
+        return True
+
+    def approve_mcp_call(
+        self, approval_request_id: str, approve: bool, reason: Optional[str] = None, *, respond: bool = True
+    ) -> bool:
+        """Answer the model's request to call an MCP tool (an ``mcp_approval_request`` item); returns True.
+
+        Sends an ``mcp_approval_response`` item (``conversation.item.create``)
+        with ``approve`` and the optional ``reason``, then asks for a response
+        (unless ``respond=False``): with ``approve=True`` the service calls
+        the tool (an ``mcp_call`` item) and the model goes on with its output;
+        with False the model is told the call was refused.  Raises ValueError
+        when ``approval_request_id`` names a local item that is not an
+        approval request, TypeError when ``approve`` is not a bool.
+        """
+        if not isinstance(approval_request_id, str) or not approval_request_id:
+            raise ValueError("approve_mcp_call() needs the id of the mcp_approval_request item.")
+        if not isinstance(approve, bool):
+            raise TypeError(f"approve must be True or False, not {type(approve).__name__}.")
+        request = self.conversation.get_item(approval_request_id)
+        if request is not None and request.get("type") != "mcp_approval_request":
+            raise ValueError(f'Item "{approval_request_id}" is a {request.get("type")}, not an mcp_approval_request.')
+        item: Dict[str, Any] = {"type": MCP_APPROVAL_RESPONSE, "approval_request_id": approval_request_id, "approve": approve}
+        if reason is not None:
+            item["reason"] = reason
+        self.create_item(item)
+        if respond:
+            self.create_response()
         return True
 
     def commit_input_audio(self) -> bool:
@@ -989,17 +1192,35 @@ class RealtimeClient(RealtimeEventHandler):
         if item is not None:
             self.dispatch(_UPDATED, {"item": item, "delta": delta})
 
-    def _on_session_updated(self, event: Dict[str, Any]) -> None:
-        if self._pending_session_updates:
-            self._pending_session_updates -= 1
-        self._adopt_server_formats(event)
-
     def _on_session_created(self, event: Dict[str, Any]) -> None:
-        self._adopt_server_formats(event)
+        self._on_session_updated(event, created=True)
         self.session_created = True
         waiter = self._session_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(True)
+
+    def _on_session_updated(self, event: Dict[str, Any], created: bool = False) -> None:
+        """``session.updated`` (and the ``session.created`` before it): the server's effective session."""
+        session = event.get("session")
+        if isinstance(session, dict):
+            self._server_session = session
+        if not created and self._pending_session_updates:
+            self._pending_session_updates -= 1  # the answer to the oldest update of ours
+        self._adopt_server_formats(event)
+
+    def _on_dtmf(self, event: Dict[str, Any]) -> None:
+        self.dispatch(CALL_DTMF, {"digit": event.get("event"), "received_at": event.get("received_at"), "event": event})
+
+    def _on_idle_timeout(self, event: Dict[str, Any]) -> None:
+        self.dispatch(
+            CONVERSATION_IDLE_TIMEOUT,
+            {
+                "item_id": event.get("item_id"),
+                "audio_start_ms": event.get("audio_start_ms"),
+                "audio_end_ms": event.get("audio_end_ms"),
+                "event": event,
+            },
+        )
 
     def _on_server_error(self, event: Dict[str, Any]) -> None:
         error = event.get("error")
@@ -1186,10 +1407,10 @@ class RealtimeClient(RealtimeEventHandler):
                 return
             self._expired = False
             self._renew_input_buffer(self.input_audio_buffer.format)
-            self._pending_session_updates = 0
             try:
-                await self.realtime.connect()
-                self.update_session()
+                await self._open_session()
+                if self.replay == "text" and self.realtime.call_id is None:  # a call keeps its conversation
+                    self._replay_history()
             except (RealtimeError, OSError, ValueError) as exc:
                 self._report(
                     {
@@ -1213,6 +1434,37 @@ class RealtimeClient(RealtimeEventHandler):
                 "event": None,
             }
         )
+
+
+    def _replay_history(self) -> int:
+        """Re-create the conversation as text in the new session (``replay="text"``); returns how many items were sent.
+
+        Items go in order, each after the previous (the first at the root),
+        before anything else is sent; each local item takes the id of its new
+        copy (:meth:`~realtime_fast.RealtimeConversation.replay_as`).
+        """
+        entries = self.conversation.text_history(
+            self.replay_max_items, assistant_text_type=self.realtime.dialect.assistant_text_type
+        )
+        previous = "root"
+        for item_id, item in entries:
+            new_id = _generate_id("item_")
+            self.conversation.replay_as(item_id, new_id)
+            self.create_item({"id": new_id, **item}, previous_item_id=previous)
+            previous = new_id
+        return len(entries)
+
+
+def _mcp_tools_of(tools: Any) -> Dict[str, Dict[str, Any]]:
+    """The MCP tools among ``tools`` given to update_session, by ``server_label`` (ValueError for one without)."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for tool in tools:
+        if isinstance(tool, Mapping) and tool.get("type") == "mcp":
+            label = tool.get("server_label")
+            if not isinstance(label, str) or not label:
+                raise ValueError('An MCP tool needs a "server_label" (and a "server_url" or "connector_id").')
+            found[label] = copy.deepcopy(dict(tool))
+    return found
 
 
 class _ApiWiring:

@@ -54,6 +54,26 @@ audio parts (no intermediate copy: such an item can be megabytes).  An unknown i
 added as ``conversation.item.created`` would (the server says it exists), at
 the end of the list.  Either way the delta is None.
 
+A diarizing transcription model's ``conversation.item.input_audio_transcription.segment``
+events are appended to the user item's ``formatted["segments"]``
+(``{"segment": {...}}`` deltas; kept for an item not known yet).
+
+MCP items (GA) carry no status on the wire, so the conversation gives them
+one: an ``mcp_call`` or ``mcp_list_tools`` item is ``in_progress`` until its
+final form (``conversation.item.done``, ``response.output_item.done`` or a
+retrieval) brings its arguments and ``output`` (or ``error``: then it is
+``incomplete``), or its ``tools``; ``mcp_list_tools.failed`` and
+``response.mcp_call.failed`` make it ``incomplete``.  MCP call arguments
+stream like a function call's (``{"arguments": delta}``) into
+``formatted["tool"]`` (``{"type": "mcp", "server_label", "name",
+"arguments"}``).  Approval requests and responses are complete when
+announced.  Lifecycle events naming an item the conversation does not know
+are ignored.
+
+After a reconnect, :meth:`RealtimeConversation.text_history` gives the items
+a new session can be given as text, and :meth:`RealtimeConversation.replay_as`
+moves a local item to the id of its new copy.
+
 Departures from the reference, all deliberate: a queued input transcription is
 applied (the reference reads the wrong key); an event naming an unknown item
 raises :class:`ConversationError` (the client turns it into an ``error`` event),
@@ -81,7 +101,16 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Set, Tupl
 from ._impl import load
 from .audio import SAMPLE_RATE, AudioBuffer
 from .errors import RealtimeError
-from .names import AUDIO_PART_TYPES, SERVER_EVENT_ALIASES, TEXT_PART_TYPES
+from .names import (
+    AUDIO_PART_TYPES,
+    MCP_APPROVAL_REQUEST,
+    MCP_CALL,
+    MCP_ITEM_TYPES,
+    MCP_LIST_TOOLS,
+    SERVER_EVENT_ALIASES,
+    TEXT_PART_TYPES,
+    TRANSCRIPTION_SEGMENT,
+)
 
 _core, _ = load("_conversation_core")
 if TYPE_CHECKING:  # type checkers read the pure twin, the specification
@@ -154,6 +183,8 @@ class RealtimeConversation(ConversationCore):
         self.responses: List[Dict[str, Any]] = []
         self.queued_speech_items: Dict[str, Dict[str, Any]] = {}
         self.queued_transcript_items: Dict[str, Dict[str, Any]] = {}
+        #: item id -> ``{"segments": [...]}``: diarized segments that arrived before their item.
+        self.queued_segments: Dict[str, Dict[str, Any]] = {}
         self.queued_input_audio: Optional[AudioBuffer] = None
         self._out_of_band: Set[str] = set()
         self._completed_ids: Set[str] = set()
@@ -162,6 +193,8 @@ class RealtimeConversation(ConversationCore):
         #: The client keeps them in step with the session.
         self.input_audio_format: str = "pcm16"
         self.output_audio_format: str = "pcm16"
+        #: Ids of items re-created in a new session (see :meth:`replay_as`) whose announcement is due.
+        self._replayed: Set[str] = set()
         #: event type -> processor function, called as ``processor(self, event)`` (one table per class).
         self._processors = _processor_table(type(self))
 
@@ -176,9 +209,11 @@ class RealtimeConversation(ConversationCore):
         self.responses = []
         self.queued_speech_items = {}
         self.queued_transcript_items = {}
+        self.queued_segments = {}
         self.queued_input_audio = None
         self._out_of_band = set()
         self._completed_ids = set()
+        self._replayed = set()
         self.duplicate_ids.clear()
         return True
 
@@ -229,6 +264,83 @@ class RealtimeConversation(ConversationCore):
             if item_id in response.get("output", ()):
                 return response
         return None
+
+    def text_history(
+        self, max_items: Optional[int] = None, *, assistant_text_type: str = "output_text"
+    ) -> List[Tuple[str, Dict[str, Any]]]:
+        """The conversation as text items a new session can be given, oldest first: ``(local id, item to create)`` pairs.
+
+        Each message becomes a message of the same role with one text part
+        holding what it showed: for user and system messages their text, else
+        the transcript of their audio (``input_text``); for assistant messages
+        the transcript of their audio, else their text (as
+        ``assistant_text_type``: ``"output_text"`` in GA, ``"text"`` in beta).
+        Messages with no text are left out (an empty transcription, an
+        assistant reply truncated before anything was heard).  Function calls
+        come with their outputs (a call without an output, or an output whose
+        call is not there, is left out); other items (MCP items, images,
+        audio without a transcript) are left out.  ``max_items``: only the
+        newest so many entries (None: all).
+        """
+        answered = {item.get("call_id") for item in self.items if item.get("type") == "function_call_output"}
+        entries: List[Tuple[str, Dict[str, Any]]] = []
+        for item in self.items:
+            kind = item.get("type")
+            if kind == "message":
+                role = item.get("role")
+                text = _shown_text(item)
+                if text is None:
+                    continue
+                part_type = assistant_text_type if role == "assistant" else "input_text"
+                entries.append((item["id"], {"type": "message", "role": role, "content": [{"type": part_type, "text": text}]}))
+            elif kind == "function_call":
+                call_id, name = item.get("call_id"), item.get("name")
+                if call_id in answered and isinstance(call_id, str) and isinstance(name, str):
+                    arguments = item.get("arguments")
+                    entries.append(
+                        (item["id"], {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments or "{}"})
+                    )
+            elif kind == "function_call_output" and isinstance(item.get("call_id"), str):
+                output = item.get("output")
+                entries.append(
+                    (item["id"], {"type": "function_call_output", "call_id": item["call_id"], "output": output if isinstance(output, str) else ""})
+                )
+        if max_items is not None:
+            entries = entries[len(entries) - max_items :] if max_items > 0 else []
+        calls = {entry["call_id"] for _, entry in entries if entry["type"] == "function_call"}
+        return [(item_id, entry) for item_id, entry in entries if entry["type"] != "function_call_output" or entry["call_id"] in calls]
+
+    def replay_as(self, item_id: str, new_id: str) -> Item:
+        """Give local item ``item_id`` the id ``new_id``, under which it is being re-created in a new session.
+
+        The item (its content, audio and ``formatted``) stays as it is, under
+        the new id, so that later operations (truncate, delete, retrieve) name
+        the server's item; the new session's announcement of ``new_id``
+        (``conversation.item.added`` / ``.done``, beta ``.created``) is then an
+        acknowledgement that changes nothing and is not reported again.
+        Returns the item; raises :class:`ConversationError` when ``item_id``
+        is unknown or ``new_id`` is taken.
+        """
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            raise ConversationError(f'Cannot replay item "{item_id}": it is not in the conversation')
+        if new_id != item_id and new_id in self.item_lookup:
+            raise ConversationError(f'Cannot replay item "{item_id}" as "{new_id}": that id is taken')
+        del self.item_lookup[item_id]
+        item["id"] = new_id
+        self.item_lookup[new_id] = item
+        buffer = self.audio_buffers.pop(item_id, None)
+        if buffer is not None:
+            self.audio_buffers[new_id] = buffer
+        if item_id in self._completed_ids:
+            self._completed_ids.discard(item_id)
+            self._completed_ids.add(new_id)
+        for response in self.responses:
+            output = response.get("output")
+            if isinstance(output, list) and item_id in output:
+                response["output"] = [new_id if entry == item_id else entry for entry in output]
+        self._replayed.add(new_id)
+        return item
 
     def audio_appended(self, item_id: str, buffer: AudioBuffer, start: int) -> Result:
         """Report audio already decoded into ``buffer`` (the item's buffer) from sample ``start`` on.
@@ -312,6 +424,8 @@ class RealtimeConversation(ConversationCore):
         item_id = item["id"]
         known = self.item_lookup.get(item_id)
         if known is not None:
+            if self._replayed and item_id in self._replayed:
+                return None, None  # the new session acknowledges an item replayed into it
             if event.get("type") == "conversation.item.done" or item_id in self.duplicate_ids:
                 return known, None  # GA's second announcement of the same item
             self.duplicate_ids.add(item_id)
@@ -352,6 +466,9 @@ class RealtimeConversation(ConversationCore):
             index = queued.get("content_index", 0)
             if isinstance(content, list) and isinstance(index, int) and 0 <= index < len(content) and isinstance(content[index], dict):
                 content[index]["transcript"] = queued["raw"]
+        segments = self.queued_segments.pop(item_id, None)
+        if segments is not None:
+            formatted["segments"] = segments["segments"]
         item_type = new_item.get("type")
         if item_type == "message":
             if new_item.get("role") in ("user", "system"):  # never streamed: final when created
@@ -373,6 +490,8 @@ class RealtimeConversation(ConversationCore):
         elif item_type == "function_call_output":
             new_item["status"] = "completed"
             formatted["output"] = new_item.get("output")
+        elif item_type in MCP_ITEM_TYPES:
+            self._add_mcp(new_item, formatted)
         self.item_lookup[item_id] = new_item
         self.items.append(new_item)
         self.audio_buffers[item_id] = formatted["audio"]
@@ -512,6 +631,8 @@ class RealtimeConversation(ConversationCore):
                     tool[key] = item[key]
         if "output" in formatted and "output" in server_item:
             formatted["output"] = item.get("output")
+        if item.get("type") in MCP_ITEM_TYPES:
+            self._mcp_final(item, server_item)
         if audio is not None and len(audio) and not len(formatted["audio"]):
             self._set_audio(item, audio)
         return item, None
@@ -531,9 +652,18 @@ class RealtimeConversation(ConversationCore):
         item_id = server_item["id"]
         if self.duplicate_ids and item_id in self.duplicate_ids:
             return None, None
+        if self._replayed and item_id in self._replayed:
+            self._replayed.discard(item_id)  # replayed: the local item keeps what it had
+            return None, None
         item = self.item_lookup.get(item_id)
         if item is None:
-            return self._add(server_item), None
+            item = self._add(server_item)
+            if item.get("type") in MCP_ITEM_TYPES:
+                self._mcp_final(item, server_item)
+            return item, None
+        if item.get("type") in MCP_ITEM_TYPES:
+            self._mcp_final(item, server_item)
+            return item, None
         status = server_item.get("status")
         if isinstance(status, str):
             item["status"] = status
@@ -571,6 +701,119 @@ class RealtimeConversation(ConversationCore):
         if "output" in formatted and isinstance(server_item.get("output"), str):
             item["output"] = formatted["output"] = server_item["output"]
         return item, None
+
+    # -- MCP items ----------------------------------------------------------------------
+    # The wire items carry no status: the conversation gives them one.  A call or a tool
+    # list is in progress until its final form (conversation.item.done, the output item's
+    # done, or a retrieval) arrives; an approval request and its response are whole when
+    # announced.
+
+    def _add_mcp(self, item: Item, formatted: Dict[str, Any]) -> None:
+        """``formatted`` and the local status of a new MCP item."""
+        kind = item.get("type")
+        if kind in (MCP_CALL, MCP_APPROVAL_REQUEST):
+            formatted["tool"] = {
+                "type": "mcp",
+                "server_label": item.get("server_label"),
+                "name": item.get("name"),
+                "arguments": item.get("arguments") or "",
+            }
+            if not isinstance(item.get("arguments"), str):
+                item["arguments"] = ""
+        status = item.get("status")
+        if kind == MCP_CALL:
+            formatted["output"] = item.get("output")
+            if not isinstance(status, str):
+                item["status"] = _mcp_call_status(item) or "in_progress"
+        elif kind == MCP_LIST_TOOLS:
+            formatted["tools"] = json_copy(item["tools"]) if isinstance(item.get("tools"), list) else []
+            if not isinstance(status, str):
+                item["status"] = "in_progress"
+        elif not isinstance(status, str):
+            item["status"] = "completed"
+
+    def _mcp_final(self, item: Item, server_item: Dict[str, Any]) -> None:
+        """The final form of an MCP item arrived: take its arguments, output, error or tools and settle its status."""
+        formatted = item["formatted"]
+        tool = formatted.get("tool")
+        for key in ("server_label", "name", "arguments"):
+            value = server_item.get(key)
+            if isinstance(value, str) and (value or key != "arguments"):
+                item[key] = value
+                if tool is not None:
+                    tool[key] = value
+        for key in ("output", "error", "approval_request_id"):
+            if server_item.get(key) is not None:
+                item[key] = json_copy(server_item[key])
+        if "output" in formatted:
+            formatted["output"] = item.get("output")
+        if isinstance(server_item.get("tools"), list):
+            item["tools"] = json_copy(server_item["tools"])
+            formatted["tools"] = json_copy(server_item["tools"])
+        status = server_item.get("status")
+        if isinstance(status, str):
+            item["status"] = status
+        elif item.get("type") == MCP_CALL:
+            item["status"] = _mcp_call_status(item) or "completed"
+        elif item.get("status") != "incomplete":  # a tool list that failed stays incomplete
+            item["status"] = "completed"
+
+    def _mcp_progress(self, event: Dict[str, Any]) -> Result:
+        """``mcp_list_tools.*`` / ``response.mcp_call.*``: how listing tools or a call is going.
+
+        ``in_progress`` marks the item in progress, ``failed`` incomplete;
+        ``completed`` changes nothing yet (the final item, which follows, brings
+        the tools or the output and completes it).  Returns the item when its
+        status changed; an item the conversation does not know is ignored.
+        """
+        item = self.streaming_item(event.get("item_id"))
+        if item is None:
+            return None, None
+        phase = str(event.get("type")).rpartition(".")[2]
+        status = {"in_progress": "in_progress", "failed": "incomplete"}.get(phase)
+        if status is None or item.get("status") == status or item.get("status") == "completed":
+            return None, None
+        item["status"] = status
+        return item, None
+
+    def _mcp_arguments_done(self, event: Dict[str, Any]) -> Result:
+        """``response.mcp_call_arguments.done``: the call's final arguments."""
+        item = self._find(event, event.get("item_id"))
+        if item is None:
+            return None, None
+        arguments = event.get("arguments")
+        if not isinstance(arguments, str):
+            raise ConversationError(f'{event.get("type")}: "arguments" must be a string, got {type(arguments).__name__}')
+        item["arguments"] = arguments
+        tool = item["formatted"].get("tool")
+        if isinstance(tool, dict):
+            tool["arguments"] = arguments
+        return item, None
+
+    def _transcription_segment(self, event: Dict[str, Any]) -> Result:
+        """A diarized segment of a user item's input transcription: appended to ``formatted["segments"]``.
+
+        The delta is ``{"segment": {"id", "speaker", "start", "end", "text",
+        "content_index"}}`` (times in seconds).  Segments of an item not known
+        yet are kept for it, as transcripts are.
+        """
+        item_id = self._transcription_item_id(event)
+        segment = {key: event.get(key) for key in ("id", "speaker", "start", "end", "text", "content_index")}
+        if self.duplicate_ids and item_id in self.duplicate_ids:
+            return None, None
+        item = self.item_lookup.get(item_id)
+        if item is None:
+            queued = self.queued_segments.get(item_id)
+            if queued is None:
+                self._remember(self.queued_segments, item_id, {"segments": [segment]})
+            else:
+                queued["segments"].append(segment)
+            return None, None
+        segments = item["formatted"].get("segments")
+        if not isinstance(segments, list):
+            segments = item["formatted"]["segments"] = []
+        segments.append(segment)
+        return item, {"segment": segment}
 
     def mark_completed(self, item: Item) -> bool:
         """True the first time it is called for a completed ``item`` (its ``conversation.item.completed`` is due), else False.
@@ -655,6 +898,9 @@ class RealtimeConversation(ConversationCore):
         found = self._find(event, item.get("id"))
         if found is None:
             return None, None
+        if found.get("type") in MCP_ITEM_TYPES:  # MCP items carry no status: their final form settles it
+            self._mcp_final(found, item)
+            return found, None
         found["status"] = item.get("status")
         tool = found["formatted"].get("tool")
         if tool is not None and not tool["arguments"] and isinstance(item.get("arguments"), str):
@@ -731,6 +977,32 @@ class RealtimeConversation(ConversationCore):
         raise ConversationError(f'{event.get("type")}: Item "{item.get("id")}" is not a function call')
 
 
+def _mcp_call_status(item: Dict[str, Any]) -> Optional[str]:
+    """An MCP call's status from its fields: ``incomplete`` with an error, ``completed`` with an output, else None."""
+    if item.get("error") is not None:
+        return "incomplete"
+    if item.get("output") is not None:
+        return "completed"
+    return None
+
+
+def _shown_text(item: Dict[str, Any]) -> Optional[str]:
+    """The text a message showed (see :meth:`RealtimeConversation.text_history`), or None when it showed none."""
+    formatted = item.get("formatted")
+    if not isinstance(formatted, dict):
+        return None
+    text, transcript = formatted.get("text"), formatted.get("transcript")
+    content = item.get("content")
+    parts = content if isinstance(content, list) else []
+    # Items that arrived whole (not streamed) have their transcripts in their content only.
+    said = "".join(p["transcript"] for p in parts if isinstance(p, dict) and isinstance(p.get("transcript"), str))
+    candidates = (transcript, said, text) if item.get("role") == "assistant" else (text, transcript, said)
+    for candidate in candidates:
+        if isinstance(candidate, str) and candidate.strip():
+            return candidate
+    return None
+
+
 def _retrieved_audio(event: Dict[str, Any], item: Dict[str, Any], fmt: str) -> Optional[AudioBuffer]:
     """A new AudioBuffer (format ``fmt``) with the audio of every base64 ``audio`` in ``item``'s audio parts, in order (None when none)."""
     content = item.get("content")
@@ -772,6 +1044,15 @@ _PROCESSOR_NAMES: Dict[str, str] = {
     "response.audio.delta": "_audio_delta",
     "response.text.delta": "_text_delta",
     "response.function_call_arguments.delta": "_arguments_delta",
+    TRANSCRIPTION_SEGMENT: "_transcription_segment",
+    "mcp_list_tools.in_progress": "_mcp_progress",
+    "mcp_list_tools.completed": "_mcp_progress",
+    "mcp_list_tools.failed": "_mcp_progress",
+    "response.mcp_call_arguments.delta": "_arguments_delta",
+    "response.mcp_call_arguments.done": "_mcp_arguments_done",
+    "response.mcp_call.in_progress": "_mcp_progress",
+    "response.mcp_call.completed": "_mcp_progress",
+    "response.mcp_call.failed": "_mcp_progress",
 }
 for _alias, _canonical in SERVER_EVENT_ALIASES.items():
     if _canonical in _PROCESSOR_NAMES:

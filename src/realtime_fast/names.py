@@ -20,17 +20,27 @@ from typing import Dict, FrozenSet
 __all__ = [
     "AUDIO_DELTA_TYPES",
     "AUDIO_PART_TYPES",
+    "CALL_DTMF",
     "CLIENT_ANY",
+    "CONVERSATION_IDLE_TIMEOUT",
     "CONVERSATION_INTERRUPTED",
     "CONVERSATION_UPDATED",
+    "DTMF_EVENT_RECEIVED",
+    "IDLE_TIMEOUT_TRIGGERED",
     "INPUT_AUDIO_APPEND",
     "ITEM_APPENDED",
     "ITEM_COMPLETED",
+    "MCP_APPROVAL_REQUEST",
+    "MCP_APPROVAL_RESPONSE",
+    "MCP_CALL",
+    "MCP_ITEM_TYPES",
+    "MCP_LIST_TOOLS",
     "REALTIME_EVENT",
     "SERVER_ANY",
     "SERVER_EVENT_ALIASES",
     "TEXT_DELTA_FIELDS",
     "TEXT_PART_TYPES",
+    "TRANSCRIPTION_SEGMENT",
 ]
 
 # -- the client's high-level events ------------------------------------------------------
@@ -45,6 +55,11 @@ ITEM_APPENDED = "conversation.item.appended"
 ITEM_COMPLETED = "conversation.item.completed"
 #: Server VAD heard the user start speaking.
 CONVERSATION_INTERRUPTED = "conversation.interrupted"
+#: The caller pressed a key on a SIP call: ``{"digit", "received_at", "event"}``.
+CALL_DTMF = "call.dtmf"
+#: Server VAD heard no speech for the session's ``idle_timeout_ms``:
+#: ``{"item_id", "audio_start_ms", "audio_end_ms", "event"}``.
+CONVERSATION_IDLE_TIMEOUT = "conversation.idle_timeout"
 
 #: What :class:`~realtime_fast.RealtimeAPI` dispatches every server / client event under, after its own name.
 SERVER_ANY = "server.*"
@@ -54,6 +69,13 @@ CLIENT_ANY = "client.*"
 
 #: The client event that streams input audio.
 INPUT_AUDIO_APPEND = "input_audio_buffer.append"
+
+#: A telephone keypad press on a SIP call (GA).
+DTMF_EVENT_RECEIVED = "input_audio_buffer.dtmf_event_received"
+#: Server VAD's ``idle_timeout_ms`` passed without speech (GA).
+IDLE_TIMEOUT_TRIGGERED = "input_audio_buffer.timeout_triggered"
+#: A diarized segment of a user item's input transcription (GA).
+TRANSCRIPTION_SEGMENT = "conversation.item.input_audio_transcription.segment"
 
 #: GA server event name -> the (beta) name the conversation processes.
 SERVER_EVENT_ALIASES: Dict[str, str] = {
@@ -85,3 +107,13 @@ TEXT_DELTA_FIELDS: Dict[str, str] = {
 TEXT_PART_TYPES: FrozenSet[str] = frozenset({"text", "input_text", "output_text"})
 #: Content part types that carry the assistant's audio (beta, GA).
 AUDIO_PART_TYPES: FrozenSet[str] = frozenset({"audio", "output_audio"})
+
+# -- item types -------------------------------------------------------------------------------
+
+#: The MCP item types (GA): tools a remote MCP server offers, a call the service makes to
+#: one, the model's request for approval of a call, and the client's answer.
+MCP_LIST_TOOLS = "mcp_list_tools"
+MCP_CALL = "mcp_call"
+MCP_APPROVAL_REQUEST = "mcp_approval_request"
+MCP_APPROVAL_RESPONSE = "mcp_approval_response"
+MCP_ITEM_TYPES: FrozenSet[str] = frozenset({MCP_LIST_TOOLS, MCP_CALL, MCP_APPROVAL_REQUEST, MCP_APPROVAL_RESPONSE})

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Literal, Optional, TypedDict, Union
 from .audio import AudioBuffer
 
 __all__ = [
+    "CallDtmfEvent",
     "CloseEvent",
     "ContentPart",
     "ConversationUpdatedEvent",
@@ -24,6 +25,7 @@ __all__ = [
     "FormattedItem",
     "FormattedTool",
     "InputAudio",
+    "IdleTimeoutEvent",
     "ItemEvent",
     "RealtimeEvent",
     "ReconnectedEvent",
@@ -32,6 +34,7 @@ __all__ = [
     "SessionConfig",
     "ToolDefinition",
     "ToolRegistration",
+    "TranscriptionSegment",
     "TurnDetection",
     "ItemType",
 ]
@@ -52,13 +55,26 @@ class ContentPart(TypedDict, total=False):
     audio: Union[str, Any]  # base64 on the wire; raw samples accepted by send_user_message_content
 
 
-class FormattedTool(TypedDict):
-    """``item["formatted"]["tool"]`` of a ``function_call`` item."""
+class FormattedTool(TypedDict, total=False):
+    """``item["formatted"]["tool"]`` of a ``function_call`` item (``type`` ``"function"``, with ``call_id``)
+    or of an ``mcp_call`` / ``mcp_approval_request`` item (``type`` ``"mcp"``, with ``server_label``)."""
 
-    type: Literal["function"]
+    type: Literal["function", "mcp"]
     name: str
     call_id: str
+    server_label: str
     arguments: str  # JSON text as streamed so far
+
+
+class TranscriptionSegment(TypedDict):
+    """One diarized segment of a user item's input transcription (``formatted["segments"]``)."""
+
+    id: str
+    speaker: str
+    start: float  # seconds into the item's audio
+    end: float
+    text: str
+    content_index: int
 
 
 class FormattedItem(TypedDict, total=False):
@@ -68,7 +84,9 @@ class FormattedItem(TypedDict, total=False):
     text: str
     transcript: str
     tool: FormattedTool
-    output: str
+    output: Optional[str]  # function_call_output and mcp_call items
+    tools: List[Dict[str, Any]]  # mcp_list_tools items
+    segments: List[TranscriptionSegment]  # user items with diarized transcription
 
 
 class ItemType(TypedDict, total=False):
@@ -76,7 +94,7 @@ class ItemType(TypedDict, total=False):
 
     id: str
     object: str
-    type: str  # message, function_call, function_call_output, ...
+    type: str  # message, function_call, function_call_output, mcp_call, mcp_list_tools, mcp_approval_*
     status: str  # in_progress, completed, incomplete
     role: str  # user, assistant, system
     content: List[ContentPart]
@@ -102,6 +120,7 @@ class DeltaPayload(TypedDict, total=False):
     text: str
     transcript: str
     arguments: str
+    segment: TranscriptionSegment
 
 
 class ConversationUpdatedEvent(TypedDict):
@@ -168,6 +187,23 @@ class CloseEvent(_CloseEventBase, total=False):
     reconnecting: bool
 
 
+class CallDtmfEvent(TypedDict):
+    """Payload of ``call.dtmf``: the caller pressed a key on a SIP call."""
+
+    digit: str  # "0".."9", "*", "#", "A".."D"
+    received_at: int  # Unix time, seconds
+    event: Dict[str, Any]  # input_audio_buffer.dtmf_event_received
+
+
+class IdleTimeoutEvent(TypedDict):
+    """Payload of ``conversation.idle_timeout``: no speech for the session's ``idle_timeout_ms``."""
+
+    item_id: str  # the user item the silence was committed as
+    audio_start_ms: int
+    audio_end_ms: int
+    event: Dict[str, Any]  # input_audio_buffer.timeout_triggered
+
+
 class ReconnectingEvent(TypedDict):
     """Payload of ``reconnecting``: a new connection attempt starts after ``delay`` seconds."""
 
@@ -179,7 +215,8 @@ class ReconnectedEvent(TypedDict):
     """Payload of ``reconnected``: a new session is open and the session config and tools were sent again.
 
     The server-side conversation of the old session is gone; local items stay
-    in ``client.conversation`` but the server no longer knows them.
+    in ``client.conversation`` but the server no longer knows them, unless
+    ``replay="text"`` re-created them (as text, under new ids) before this.
     """
 
     attempt: int

@@ -10,7 +10,9 @@ Audio is PCM16: signed 16-bit little-endian mono samples at 24 kHz.
 
 from __future__ import annotations
 
+import base64
 import binascii
+import os
 import random
 import sys
 from array import array
@@ -22,7 +24,7 @@ if TYPE_CHECKING:  # numpy is imported where arrays are built, not on import
 from . import _audio_py
 from . import audio as _audio
 
-__all__ = ["BASE58_ALPHABET", "RealtimeUtils"]
+__all__ = ["BASE58_ALPHABET", "MAX_IMAGE_BYTES", "RealtimeUtils", "image_data_url"]
 
 #: Characters of generated ids (base58: no 0, O, I or l).
 BASE58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -32,6 +34,44 @@ _ID_DROP = bytes(range(232, 256))
 _getrandbits = random.getrandbits
 
 _FLOAT_FORMATS = frozenset(("f", "d", "e"))
+
+#: Largest image :func:`image_data_url` takes, bytes (10 MiB).  The service documents no
+#: image limit, but one client event carries at most 15 MiB of text (the figure it gives for
+#: input audio) and a data URL is 4/3 of the image: 10 MiB is 13.3 MiB of base64.
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+#: Image formats the Realtime API takes (PNG and JPEG), by their first bytes.
+_IMAGE_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"))
+
+
+def image_data_url(image: Any, *, max_bytes: int = MAX_IMAGE_BYTES) -> str:
+    """The ``data:image/...;base64,...`` URL of an image, for an ``input_image`` part's ``image_url``.
+
+    ``image`` is the image's bytes (``bytes``, ``bytearray``, ``memoryview``)
+    or the path of an image file (``str`` or ``os.PathLike``, read here).  The
+    format is read from the data, not the file name: PNG and JPEG, the two the
+    service takes.  Raises ValueError for another format, an empty image, or
+    one over ``max_bytes`` (default :data:`MAX_IMAGE_BYTES`, 10 MiB);
+    TypeError for anything else; OSError when the file cannot be read.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        with open(image, "rb") as file:
+            data = file.read(max_bytes + 1)
+        where = f"The image file {os.fspath(image)!r}"
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        data = bytes(image)
+        where = "The image"
+    else:
+        raise TypeError(f"An image must be bytes or the path of a PNG or JPEG file, not {type(image).__name__}.")
+    if len(data) > max_bytes:
+        raise ValueError(
+            f"{where} is over {max_bytes} bytes, more than one Realtime event can carry; "
+            "scale it down or compress it (JPEG) before sending."
+        )
+    for signature, mime_type in _IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return f"data:{mime_type};base64," + base64.b64encode(data).decode("ascii")
+    what = "empty" if not data else "neither PNG nor JPEG"
+    raise ValueError(f"{where} is {what}: the Realtime API takes PNG and JPEG images.")
 
 
 def _ndarray_type() -> Any:

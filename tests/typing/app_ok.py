@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from realtime_fast import RealtimeClient
-from realtime_fast.types import CloseEvent, ConversationUpdatedEvent, ErrorEvent, ItemEvent
+from realtime_fast.types import CallDtmfEvent, CloseEvent, ConversationUpdatedEvent, ErrorEvent, IdleTimeoutEvent, ItemEvent
 
 
 def show(event: ConversationUpdatedEvent) -> None:
@@ -23,10 +23,20 @@ def closed(event: CloseEvent) -> Optional[int]:
     return event["code"]
 
 
+def key(event: CallDtmfEvent) -> str:
+    return event["digit"]
+
+
+def idle(event: IdleTimeoutEvent) -> int:
+    return event["audio_end_ms"] - event["audio_start_ms"]
+
+
 async def run(client: RealtimeClient) -> str:
     client.on("conversation.updated", show)
     client.on("error", failed)
     client.on("close", closed)
+    client.on("call.dtmf", key)
+    client.on("conversation.idle_timeout", idle)
     client.on("anything.else", lambda event: None)
 
     @client.on("conversation.item.completed")

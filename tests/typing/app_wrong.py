@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from realtime_fast import RealtimeClient
-from realtime_fast.types import ConversationUpdatedEvent, ErrorEvent
+from realtime_fast.types import CallDtmfEvent, ConversationUpdatedEvent, ErrorEvent
 
 
 def show(event: ConversationUpdatedEvent) -> None:
@@ -12,6 +12,10 @@ def show(event: ConversationUpdatedEvent) -> None:
 
 def failed(event: ErrorEvent) -> None:
     print(event["text"])  # error: an error payload has "message", not "text"
+
+
+def pressed(event: CallDtmfEvent) -> int:
+    return event["digit"]  # error: a DTMF digit is a str ("0".."9", "*", "#", "A".."D")
 
 
 async def item_id(client: RealtimeClient) -> str:

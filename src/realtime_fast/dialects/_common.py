@@ -97,6 +97,8 @@ class Dialect:
 
     #: ``"ga"`` or ``"beta"``.
     name: str = ""
+    #: Content part type of the text of an assistant message the client creates.
+    assistant_text_type: str = "output_text"
 
     def headers(self, api_key: Optional[str]) -> Dict[str, str]:
         """HTTP headers of the WebSocket upgrade (``Authorization`` when a key is given)."""

@@ -74,6 +74,7 @@ class BetaDialect(Dialect):
     """The 2024 beta wire dialect (``protocol="beta"``)."""
 
     name = "beta"
+    assistant_text_type = "text"
 
     def headers(self, api_key: str | None) -> Dict[str, str]:
         """Upgrade headers: ``Authorization: Bearer <key>`` when a key is given, plus ``OpenAI-Beta: realtime=v1``."""

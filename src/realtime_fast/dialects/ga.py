@@ -24,6 +24,13 @@ Other keys (``instructions``, ``tools``, ``tool_choice`` and the GA-native
 ``prompt``, ``include``, ``truncation``, ...) pass as given; a GA-native key
 wins over the flat key it replaces (``audio`` is merged key by key).
 
+A transcription session (``type: "transcription"``) takes only ``type``,
+``audio.input`` (``format``, ``transcription``, ``noise_reduction``,
+``turn_detection``) and ``include``: everything else of the config
+(``instructions``, ``tools``, ``tool_choice``, ``output_modalities``,
+``max_output_tokens``, ``audio.output``, ...) is left out, logged at debug
+level.
+
 Incoming: :data:`SERVER_EVENT_ALIASES` maps GA event names onto the beta names
 the conversation processes.
 """
@@ -103,7 +110,28 @@ def to_ga_session(config: Mapping[str, Any]) -> Dict[str, Any]:
     """The GA ``session`` object for a reference-style session config (see the module docstring)."""
     session = {"type": "realtime"}
     session.update(_translate(config, with_input=True))
+    if session["type"] == "transcription":
+        return _transcription_session(session)
     return session
+
+
+#: What a GA transcription session takes (openai's ``RealtimeTranscriptionSessionCreateRequest``).
+TRANSCRIPTION_SESSION_FIELDS = frozenset({"type", "audio", "include"})
+
+
+def _transcription_session(session: Dict[str, Any]) -> Dict[str, Any]:
+    """``session`` (GA shape) with only what a transcription session takes: type, audio.input, include."""
+    out = {key: value for key, value in session.items() if key in TRANSCRIPTION_SESSION_FIELDS}
+    dropped = sorted(set(session) - set(out))
+    audio = out.pop("audio", None)
+    if isinstance(audio, Mapping):
+        if set(audio) - {"input"}:
+            dropped.append("audio.output")
+        if isinstance(audio.get("input"), Mapping):
+            out["audio"] = {"input": audio["input"]}
+    if dropped:
+        logger.debug("GA transcription session: %s do not apply and are not sent.", ", ".join(dropped))
+    return out
 
 
 #: What a GA ``response.create`` takes (openai's ``RealtimeResponseCreateParams``).

@@ -70,6 +70,31 @@ def _function_tool() -> Obj:
     )
 
 
+def _mcp_tool() -> Obj:
+    """An MCP tool (openai's ``RealtimeToolsConfigUnion`` Mcp): a server URL or a connector, and its options."""
+    filter_ = Obj({"tool_names": Arr(Str()), "read_only": Bool()})
+    return Obj(
+        {
+            "type": Str(("mcp",)),
+            "server_label": Str(),
+            "server_url": Str(),
+            "connector_id": Str(),
+            "authorization": Str(),
+            "headers": Nullable(Map(Str())),
+            "allowed_tools": Nullable(ByType("an array or an object", list=Arr(Str()), dict=filter_)),
+            "require_approval": Nullable(
+                ByType(
+                    "'always', 'never' or an object",
+                    str=Str(("always", "never")),
+                    dict=Obj({"always": filter_, "never": filter_}),
+                )
+            ),
+            "server_description": Str(),
+        },
+        ("server_label",),
+    )
+
+
 _METADATA = Map(Str(max_len=512), max_pairs=16, key_max_len=64)
 _MAX_TOKENS = ByType("an integer or 'inf'", int=Int(1, 4096), str=Str(("inf",)))
 _TRACING = Nullable(
@@ -180,6 +205,8 @@ class SessionView:
     tool_choice: Any
     instructions: str
     max_output_tokens: int | str
+    #: A transcription session: user audio is transcribed, no response is ever made.
+    transcription_only: bool = False
 
 
 @dataclass
@@ -220,6 +247,10 @@ class Dialect:
 
     def default_session(self, session_id: str, model: str, expires_at: int) -> dict[str, Any]:
         raise NotImplementedError
+
+    def default_transcription_session(self, session_id: str, expires_at: int) -> dict[str, Any]:
+        """The session of a transcription-only connection (``?intent=transcription``; GA only)."""
+        raise NotImplementedError("Transcription sessions are served with the GA protocol only.")
 
     def update_session(self, session: dict[str, Any], patch: Any, model: str) -> dict[str, Any]:
         """Validate ``patch`` (the ``session`` field of ``session.update``) and return the merged session.
@@ -491,7 +522,7 @@ class _GA(Dialect):
             Tagged(
                 {
                     "function": _function_tool(),
-                    "mcp": Obj({"type": Str(), "server_label": Str()}, ("server_label",), extra=True),
+                    "mcp": _mcp_tool(),
                 },
                 default="function",
             ),
@@ -500,31 +531,28 @@ class _GA(Dialect):
         modalities = Arr(Str(("text", "audio")))
         prompt = Nullable(Obj({"id": Str(), "version": Str(), "variables": Any_("an object", dict)}, ("id",)))
         reasoning = Nullable(Obj({"effort": Str(("minimal", "low", "medium", "high", "xhigh"))}))
+        audio_input = Obj(
+            {
+                "format": fmt,
+                "transcription": _TRANSCRIPTION_GA,
+                "noise_reduction": _NOISE,
+                "turn_detection": _turn_detection_spec(ga=True),
+            }
+        )
+        include = Nullable(Arr(Str(("item.input_audio_transcription.logprobs",))))
         self.session_spec = Obj(
             {
                 "type": Str(("realtime",)),
                 "model": Str(),
                 "output_modalities": modalities,
                 "instructions": Str(),
-                "audio": Obj(
-                    {
-                        "input": Obj(
-                            {
-                                "format": fmt,
-                                "transcription": _TRANSCRIPTION_GA,
-                                "noise_reduction": _NOISE,
-                                "turn_detection": _turn_detection_spec(ga=True),
-                            }
-                        ),
-                        "output": Obj({"format": fmt, "voice": voice, "speed": Num(0.25, 1.5)}),
-                    }
-                ),
+                "audio": Obj({"input": audio_input, "output": Obj({"format": fmt, "voice": voice, "speed": Num(0.25, 1.5)})}),
                 "tools": tools,
                 "tool_choice": _tool_choice_spec(beta=False, session=False),
                 "max_output_tokens": _MAX_TOKENS,
                 "tracing": _TRACING,
                 "prompt": prompt,
-                "include": Nullable(Arr(Str(("item.input_audio_transcription.logprobs",)))),
+                "include": include,
                 "truncation": ByType(
                     "a string or an object",
                     str=Str(("auto", "disabled")),
@@ -546,6 +574,10 @@ class _GA(Dialect):
             },
             required=("type",),
             validate=self._check_modalities,
+        )
+        self.transcription_session_spec = Obj(
+            {"type": Str(("transcription",)), "audio": Obj({"input": audio_input}), "include": include},
+            required=("type",),
         )
         self.response_spec = Obj(
             {
@@ -602,11 +634,30 @@ class _GA(Dialect):
             "include": None,
         }
 
+    def default_transcription_session(self, session_id: str, expires_at: int) -> dict[str, Any]:
+        return {
+            "type": "transcription",
+            "object": "realtime.transcription_session",
+            "id": session_id,
+            "expires_at": expires_at,
+            "audio": {
+                "input": {
+                    "format": dict(_GA_FORMAT_OBJECTS["pcm16"]),
+                    "transcription": None,
+                    "noise_reduction": None,
+                    "turn_detection": _fill_turn_detection({"type": "server_vad"}, ga=True),
+                }
+            },
+            "include": None,
+        }
+
     def update_session(self, session: dict[str, Any], patch: Any, model: str) -> dict[str, Any]:
+        if session.get("type") == "transcription":
+            return self._update_transcription_session(session, patch)
         if isinstance(patch, dict) and "type" in patch and patch["type"] == "transcription":
             raise ClientEventError(
-                "Cannot change a realtime session into a transcription session; connect with "
-                "?intent=transcription for transcription-only sessions.",
+                "Passing a transcription session update event to a realtime session is not allowed; connect "
+                "with ?intent=transcription for a transcription session.",
                 code="invalid_value",
                 param="session.type",
             )
@@ -631,8 +682,46 @@ class _GA(Dialect):
             new[key] = value
         return new
 
+    def _update_transcription_session(self, session: dict[str, Any], patch: Any) -> dict[str, Any]:
+        if isinstance(patch, dict) and patch.get("type") == "realtime":
+            raise ClientEventError(
+                "Passing a realtime session update event to a transcription session is not allowed.",
+                code="invalid_value",
+                param="session.type",
+            )
+        self.transcription_session_spec.check(patch, "session")
+        new = dict(session)
+        for key, value in patch.items():
+            if key == "type":
+                continue
+            if key == "audio":
+                audio_in = dict(session["audio"]["input"])
+                for k, v in value.get("input", {}).items():
+                    if k == "turn_detection":
+                        v = _fill_turn_detection(v, ga=True)
+                    elif k == "format":
+                        v = _ga_format_object(v)
+                    audio_in[k] = v
+                value = {"input": audio_in}
+            new[key] = value
+        return new
+
     def view(self, session: dict[str, Any]) -> SessionView:
         audio_in = session["audio"]["input"]
+        if session.get("type") == "transcription":
+            return SessionView(
+                voice=None,
+                audio_out=False,
+                input_format=_GA_FORMAT_TYPES[audio_in["format"]["type"]],
+                output_format="pcm16",
+                turn_detection=audio_in["turn_detection"],
+                transcription=audio_in["transcription"],
+                tools=[],
+                tool_choice="none",
+                instructions="",
+                max_output_tokens="inf",
+                transcription_only=True,
+            )
         audio_out = session["audio"]["output"]
         return SessionView(
             voice=audio_out["voice"],

@@ -4,12 +4,23 @@
 ``.clear``.  With turn detection on, an energy VAD runs over the appended
 audio: speech start interrupts the active response, speech stop commits the
 turn and starts a new response.  A committed turn becomes a user item whose
-transcription events follow the script (``Script.next_turn``).
+transcription events follow the script (``Script.next_turn``); a diarizing
+transcription model (one whose name contains ``diarize``) sends a
+``conversation.item.input_audio_transcription.segment`` per sentence, its
+speakers taking turns (``A``, ``B``), instead of deltas.
+
+Server VAD's ``idle_timeout_ms`` is measured on the input audio clock: once
+that much audio without speech was appended after the last response (and its
+audio's playback), ``input_audio_buffer.timeout_triggered`` commits the
+silence as a user turn and a response follows (``Script.idle_reply``).  Stream
+silence, as a phone line does, to see it.  A transcription session never
+makes a response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any, Callable
 
 from websockets.exceptions import ConnectionClosed
@@ -25,6 +36,9 @@ from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, decode_to_pcm16
 from .vad import EnergyVAD
 
 __all__ = ["MAX_APPEND_CHARS", "MIN_COMMIT_MS", "InputAudio"]
+
+#: A sentence of a transcript, for diarized segments.
+_SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 
 #: Largest ``input_audio_buffer.append`` audio string ("Each chunk cannot exceed 15 MB").
 MAX_APPEND_CHARS = 15 * 1024 * 1024
@@ -60,6 +74,8 @@ class InputAudio:
         self._vad: EnergyVAD | None = None
         self._vad_item_id: str | None = None
         self._speech_start = 0
+        #: Where the current stretch without speech or response began (samples), None while busy.
+        self._idle_since: int | None = None
         self._configure_vad()
 
     @property
@@ -99,6 +115,7 @@ class InputAudio:
                 await self._speech_started(position)
             else:
                 await self._speech_stopped(position)
+        await self._check_idle(len(data) // width)
         if not vad.speaking:
             # idle: keep only what a future speech start can still reach back to (prefix padding)
             keep_from = self._clock - self._prefix_samples() - vad.frame
@@ -135,6 +152,35 @@ class InputAudio:
         await self._outbox.send("input_audio_buffer.cleared")
 
     # ------------------------------------------------------------------ server VAD
+
+    async def _check_idle(self, appended: int) -> None:
+        """Fire the idle timeout when ``idle_timeout_ms`` of audio without speech or response has been appended."""
+        vad = self._vad
+        td = self._view().turn_detection
+        timeout_ms = td.get("idle_timeout_ms") if td is not None and td.get("type") == "server_vad" else None
+        if vad is None or vad.speaking or self._responses.active is not None or not timeout_ms:
+            self._idle_since = None
+            return
+        rate = SAMPLE_RATES[self._view().input_format]
+        if self._idle_since is None:  # idle since this chunk began, plus the last response's playback
+            self._idle_since = self._clock - appended + int(self._responses.last_audio_ms * rate / 1000)
+        if self._clock - self._idle_since < timeout_ms * rate // 1000:
+            return
+        start, self._idle_since = self._idle_since, self._clock
+        item_id = self._outbox.new_id("item_")
+        await self._outbox.send(
+            "input_audio_buffer.timeout_triggered",
+            audio_start_ms=self._ms(max(start, 0)),
+            audio_end_ms=self._ms(self._clock),
+            item_id=item_id,
+        )
+        await self._commit(self._buf_start, self._clock, item_id, idle=True)
+        if td is not None and td.get("create_response", True) and self._may_respond():
+            await self._responses.start(None)
+
+    def _may_respond(self) -> bool:
+        """True when a turn may start a response: none is active, and this is not a transcription session."""
+        return self._responses.active is None and not self._view().transcription_only
 
     def _configure_vad(self) -> None:
         view = self._view()
@@ -179,13 +225,16 @@ class InputAudio:
         await self._commit(self._speech_start, position, item_id)
         td = self._view().turn_detection or {}
         # with interrupt_response off a response may still be running: then no new one
-        if td.get("create_response", True) and self._responses.active is None:
+        if td.get("create_response", True) and self._may_respond():
             await self._responses.start(None)
 
     # ------------------------------------------------------------------ commit and transcription
 
-    async def _commit(self, start: int, end: int, item_id: str) -> None:
-        """Turn input samples [start, end) into a user item (committed, item events, transcription)."""
+    async def _commit(self, start: int, end: int, item_id: str, *, idle: bool = False) -> None:
+        """Turn input samples [start, end) into a user item (committed, item events, transcription).
+
+        ``idle``: the silence an idle timeout commits (heard as nothing; no scripted transcript is used).
+        """
         view = self._view()
         fmt = view.input_format
         width = BYTES_PER_SAMPLE[fmt]
@@ -195,7 +244,10 @@ class InputAudio:
         del self._buf[:hi]
         self._buf_start += hi // width
         duration_ms = len(audio) / width * 1000 / SAMPLE_RATES[fmt]
-        heard, before, fail = self._settings.script.next_turn(duration_ms)
+        if idle:
+            heard, before, fail = "", False, False
+        else:
+            heard, before, fail = self._settings.script.next_turn(duration_ms)
         conversation = self._conversation
         previous = conversation.last_id()
         await self._outbox.send("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
@@ -221,6 +273,7 @@ class InputAudio:
             heard=heard,
         )
         item.audio_ms = duration_ms
+        item.idle = idle
         conversation.insert(item)
         await conversation.announce(item, previous)
         if transcription is not None and not before:
@@ -261,11 +314,14 @@ class InputAudio:
             )
             return
         model = config.get("model") or "whisper-1"
-        deltas = [text] if model == "whisper-1" else text_deltas(text)
-        for delta in deltas:
-            await send(
-                "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
-            )
+        if "diarize" in model:
+            await self._send_segments(item_id, text, duration_ms)
+        else:
+            deltas = [text] if model == "whisper-1" else text_deltas(text)
+            for delta in deltas:
+                await send(
+                    "conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0, delta=delta
+                )
         if model == "whisper-1":
             usage: dict[str, Any] = {"type": "duration", "seconds": round(duration_ms / 1000, 3)}
         else:
@@ -288,3 +344,23 @@ class InputAudio:
             transcript=text,
             usage=usage,
         )
+
+    async def _send_segments(self, item_id: str, text: str, duration_ms: float) -> None:
+        """Diarized transcription: one segment per sentence, speakers ``A`` and ``B`` in turn, times by length."""
+        sentences = [m.group().strip() for m in _SENTENCE.finditer(text) if m.group().strip()]
+        total = sum(len(s) for s in sentences) or 1
+        seconds = duration_ms / 1000
+        start = 0.0
+        for index, sentence in enumerate(sentences):
+            end = start + seconds * len(sentence) / total
+            await self._outbox.send(
+                "conversation.item.input_audio_transcription.segment",
+                item_id=item_id,
+                content_index=0,
+                id=f"seg_{index}",
+                speaker="AB"[index % 2],
+                start=round(start, 3),
+                end=round(end, 3),
+                text=sentence,
+            )
+            start = end

@@ -13,7 +13,7 @@ import binascii
 from typing import Any, Callable, Iterator
 
 from ._errors import ClientEventError
-from ._schema import Any_, Arr, Nullable, Obj, Str
+from ._schema import Any_, Arr, Bool, Nullable, Obj, Str
 from .dialects import Dialect, SessionView
 from .outbox import Outbox
 from .script import Script
@@ -36,7 +36,15 @@ _ITEM_SPECS = {
         {**_ITEM_COMMON, "call_id": Str(max_len=64), "name": Str(), "arguments": Str()}, ("name", "arguments")
     ),
     "function_call_output": Obj({**_ITEM_COMMON, "call_id": Str(max_len=64), "output": Str()}, ("call_id", "output")),
+    "mcp_approval_response": Obj(
+        {"id": Str(max_len=32), "type": Str(), "approval_request_id": Str(), "approve": Bool(), "reason": Nullable(Str())},
+        ("approval_request_id", "approve"),
+    ),
 }
+#: Item types only the GA dialect takes from a client.
+_GA_ONLY_ITEMS = frozenset({"mcp_approval_response"})
+#: Image types a data URL in an ``input_image`` part may carry (the service takes PNG and JPEG).
+_IMAGE_TYPES = ("image/png", "image/jpeg")
 _PART_SPECS = {
     "input_text": Obj({"type": Str(), "text": Str()}, ("text",)),
     "input_audio": Obj({"type": Str(), "audio": Str(), "transcript": Nullable(Str())}),
@@ -44,6 +52,33 @@ _PART_SPECS = {
     "text": Obj({"type": Str(), "text": Str()}, ("text",)),
     "output_text": Obj({"type": Str(), "text": Str()}, ("text",)),
 }
+
+
+def _check_image_url(url: str, param: str) -> None:
+    """A ``data:`` URL must hold a base64 PNG or JPEG image (other URLs pass, as the service fetches them)."""
+    if not url.startswith("data:"):
+        return
+    header, _, data = url.partition(",")
+    mime_type = header[len("data:"):].partition(";")[0]
+    try:
+        ok = header.endswith(";base64") and mime_type in _IMAGE_TYPES and bool(base64.b64decode(data, validate=True))
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise ClientEventError(
+            f"Invalid '{param}'. Expected a base64-encoded data URL with an image/png or image/jpeg image.",
+            code="invalid_value",
+            param=param,
+        )
+
+
+def image_summary(url: str) -> str:
+    """How the mock "sees" an image: ``[image/png, 1234 bytes]`` for a data URL, ``[image]`` otherwise."""
+    header, _, data = url.partition(",")
+    if not url.startswith("data:"):
+        return "[image]"
+    mime_type = header[len("data:"):].partition(";")[0]
+    return f"[{mime_type}, {len(data) * 3 // 4 - data[-2:].count('=')} bytes]"
 
 
 def decode_audio(text: str, param: str, fmt: str) -> bytes:
@@ -66,10 +101,11 @@ class Item:
 
     ``audio`` holds the item's audio bytes in ``audio_format`` (user input, or the
     assistant's synthesised audio of which ``audio_ms`` ms were actually sent);
-    ``heard`` is what the script decided the user said in a user audio item.
+    ``heard`` is what the script decided the user said in a user audio item;
+    ``idle`` marks the silent user turn an idle timeout committed.
     """
 
-    __slots__ = ("id", "data", "audio", "audio_format", "audio_ms", "heard")
+    __slots__ = ("id", "data", "audio", "audio_format", "audio_ms", "heard", "idle")
 
     def __init__(
         self, data: dict[str, Any], audio: bytes | None = None, audio_format: str = "pcm16", heard: str | None = None
@@ -80,6 +116,7 @@ class Item:
         self.audio_format = audio_format
         self.audio_ms = 0.0
         self.heard = heard
+        self.idle = False
 
 
 class Conversation:
@@ -222,8 +259,9 @@ class Conversation:
         if not isinstance(kind, str):
             raise ClientEventError.invalid_type("item.type", "a string", kind)
         spec = _ITEM_SPECS.get(kind)
-        if spec is None:
-            raise ClientEventError.invalid_value(kind, tuple(_ITEM_SPECS), "item.type")
+        if spec is None or (kind in _GA_ONLY_ITEMS and self._dialect.beta):
+            kinds = tuple(k for k in _ITEM_SPECS if not (k in _GA_ONLY_ITEMS and self._dialect.beta))
+            raise ClientEventError.invalid_value(kind, kinds, "item.type")
         spec.check(raw, "item")
         new_id = self._outbox.new_id
         item_id = raw.get("id") or new_id("item_")
@@ -233,6 +271,8 @@ class Conversation:
                 code="duplicate_item_id",
                 param="item.id",
             )
+        if kind == "mcp_approval_response":
+            return self._approval_response(item_id, raw)
         base = {"id": item_id, "object": "realtime.item", "type": kind, "status": "completed"}
         if kind == "function_call":
             base.update(call_id=raw.get("call_id") or new_id("call_", 16), name=raw["name"], arguments=raw["arguments"])
@@ -276,6 +316,7 @@ class Conversation:
                 if transcript is not None:
                     heard = transcript
             elif ptype == "input_image":
+                _check_image_url(part["image_url"], f"{path}.image_url")
                 content.append(dict(part))
             else:
                 content.append({"type": ptype, "text": part["text"]})
@@ -287,3 +328,23 @@ class Conversation:
                 heard, _ = self._script.next_transcript(item.audio_ms)
         item.heard = heard
         return item
+
+    def _approval_response(self, item_id: str, raw: dict[str, Any]) -> Item:
+        """An ``mcp_approval_response`` item: it must answer an approval request of this conversation."""
+        request_id = raw["approval_request_id"]
+        request = self._by_id.get(request_id)
+        if request is None or request.data["type"] != "mcp_approval_request":
+            raise ClientEventError(
+                f"Approval request '{request_id}' not found in conversation.",
+                code="invalid_value",
+                param="item.approval_request_id",
+            )
+        data: dict[str, Any] = {
+            "id": item_id,
+            "type": "mcp_approval_response",
+            "approval_request_id": request_id,
+            "approve": raw["approve"],
+        }
+        if raw.get("reason") is not None:
+            data["reason"] = raw["reason"]
+        return Item(data)

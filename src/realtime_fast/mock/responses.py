@@ -17,7 +17,7 @@ from .._redact import package_logger
 from ._errors import ClientEventError
 from ._text import estimate_tokens, text_deltas
 from .dialects import Dialect, ResponseConfig, SessionView
-from .items import Conversation, Item
+from .items import Conversation, Item, image_summary
 from .outbox import Outbox
 from .script import Plan
 from .settings import SessionSettings
@@ -115,11 +115,18 @@ class Responses:
         self.used_tokens = 0
         #: Finished responses, for ``rate_limits.updated``.
         self.response_count = 0
+        #: Milliseconds of audio the last finished response sent (its playback delays the idle timeout).
+        self.last_audio_ms = 0.0
 
     # ------------------------------------------------------------------ client events
 
     async def on_create(self, event: dict[str, Any]) -> None:
-        """``response.create``."""
+        """``response.create`` (refused in a transcription session)."""
+        if self._view().transcription_only:
+            raise ClientEventError(
+                "Responses are not available in a transcription session: it only transcribes the input audio.",
+                code="invalid_request_error",
+            )
         await self.start(event.get("response"))
 
     async def on_cancel(self, event: dict[str, Any]) -> None:
@@ -204,7 +211,10 @@ class Responses:
 
     def _plan(self, resp: Response) -> Plan:
         context = self._context(resp)
+        if context and context[-1][0].get("type") == "mcp_approval_response":
+            return self._plan_after_approval(context[-1][0])
         user_text: str | None = None
+        idle = False
         for data, item in reversed(context):
             if data.get("type") == "message" and data.get("role") == "user":
                 texts = []
@@ -214,7 +224,10 @@ class Responses:
                     elif part.get("type") == "input_audio":
                         heard = item.heard if item is not None else None
                         texts.append(heard or part.get("transcript") or "")
+                    elif part.get("type") == "input_image":
+                        texts.append(image_summary(part.get("image_url") or ""))
                 user_text = " ".join(t for t in texts if t)
+                idle = item is not None and item.idle
                 break
         tool_output = None
         if context and context[-1][0].get("type") == "function_call_output":
@@ -229,7 +242,27 @@ class Responses:
             )
             tool_output = (name, str(last.get("output", "")))
         return self._settings.script.plan(
-            user_text=user_text, tool_output=tool_output, tools=resp.config.tools, tool_choice=resp.config.tool_choice
+            user_text=user_text,
+            tool_output=tool_output,
+            tools=resp.config.tools,
+            tool_choice=resp.config.tool_choice,
+            item_count=len(context),
+            idle=idle,
+        )
+
+    def _plan_after_approval(self, answer: dict[str, Any]) -> Plan:
+        """The response after the user answered an MCP approval request: the call, or a refusal."""
+        request = self._conversation.get(answer["approval_request_id"])
+        data = request.data if request is not None else {}
+        name = data.get("name", "")
+        if not answer.get("approve"):
+            script = self._settings.script
+            return Plan(text=script.mcp_refused_reply.format(name=name, reason=answer.get("reason") or ""))
+        return Plan(
+            tool_name=name,
+            tool_arguments=data.get("arguments", "{}"),
+            mcp_server=data.get("server_label"),
+            approval_request_id=answer["approval_request_id"],
         )
 
     # ------------------------------------------------------------------ streaming
@@ -276,6 +309,9 @@ class Responses:
             await self._pause(resp, pacing.first_delta_delay)
             plan = self._plan(resp)
             status, details = "completed", None
+            if plan.mcp_server is not None:
+                await self._run_mcp(resp, plan)
+                plan = Plan()
             if plan.text is not None:
                 text = plan.text
                 limit = resp.config.max_output_tokens
@@ -436,6 +472,80 @@ class Responses:
             await send("response.function_call_arguments.done", **common, name=name, arguments=item.data["arguments"])
             await self._close_item(resp, "completed")
 
+    async def _run_mcp(self, resp: Response, plan: Plan) -> None:
+        """An MCP call of the plan: an approval request when the tool needs one, else the call and a reply quoting its output."""
+        assert plan.mcp_server is not None and plan.tool_name is not None
+        arguments = plan.tool_arguments or "{}"
+        server = next(
+            (t for t in resp.config.tools if t.get("type") == "mcp" and t.get("server_label") == plan.mcp_server), {}
+        )
+        if plan.approval_request_id is None and _needs_approval(server, plan.tool_name):
+            async with _Segment(resp):
+                await self._open_item(
+                    resp,
+                    {
+                        "id": self._outbox.new_id("mcpr_"),
+                        "type": "mcp_approval_request",
+                        "server_label": plan.mcp_server,
+                        "name": plan.tool_name,
+                        "arguments": arguments,
+                    },
+                )
+                await self._close_item(resp, "completed")
+            return
+        output, error = await self._stream_mcp_call(resp, plan.mcp_server, plan.tool_name, arguments, plan.approval_request_id)
+        if error is None:
+            text = self._settings.script.tool_output_reply.format(output=output, name=plan.tool_name)
+        else:
+            text = f"The tool {plan.tool_name} failed: {error}"
+        await self._stream_message(resp, text, "completed")
+
+    async def _stream_mcp_call(
+        self, resp: Response, server_label: str, name: str, arguments: str, approval_request_id: str | None
+    ) -> tuple[str | None, str | None]:
+        """Stream an ``mcp_call`` item: its arguments, the call's progress and its output or error."""
+        pacing = self._settings.pacing
+        send = self._outbox.send
+        data: dict[str, Any] = {
+            "id": self._outbox.new_id("mcp_"),
+            "type": "mcp_call",
+            "server_label": server_label,
+            "name": name,
+            "arguments": "",
+        }
+        if approval_request_id is not None:
+            data["approval_request_id"] = approval_request_id
+        async with _Segment(resp):
+            item = await self._open_item(resp, data)
+        output_index = len(resp.items) - 1
+        common = {"item_id": item.id, "output_index": output_index}
+        for i in range(0, len(arguments), 8):
+            if i:
+                await self._pause(resp, pacing.text_delta_interval)
+            async with _Segment(resp):
+                delta = arguments[i : i + 8]
+                data["arguments"] += delta
+                resp.args_out += len(delta)
+                await send("response.mcp_call_arguments.delta", response_id=resp.id, **common, delta=delta)
+        async with _Segment(resp):
+            await send("response.mcp_call_arguments.done", response_id=resp.id, **common, arguments=data["arguments"])
+            await send("response.mcp_call.in_progress", **common)
+        await self._pause(resp, pacing.text_delta_interval)
+        tool = self._settings.script.mcp_tool(server_label, name)
+        if tool is None:
+            output, error = None, f"Tool '{name}' not found on MCP server '{server_label}'."
+        else:
+            output, error = tool.run(data["arguments"])
+        async with _Segment(resp):
+            if error is None:
+                data["output"] = output
+                await send("response.mcp_call.completed", **common)
+            else:
+                data["error"] = {"type": "tool_execution_error", "message": error}
+                await send("response.mcp_call.failed", **common)
+            await self._close_item(resp, "completed")
+        return output, error
+
     # ------------------------------------------------------------------ closing
 
     async def _close_part(self, resp: Response) -> None:
@@ -463,7 +573,8 @@ class Responses:
         if item is None:
             return
         resp.current = None
-        item.data["status"] = status
+        if "status" in item.data:  # MCP items carry none
+            item.data["status"] = status
         send = self._outbox.send
         if resp.in_conversation and not self._dialect.beta:
             await send("conversation.item.done", previous_item_id=self._conversation.previous_of(item), item=item.data)
@@ -499,6 +610,7 @@ class Responses:
         self._running.pop(resp.id, None)
         if self.active is resp:
             self.active = None
+        self.last_audio_ms = resp.audio_ms_out
         usage = self._usage(resp)
         self.used_tokens += usage["total_tokens"]
         self.response_count += 1
@@ -515,6 +627,20 @@ class Responses:
         await self._outbox.send(
             "rate_limits.updated", rate_limits=self._dialect.rate_limits(self.used_tokens, self.response_count)
         )
+
+
+def _needs_approval(server: dict[str, Any], name: str) -> bool:
+    """Whether an MCP server's tool needs the user's approval (``require_approval``; default: always)."""
+    rule = server.get("require_approval", "always")
+    if rule == "never":
+        return False
+    if isinstance(rule, dict):
+        never = rule.get("never") or {}
+        if name in (never.get("tool_names") or ()):
+            return False
+        always = rule.get("always") or {}
+        return not always or name in (always.get("tool_names") or ())
+    return True
 
 
 def _resolve(fut: asyncio.Future[None]) -> None:

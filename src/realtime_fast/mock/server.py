@@ -10,6 +10,12 @@ Usage::
 For synchronous code (or another event loop) start it in a background thread
 with :meth:`MockRealtimeServer.run_in_thread`, or in a separate process with
 :func:`spawn_mock_server` (the ``realtime-fast mock-server`` command).
+
+Beyond the service's own behaviour, a test can make things happen:
+:meth:`~MockRealtimeServer.create_call` (a SIP call to control with
+``?call_id=``), :meth:`~MockRealtimeServer.send_dtmf` (the caller presses
+keys), :meth:`~MockRealtimeServer.drop_connections` and
+:meth:`~MockRealtimeServer.expire_sessions` (faults).
 """
 
 from __future__ import annotations
@@ -39,10 +45,11 @@ from .._redact import package_logger
 from ._ids import IdFactory
 from .dialects import BETA, GA, Dialect
 from .pacing import Pacing
+from ._errors import ClientEventError
 from .recording import Frame, Recorder
 from .rest import connection_class
 from .script import Script
-from .session import Session
+from .session import DTMF_KEYS, Session
 from .settings import SessionSettings
 
 __all__ = [
@@ -249,6 +256,8 @@ class MockRealtimeServer:
         self.connection_log: list[ConnectionRecord] = []
         #: Ephemeral keys minted by ``POST /v1/realtime/client_secrets`` -> expiry (unix s).
         self.client_secrets: dict[str, int] = {}
+        #: Calls made with :meth:`create_call`: call id -> the session settings it was accepted with.
+        self.calls: dict[str, dict[str, Any]] = {}
         self._ids = IdFactory()
         self._next_id = 1
         self._server: Server | None = None
@@ -339,6 +348,75 @@ class MockRealtimeServer:
         """Forget the recorded frames (e.g. between phases of a test)."""
         self.recorder.clear()
 
+    # ------------------------------------------------------------------ calls and faults
+
+    def create_call(self, session: dict[str, Any] | None = None) -> str:
+        """A new SIP call, accepted with ``session`` (GA ``session.update`` settings); returns its call id.
+
+        Connect with ``?call_id=<id>`` (``RealtimeClient(call_id=...)``) to
+        control it: the session starts with these settings (no model in the
+        URL).  ``session`` is validated as ``session.update`` would be
+        (ValueError naming the problem).  Every connection to the call gets
+        a session of its own with these settings.
+        """
+        settings = dict(session or {})
+        settings.setdefault("type", "realtime")
+        probe = GA.default_session("sess_probe", "gpt-realtime", 0)
+        try:
+            GA.update_session(probe, settings, "gpt-realtime")
+        except ClientEventError as exc:
+            raise ValueError(f"create_call: invalid session settings: {exc.message}") from None
+        call_id = self._ids.new("rtc_")
+        self.calls[call_id] = settings
+        return call_id
+
+    def sessions_of_call(self, call_id: str) -> list[Session]:
+        """The live sessions connected to call ``call_id``."""
+        return [s for s in list(self.connections.values()) if s.call_id == call_id]
+
+    async def send_dtmf(self, call_id: str, digits: str) -> int:
+        """The caller presses ``digits`` (``0-9``, ``*``, ``#``, ``A-D``): ``input_audio_buffer.dtmf_event_received`` per key.
+
+        Sent on every live connection to call ``call_id``; returns how many
+        there were.  ValueError for an unknown call or key.
+        """
+        if call_id not in self.calls:
+            raise ValueError(f"send_dtmf: no call {call_id!r}; make one with create_call().")
+        bad = sorted(set(digits) - DTMF_KEYS)
+        if bad or not digits:
+            raise ValueError(f"send_dtmf: {digits!r} has no key or keys a keypad does not have ({bad}); use 0-9, *, #, A-D.")
+        sessions = self.sessions_of_call(call_id)
+        for session in sessions:
+            await session.send_dtmf(digits)
+        return len(sessions)
+
+    async def drop_connections(self, code: int | None = None, reason: str = "") -> int:
+        """End every live connection at once; returns how many.
+
+        ``code`` None: the TCP connection is cut without a close frame (a
+        network failure: the client sees an abnormal end, 1006); a code:
+        a close frame with that code and ``reason`` (1011 internal error,
+        1012 service restart ...).
+        """
+        sessions = list(self.connections.values())
+        for session in sessions:
+            if code is None:
+                session.ws.transport.abort()
+            else:
+                await session.close(code, reason)
+        return len(sessions)
+
+    async def expire_sessions(self) -> int:
+        """End every live session as the service does at its maximum duration; returns how many.
+
+        Each gets an ``error`` event with code ``session_expired`` ("Your
+        session hit the maximum duration of 60 minutes.") and a close 1001
+        with the same reason.
+        """
+        sessions = list(self.connections.values())
+        await asyncio.gather(*(session.expire() for session in sessions))
+        return len(sessions)
+
     # ------------------------------------------------------------------ connections
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -353,6 +431,8 @@ class MockRealtimeServer:
         beta = "realtime=v1" in ",".join(headers.get_all("OpenAI-Beta")).replace(" ", "") or _BETA_PROTOCOL in offered
         key = _api_key(headers, offered)
         model = (query.get("model") or [None])[0]
+        call_id = (query.get("call_id") or [None])[0]
+        intent = (query.get("intent") or [None])[0]
         record = ConnectionRecord(
             id=conn_id,
             path=url.path,
@@ -368,7 +448,7 @@ class MockRealtimeServer:
         self.connection_log.append(record)
         log.debug("#%s connected: %s dialect=%s model=%s", conn_id, url.path, record.dialect, model)
         try:
-            refusal = self._refusal(key, beta, model)
+            refusal = self._refusal(key, beta, model, call_id, intent)
             if refusal is not None:
                 code, message, close_code, reason = refusal
                 log.debug("#%s refused: %s (close %s)", conn_id, reason, close_code)
@@ -377,7 +457,17 @@ class MockRealtimeServer:
                 return
             dialect: Dialect = BETA if beta else GA
             max_age = self.max_session_seconds or dialect.default_max_session_seconds
-            session = Session(self._session_settings(), ws, conn_id, dialect, model or "", max_age)
+            session = Session(
+                self._session_settings(),
+                ws,
+                conn_id,
+                dialect,
+                model or "gpt-realtime",
+                max_age,
+                kind="transcription" if intent == "transcription" and call_id is None else "realtime",
+                call_id=call_id,
+                call_session=self.calls.get(call_id) if call_id is not None else None,
+            )
             self.connections[conn_id] = session
             try:
                 await session.run()
@@ -405,7 +495,9 @@ class MockRealtimeServer:
             emit_conversation_created=self.emit_conversation_created,
         )
 
-    def _refusal(self, key: str | None, beta: bool, model: str | None) -> tuple[str | None, str, int, str] | None:
+    def _refusal(
+        self, key: str | None, beta: bool, model: str | None, call_id: str | None = None, intent: str | None = None
+    ) -> tuple[str | None, str, int, str] | None:
         if key is None:
             return None, "Missing bearer or basic authentication in header", 3000, "invalid_request_error"
         if not self.accepts_key(key):
@@ -424,6 +516,24 @@ class MockRealtimeServer:
                 4000,
                 "invalid_request_error.beta_api_shape_disabled",
             )
+        if call_id is not None:
+            if beta or call_id not in self.calls:
+                return (
+                    "call_not_found",
+                    f"Call '{call_id}' not found: control a call with the GA API, with the id the call was created with.",
+                    4000,
+                    "invalid_request_error.call_not_found",
+                )
+            return None
+        if intent is not None:
+            if intent != "transcription" or beta:
+                return (
+                    "invalid_intent",
+                    f"Invalid intent {intent!r}: the GA API supports intent=transcription.",
+                    4000,
+                    "invalid_request_error.invalid_intent",
+                )
+            return None
         if not model:
             return (
                 "missing_model",
@@ -597,6 +707,18 @@ class MockServerThread:
         return self.call(
             self.server.wait_for_frame(type, direction=direction, connection=connection, timeout=timeout), timeout + 1
         )
+
+    def send_dtmf(self, call_id: str, digits: str) -> int:
+        """:meth:`MockRealtimeServer.send_dtmf`, from this thread."""
+        return self.call(self.server.send_dtmf(call_id, digits))
+
+    def drop_connections(self, code: int | None = None, reason: str = "") -> int:
+        """:meth:`MockRealtimeServer.drop_connections`, from this thread."""
+        return self.call(self.server.drop_connections(code, reason))
+
+    def expire_sessions(self) -> int:
+        """:meth:`MockRealtimeServer.expire_sessions`, from this thread."""
+        return self.call(self.server.expire_sessions())
 
     def __enter__(self) -> MockServerThread:
         return self.start()

@@ -30,6 +30,7 @@ from ._schema import Any_, Int, Nullable, Obj, Str
 from .dialects import Dialect, SessionView
 from .input_audio import InputAudio
 from .items import Conversation, Item
+from .mcp import list_new_servers
 from .outbox import Outbox
 from .recording import Frame
 from .responses import Response, Responses
@@ -67,8 +68,18 @@ _CLIENT_SPECS: dict[str, Obj] = {
 }
 
 
+#: The keypad keys a DTMF event can carry.
+DTMF_KEYS = frozenset("0123456789*#ABCD")
+
+
 class Session:
-    """State machine of one Realtime connection (see the module docstring)."""
+    """State machine of one Realtime connection (see the module docstring).
+
+    ``kind`` is ``"realtime"`` or ``"transcription"`` (a connection with
+    ``?intent=transcription``: user audio is transcribed, no response is
+    made).  ``call_id``: the call this connection controls (its session starts
+    from ``call_session``, the settings the call was accepted with).
+    """
 
     def __init__(
         self,
@@ -78,6 +89,10 @@ class Session:
         dialect: Dialect,
         model: str,
         max_session_seconds: float,
+        *,
+        kind: str = "realtime",
+        call_id: str | None = None,
+        call_session: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.ws = ws
@@ -90,10 +105,17 @@ class Session:
         self.outbox = outbox = Outbox(ws, connection_id, settings)
         self.session_id = outbox.new_id("sess_")
         self.conversation_id = outbox.new_id("conv_")
+        #: The call this connection controls, or None.
+        self.call_id = call_id
+        expires_at = int(self.created_at + max_session_seconds)
         #: The session object as last sent (``session.created`` / ``session.updated``).
-        self.session: dict[str, Any] = dialect.default_session(
-            self.session_id, model, int(self.created_at + max_session_seconds)
+        self.session: dict[str, Any] = (
+            dialect.default_transcription_session(self.session_id, expires_at)
+            if kind == "transcription"
+            else dialect.default_session(self.session_id, model, expires_at)
         )
+        if call_session:
+            self.session = dialect.update_session(self.session, call_session, model)
         #: What the parts read of :attr:`session`, whatever the dialect.
         self.view: SessionView = dialect.view(self.session)
         current_view = self._current_view
@@ -294,6 +316,18 @@ class Session:
         self.view = view
         self.input_audio.reconfigure(old, view)
         await self.outbox.send("session.updated", session=new)
+        await list_new_servers(old.tools, view.tools, self.outbox, self.conversation, self.settings.script)
+
+    async def send_dtmf(self, digits: str) -> None:
+        """Send ``input_audio_buffer.dtmf_event_received`` for each key in ``digits``, as a SIP call's keypad does."""
+        for digit in digits:
+            await self.outbox.send("input_audio_buffer.dtmf_event_received", event=digit, received_at=int(time.time()))
+
+    async def expire(self) -> None:
+        """End the session as the service does at its maximum duration: ``session_expired``, then close 1001."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await self._expire()
 
     async def _on_transcription_session_update(self, event: dict[str, Any]) -> None:
         raise ClientEventError(
