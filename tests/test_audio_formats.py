@@ -226,3 +226,17 @@ def test_a_new_input_format_starts_its_buffer_where_the_old_one_ended():
         client.realtime.receive_frame(json.dumps(event).encode())
     cut = client.conversation.queued_speech_items["i1"]["audio"]
     assert (cut.format, len(cut)) == ("g711_ulaw", 2000)  # 1.5 s to 1.75 s of session time, at 8 kHz
+
+
+async def test_a_phone_call_takes_its_g711_formats_from_the_call_session():
+    from realtime_fast.mock import MockRealtimeServer
+
+    async with MockRealtimeServer(profile="fast") as server:
+        pcmu = {"type": "audio/pcmu"}
+        call_id = server.create_call({"audio": {"input": {"format": pcmu}, "output": {"format": pcmu}}})
+        client = RealtimeClient(server.url, KEY, call_id=call_id)
+        await client.connect()
+        await client.wait_for_session_created()
+        assert (client.input_audio_format, client.output_audio_format) == ("g711_ulaw", "g711_ulaw")
+        assert client.input_audio_buffer.rate == 8000
+        await client.disconnect()
