@@ -66,6 +66,18 @@ def test_measure_ratio_pairs_rounds_and_skips_warmup() -> None:
     assert ratio.ratio == 100.0 and ratio.subject_s == 100.0 and ratio.baseline_s == 1.0
 
 
+def test_measure_ratio_can_run_the_baseline_first_in_every_round_as_benchmark_ratio_does() -> None:
+    clock = FakeClock()
+    order: List[str] = []
+    measure_ratio(
+        clock.costs(2.0), clock.costs(1.0), rounds=3, warmup=0, timer=clock, order="baseline_first",
+        setup_subject=lambda: order.append("s"), setup_baseline=lambda: order.append("b"),
+    )
+    assert order == ["b", "s"] * 3
+    with pytest.raises(ValueError, match="order must be 'alternate' or 'baseline_first'"):
+        measure_ratio(lambda: None, lambda: None, order="subject_first")
+
+
 def test_measure_ratio_median_ignores_a_disturbed_round() -> None:
     clock = FakeClock()
     ratio = measure_ratio(clock.costs(2.0, 2.0, 2.0, 2.0, 50.0), clock.costs(1.0), rounds=5, warmup=0, timer=clock)

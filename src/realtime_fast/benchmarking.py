@@ -130,18 +130,25 @@ def measure_ratio(
     setup_subject: Optional[Callable[[], Any]] = None,
     setup_baseline: Optional[Callable[[], Any]] = None,
     timer: Callable[[], float] = time.perf_counter,
+    order: str = "alternate",
 ) -> Ratio:
     """Time ``subject()`` and ``baseline()`` in alternating rounds; returns their :class:`Ratio`.
 
     Each round times one call of each, the baseline first on even rounds and
-    the subject first on odd ones; ``setup_subject`` / ``setup_baseline``
-    (optional) run untimed right before their side's call (build fresh state
-    there).  ``warmup`` rounds run first and are not counted.  Make one call
-    last at least tens of microseconds (loop inside it) so the timer's
-    resolution does not matter.  ``timer`` may be :func:`time.process_time`
-    to count CPU time only.
+    the subject first on odd ones (``order="baseline_first"``: the baseline
+    first in every round, as :func:`benchmark_ratio` does; measure a ratio
+    again the way it was first measured, since which side runs first moves
+    the ratio by a few percent through the caches).  ``setup_subject`` /
+    ``setup_baseline`` (optional) run untimed right before their side's call
+    (build fresh state there).  ``warmup`` rounds run first and are not
+    counted.  Make one call last at least tens of microseconds (loop inside
+    it) so the timer's resolution does not matter.  ``timer`` may be
+    :func:`time.process_time` to count CPU time only.
     """
     _check_rounds(rounds, warmup)
+    if order not in ("alternate", "baseline_first"):
+        raise ValueError(f"order must be 'alternate' or 'baseline_first', got {order!r}.")
+    alternate = order == "alternate"
 
     def timed(call: Callable[[], Any], setup: Optional[Callable[[], Any]]) -> float:
         if setup is not None:
@@ -153,7 +160,7 @@ def measure_ratio(
     subject_times: List[float] = []
     baseline_times: List[float] = []
     for index in range(warmup + rounds):
-        if index % 2 == 0:
+        if index % 2 == 0 or not alternate:
             b = timed(baseline, setup_baseline)
             s = timed(subject, setup_subject)
         else:
