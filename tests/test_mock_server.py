@@ -353,3 +353,12 @@ def test_record_true_keeps_everything_and_record_n_keeps_n_bytes():
     assert small.frames == [] and small.size == 0 and small.dropped == 0
     with pytest.raises(ValueError, match="max_bytes must be a positive number of bytes"):
         MockRealtimeServer(record=0)
+
+
+def test_cli_pacing_option_refuses_unknown_delays_and_bad_values(capsys):
+    from realtime_fast.cli import main
+
+    assert main(["mock-server", "--port", "0", "--pacing", "ack_delay=0.1"]) == 2
+    assert "no delay called 'ack_delay'; known: ack_delay_max, ack_delay_min" in capsys.readouterr().err
+    assert main(["mock-server", "--port", "0", "--pacing", "ack_delay_min=-1"]) == 2
+    assert "ack_delay_min must be a non-negative number of seconds" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -26,6 +27,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-beta", action="store_true", help="refuse the beta dialect as the real service does today")
     parser.add_argument(
         "--profile", choices=("fast", "realistic"), default="realistic", help="pacing (default: realistic)"
+    )
+    parser.add_argument(
+        "--pacing",
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="change one delay of the profile, e.g. ack_delay_min=0.1 (repeatable; names in realtime_fast.mock.Pacing)",
     )
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any real-looking key)")
     parser.add_argument(
@@ -86,6 +94,19 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"realtime-fast mock-server: {exc}", file=sys.stderr)
         return 2
+    for setting in args.pacing:
+        name, _, value = setting.partition("=")
+        known = {f.name for f in dataclasses.fields(server.pacing)}
+        try:
+            if name not in known:
+                raise ValueError(f"no delay called {name!r}; known: {', '.join(sorted(known))}")
+            seconds = float(value)
+            if not seconds >= 0:
+                raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
+        except ValueError as exc:
+            print(f"realtime-fast mock-server: --pacing {setting}: {exc}", file=sys.stderr)
+            return 2
+        setattr(server.pacing, name, seconds)
     if args.reply is not None:
         try:
             args.reply.format(text="")
