@@ -158,10 +158,15 @@ async def test_a_g711_session_keeps_8khz_items_and_truncates_in_8khz_time(make_c
     assert audio.rate == 8000 and audio.duration_ms() == len(audio) / 8
     deltas = [e["delta"]["audio"] for e in log.of("conversation.updated") if e["delta"] and "audio" in e["delta"]]
     assert b"".join(deltas) == sent  # handlers get the same 8 kHz PCM16, delta by delta
+    before_cancel = log.mark()
     client.cancel_response(assistant["id"], 4000)
     truncate = (await received(server, "conversation.item.truncate"))[-1]
     assert truncate["audio_end_ms"] == 500
-    await log.wait_for("conversation.updated", lambda e: e["item"]["id"] == assistant["id"] and e["delta"] is None)
+    await log.wait_for(  # the update the server's conversation.item.truncated brings, not an earlier one
+        "conversation.updated",
+        lambda e: e["item"]["id"] == assistant["id"] and e["delta"] is None,
+        after=before_cancel,
+    )
     assert len(assistant["formatted"]["audio"]) == 4000  # cut at 500 ms of 8 kHz audio
     await client.disconnect()
 
