@@ -204,6 +204,34 @@ async def test_barge_in_during_a_response(client, server):
     assert log.of("error") == []
 
 
+@pytest.mark.parametrize("interrupt_response", [True, False])
+async def test_answering_an_interruption_with_cancel_response_is_never_refused(client, server, interrupt_response):
+    """The usual barge-in handler: cancel_response(item, played) from conversation.interrupted."""
+    await enable_vad(client, server, transcription=False)
+    if not interrupt_response:
+        client.update_session(turn_detection=dict(VAD, interrupt_response=False))
+        await received(server, "session.updated", 3, direction="server")
+    server.pacing.audio_realtime_factor = 1.0  # the answer streams at playback speed
+    server.script.reply(LONG_REPLY)
+    log = EventLog(client, HIGH_LEVEL_EVENTS)
+    client.send_user_message_content([{"type": "input_text", "text": "tell me a story"}])
+    first = await log.wait_for("conversation.updated", lambda e: e["item"].get("role") == "assistant" and bool(e["delta"]) and "audio" in e["delta"])
+    assistant = first["item"]
+    client.on("conversation.interrupted", lambda event: client.cancel_response(assistant["id"], 2400))
+    mark = log.mark()
+    for piece in chunks(np.concatenate([tone(300), silence(400)]), 20):
+        client.append_input_audio(piece)
+    await log.wait_for("conversation.interrupted", after=mark)
+    [truncate] = await received(server, "conversation.item.truncate")
+    assert truncate["item_id"] == assistant["id"] and truncate["audio_end_ms"] == 100
+    done = await received(server, "response.done", direction="server")
+    assert done[0]["response"]["status"] == "cancelled"
+    # The server cancelled it itself (interrupt_response on) or was asked to (off): one way, never both.
+    assert len(server.events("response.cancel", direction="client")) == (0 if interrupt_response else 1)
+    await client.realtime.wait_for_next("server.response.done", timeout=0.001)  # let the server's answers arrive
+    assert log.of("error") == []
+
+
 # -- cancel and truncate --------------------------------------------------------------------------
 
 

@@ -570,6 +570,8 @@ class RealtimeClient(RealtimeEventHandler):
         self._session_keys = set()
         self.session_config = copy.deepcopy(self.default_session_config)
         self._pending_session_updates = 0
+        #: Responses the server cancels itself: in progress when its VAD heard speech (``interrupt_response``).
+        self._cancelled_by_server: frozenset = frozenset()
         self._renew_input_buffer()
         self._use_audio_formats(*self._configured_formats(self.session_config))
 
@@ -1047,7 +1049,11 @@ class RealtimeClient(RealtimeEventHandler):
         only cancelled: the service rejects a truncation of an item with no
         played audio ("Only model output audio messages can be truncated").
         Everything is checked before anything is sent.  ``response.cancel`` is
-        not sent when the item's response is known to have finished already.
+        not sent when the item's response is known to have finished already,
+        nor when the server is cancelling it itself: server VAD with
+        ``interrupt_response`` (on by default) heard the user speak while it
+        ran, so answering ``conversation.interrupted`` truncates only (a
+        ``response.cancel`` would be refused with ``response_cancel_not_active``).
         Returns ``{"item": item_or_None}``.
         """
         if id is None:
@@ -1074,7 +1080,9 @@ class RealtimeClient(RealtimeEventHandler):
         if audio_index == -1 and sample_count:
             raise ValueError("Could not find audio on item to cancel")
         response = self.conversation.response_of_item(id)
-        if response is None or response.get("status") == "in_progress":
+        if response is None or (
+            response.get("status") == "in_progress" and response.get("id") not in self._cancelled_by_server
+        ):
             self.realtime.send("response.cancel")
         if played:
             audio_end_ms = played * 1000 // audio.rate
@@ -1299,6 +1307,13 @@ class RealtimeClient(RealtimeEventHandler):
         start_ms = event.get("audio_start_ms")
         if isinstance(start_ms, int):
             self._discard_input_before(start_ms)  # no later segment can start earlier
+        settings = turn_detection_of(self.session_config) or {}
+        if settings.get("interrupt_response", True) is not False:
+            # The server cancels what it is saying when its VAD hears the user (interrupt_response,
+            # on by default): a response.cancel from conversation.interrupted would be refused.
+            self._cancelled_by_server = frozenset(
+                r.get("id") for r in self.conversation.responses if r.get("status") == "in_progress"
+            )
         self.dispatch("conversation.interrupted", event)
 
     def _on_speech_stopped(self, event: Dict[str, Any]) -> None:
