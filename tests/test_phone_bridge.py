@@ -230,6 +230,7 @@ async def test_bad_frames_are_skipped_and_the_call_goes_on(bridge, server, caplo
             {"event": "media", "streamSid": "MZbad", "media": {"payload": "@@not base64@@"}},
             {"event": "mark", "streamSid": "MZbad", "mark": {}},
             {"event": "start", "streamSid": "MZbad", "start": {"streamSid": "MZbad", "mediaFormat": FORMAT}},
+            {"event": "start", "streamSid": "MZbad", "start": {"streamSid": "MZbad", "mediaFormat": "mulaw"}},
         ]
         for frame in bad:
             await phone.send(frame)
