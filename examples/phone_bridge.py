@@ -102,7 +102,9 @@ def check_media_format(message: Dict[str, Any]) -> str:
     stream_sid = message.get("streamSid") or start.get("streamSid")
     if not isinstance(stream_sid, str) or not stream_sid:
         raise BadFrame("a start frame without a streamSid.")
-    fmt = start.get("mediaFormat") if isinstance(start.get("mediaFormat"), dict) else {}
+    fmt = start.get("mediaFormat")
+    if not isinstance(fmt, dict):
+        fmt = {}
     encoding, rate, channels = fmt.get("encoding"), fmt.get("sampleRate"), fmt.get("channels", 1)
     if (encoding, rate, channels) != ("audio/x-mulaw", 8000, 1):
         raise BadFrame(
