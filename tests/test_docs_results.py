@@ -54,15 +54,18 @@ def test_the_check_names_misnamed_uncited_and_missing_files(tmp_path, monkeypatc
 def test_g711_load_results_carry_their_codec_in_the_name(tmp_path):
     index = _index()
     base = {"sessions": 500, "loop": "asyncio", "transport": "picows", "client": "realtime_fast", "time": "2026-01-02T03:04:05"}
-    names = {fmt: index.name_for({**base, "audio_format": fmt}, str(tmp_path)) for fmt in ("pcm16", "g711_ulaw", "g711_alaw")}
-    assert names == {
-        "pcm16": "load_realtime_fast_picows_asyncio_00500_20260102_r0.json",
-        "g711_ulaw": "load_realtime_fast_picows_asyncio_00500_ulaw_20260102_r0.json",
-        "g711_alaw": "load_realtime_fast_picows_asyncio_00500_alaw_20260102_r0.json",
+    runs = {
+        "load_realtime_fast_picows_asyncio_00500_20260102_r0.json": {**base, "audio_format": "pcm16"},
+        "load_realtime_fast_picows_asyncio_00500_ulaw_20260102_r0.json": {**base, "audio_format": "g711_ulaw"},
+        "load_realtime_fast_picows_asyncio_00500_alaw_20260102_r0.json": {**base, "audio_format": "g711_alaw"},
+        "load_realtime_fast_picows_asyncio_00500_noaudio_ulaw_20260102_r0.json": {**base, "audio_format": "g711_ulaw", "keep_item_audio": False},
     }
-    quiet = index.name_for({**base, "audio_format": "g711_ulaw", "keep_item_audio": False}, str(tmp_path))
-    assert quiet == "load_realtime_fast_picows_asyncio_00500_noaudio_ulaw_20260102_r0.json"
-    for name in [*names.values(), quiet]:
+    for name, result in runs.items():
+        assert index.name_for(result, str(tmp_path)) == name
         assert index.SCHEMES["load"].match(name), name
-        assert index.problems_of(name, {**base, "audio_format": "g711_ulaw" if "ulaw" in name else "g711_alaw" if "alaw" in name else "pcm16",
-                                        **({"keep_item_audio": False} if "noaudio" in name else {})}) == []
+        assert index.problems_of(name, result) == []
+    # a G.711 run named as a PCM16 one is caught
+    ulaw = runs["load_realtime_fast_picows_asyncio_00500_ulaw_20260102_r0.json"]
+    assert index.problems_of("load_realtime_fast_picows_asyncio_00500_20260102_r0.json", ulaw) == [
+        "content says load_realtime_fast_picows_asyncio_00500_ulaw_..."
+    ]
