@@ -6,6 +6,7 @@ Usage::
         [--clients realtime_fast picows-bare] [--duration 20] [--repeat 1] [--stop-after-fail]
         [--send-only] [--append-ms 20] [--idle-below 0.5] [--idle-wait 120] [--max-others 0.05 --retries 3]
         [--tls off|on|alternate] [--no-aiofastnet]
+        [--format pcm16|g711_ulaw|g711_alaw] [--history N] [--no-keep-item-audio]
 
 A configuration is ``transport:loop`` for this package's client; the other
 clients ignore the transport (``picows-bare`` is picows, ``websockets-plain``
@@ -31,6 +32,8 @@ anything lost).  ``--tls on`` runs every point over ``wss://`` (``bench load
 the two series interleave in time on a shared machine.  ``--no-aiofastnet``
 runs the client through ``bench/load_without_aiofastnet.py`` (picows on
 asyncio's transports; ``client_use_aiofastnet: false`` in the result).
+``--format``, ``--history`` and ``--no-keep-item-audio`` are passed to every
+run as they are (``bench load``'s options; their defaults when not given).
 """
 
 from __future__ import annotations
@@ -94,6 +97,9 @@ def main() -> int:
     parser.add_argument("--retries", type=int, default=3, help="runs made again at most, with --max-others (default 3)")
     parser.add_argument("--tls", choices=("off", "on", "alternate"), default="off", help="over wss:// (alternate: plain, then TLS, per repeat)")
     parser.add_argument("--no-aiofastnet", action="store_true", help="the client's picows connections on asyncio's transports")
+    parser.add_argument("--format", default="pcm16", choices=("pcm16", "g711_ulaw", "g711_alaw"), help="audio both ways (default pcm16)")
+    parser.add_argument("--history", type=int, default=20, help="max_history_items of each client (default 20; 0: unbounded)")
+    parser.add_argument("--no-keep-item-audio", action="store_true", help="RealtimeClient(keep_item_audio=False)")
     args = parser.parse_args()
     tls_modes = {"off": [False], "on": [True], "alternate": [False, True]}[args.tls]
     launcher = [os.path.join(HERE, "load_without_aiofastnet.py" if args.no_aiofastnet else "load_rivals.py")]
@@ -115,6 +121,12 @@ def main() -> int:
                         "--duration", str(args.duration), "--transport", transport, "--loop", loop,
                         "--client", client, "--json", path, "--quiet", "--append-ms", str(args.append_ms),
                     ] + (["--send-only"] if args.send_only else []) + (["--tls"] if tls else [])
+                    if args.format != "pcm16":
+                        cmd += ["--format", args.format]
+                    if args.history != 20:
+                        cmd += ["--history", str(args.history)]
+                    if args.no_keep_item_audio:
+                        cmd += ["--no-keep-item-audio"]
                     for attempt in range(1, args.retries + 2):
                         busy = wait_idle(args.idle_below, args.idle_wait)
                         print("$", " ".join(cmd[1:]), flush=True)
@@ -144,6 +156,7 @@ def main() -> int:
                         f.write("\n")
                     print(
                         f"  {os.path.relpath(path)}: {'TLS ' if tls else ''}p50 {result['p50_lag_ms']} ms, p99 {result['p99_lag_ms']} ms, lost {result['lost_events']}, "
+                        f"RSS {result['rss_mb']} MB, "
                         f"client CPU {result['client_cpu_percent']}% ({1e6 * result['client_cpu_per_session_second']:.0f} us/session-s), "
                         f"server CPU {result['server_cpu_percent']}% -> {'OK' if result['ok'] else 'FAILED'} (idle check {busy:.2f} cores, "
                         f"others on the client core {result.get('client_core_busy_by_others')})",

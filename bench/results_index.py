@@ -8,7 +8,7 @@ Usage::
 The scheme (``bench/results/README.md``), every part read from the file's own
 content where the file has it::
 
-    load_<client>_<transport>_<loop>_<sessions:05d>[_<ms>ms][_h<history>][_noaudio][_tls][_noafn]_<YYYYMMDD>_r<N>.json
+    load_<client>_<transport>_<loop>_<sessions:05d>[_<ms>ms][_h<history>][_noaudio][_ulaw|_alaw][_tls][_noafn]_<YYYYMMDD>_r<N>.json
     sendonly_...                 the same, for ``--send-only`` runs
     e2e_<burst|paced|mock>_<YYYYMMDD>_r<N>.json
     soak_<minutes>min_x<speed>_h<history>_<YYYYMMDD>_r<N>.json
@@ -17,8 +17,9 @@ content where the file has it::
 
 ``_<ms>ms`` appears when appends are not 20 ms, ``_h<history>`` when
 ``--history`` is not 20 (``_h0``: unbounded), ``_noaudio`` for
-``--no-keep-item-audio``, ``_tls`` for runs over ``wss://``, ``_noafn`` for
-picows without aiofastnet; the date is the run's
+``--no-keep-item-audio``, ``_ulaw`` / ``_alaw`` for G.711 sessions
+(``--format g711_ulaw`` / ``g711_alaw``), ``_tls`` for runs over ``wss://``,
+``_noafn`` for picows without aiofastnet; the date is the run's
 (``time`` in load results; the day the file was made otherwise) and ``r<N>``
 counts the runs of the same name that day, from 0.
 
@@ -50,7 +51,7 @@ _DATE_REP = r"_(?P<date>\d{8})_r(?P<rep>\d+)\.json"
 SCHEMES = {
     "load": re.compile(
         r"^(?P<kind>load|sendonly)_(?P<client>[a-z][a-z0-9_-]*?)_(?P<transport>picows|websockets)_(?P<loop>asyncio|uvloop)"
-        r"_(?P<sessions>\d{5})(?:_(?P<ms>\d+)ms)?(?:_h(?P<history>\d+))?(?P<noaudio>_noaudio)?(?P<tls>_tls)?(?P<noafn>_noafn)?"
+        r"_(?P<sessions>\d{5})(?:_(?P<ms>\d+)ms)?(?:_h(?P<history>\d+))?(?P<noaudio>_noaudio)?(?P<codec>_ulaw|_alaw)?(?P<tls>_tls)?(?P<noafn>_noafn)?"
         + _DATE_REP
         + "$"
     ),
@@ -87,10 +88,11 @@ def stem(result: Dict[str, Any]) -> str:
     if kind == "load":
         append_ms = result.get("append_ms", 20)
         history = result.get("history_items", 20) or 0  # None: unbounded, as --history 0
+        codec = {"g711_ulaw": "_ulaw", "g711_alaw": "_alaw"}.get(result.get("audio_format", "pcm16"), "")
         return (
             f"{'sendonly' if result.get('send_only') else 'load'}_{result.get('client', 'realtime_fast')}_{result['transport']}"
             f"_{result['loop']}_{result['sessions']:05d}{'' if append_ms == 20 else f'_{append_ms}ms'}"
-            f"{'' if history == 20 else f'_h{history}'}{'_noaudio' if result.get('keep_item_audio') is False else ''}"
+            f"{'' if history == 20 else f'_h{history}'}{'_noaudio' if result.get('keep_item_audio') is False else ''}{codec}"
             f"{'_tls' if result.get('tls') else ''}{'_noafn' if result.get('client_use_aiofastnet') is False else ''}"
         )
     if kind == "e2e":
@@ -189,6 +191,8 @@ def describe(result: Dict[str, Any]) -> Tuple[str, str]:
             parts.append(f"history {result.get('history_items') or 'unbounded'}")
         if result.get("keep_item_audio") is False:
             parts.append("items keep no audio")
+        if result.get("audio_format", "pcm16") != "pcm16":
+            parts.append({"g711_ulaw": "G.711 mu-law", "g711_alaw": "G.711 A-law"}.get(result["audio_format"], result["audio_format"]))
         if result.get("tls"):
             parts.append("TLS")
         if result.get("client_use_aiofastnet") is False:

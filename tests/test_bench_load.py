@@ -168,3 +168,31 @@ def test_bench_load_runs_clients_that_keep_no_item_audio(tmp_path):
     assert result["events"] > 0 and result["audio_bytes_decoded"] > 0  # every delta still reached the handler
     assert result["lost_events"] == 0 and result["sessions_unmatched"] == 0
     assert code == (0 if result["ok"] else 1)
+
+
+@pytest.mark.parametrize("fmt", ["g711_ulaw", "g711_alaw"])
+def test_bench_load_runs_g711_sessions_both_ways(tmp_path, fmt):
+    out = tmp_path / "g711.json"
+    code = main(
+        [
+            "bench", "load", "--format", fmt, "--sessions", "4", "--duration", "3", "--warmup", "1",
+            "--client-cpu", "-1", "--server-cpu", "-1", "--quiet", "--json", str(out),
+        ]
+    )
+    result = json.loads(out.read_text())
+    assert result["audio_format"] == fmt
+    assert result["events"] > 0 and result["server_responses_done"] >= 1  # the server heard G.711 speech
+    # every answer is 3 s of G.711 at 8 kHz, which the client hands out as PCM16 at 8 kHz (2 bytes a sample)
+    assert result["audio_bytes_decoded"] == result["server_responses_done"] * 3 * 8000 * 2
+    assert result["lost_events"] == 0 and result["sessions_unmatched"] == 0 and result["sessions_disconnected"] == 0
+    assert code == (0 if result["ok"] else 1)
+
+
+def test_bench_load_g711_is_for_this_packages_client_only():
+    from realtime_fast.bench.load import LoadConfig
+
+    _rivals()
+    with pytest.raises(ValueError, match="for the realtime_fast client only"):
+        LoadConfig(client="picows-bare", audio_format="g711_ulaw")
+    with pytest.raises(ValueError, match="audio_format must be one of"):
+        LoadConfig(audio_format="opus")

@@ -49,3 +49,23 @@ def test_the_check_names_misnamed_uncited_and_missing_files(tmp_path, monkeypatc
     assert "soak_2min_x30_h20_20260101_r0.json: cited by no doc" in err
     assert "cites e2e_mock_20260101_r0.json, which matches no file" in err
     assert "soak_1min_x30_h20_20260101_r0.json:" not in err
+
+
+def test_g711_load_results_carry_their_codec_in_the_name(tmp_path):
+    index = _index()
+    base = {"sessions": 500, "loop": "asyncio", "transport": "picows", "client": "realtime_fast", "time": "2026-01-02T03:04:05"}
+    runs = {
+        "load_realtime_fast_picows_asyncio_00500_20260102_r0.json": {**base, "audio_format": "pcm16"},
+        "load_realtime_fast_picows_asyncio_00500_ulaw_20260102_r0.json": {**base, "audio_format": "g711_ulaw"},
+        "load_realtime_fast_picows_asyncio_00500_alaw_20260102_r0.json": {**base, "audio_format": "g711_alaw"},
+        "load_realtime_fast_picows_asyncio_00500_noaudio_ulaw_20260102_r0.json": {**base, "audio_format": "g711_ulaw", "keep_item_audio": False},
+    }
+    for name, result in runs.items():
+        assert index.name_for(result, str(tmp_path)) == name
+        assert index.SCHEMES["load"].match(name), name
+        assert index.problems_of(name, result) == []
+    # a G.711 run named as a PCM16 one is caught
+    ulaw = runs["load_realtime_fast_picows_asyncio_00500_ulaw_20260102_r0.json"]
+    assert index.problems_of("load_realtime_fast_picows_asyncio_00500_20260102_r0.json", ulaw) == [
+        "content says load_realtime_fast_picows_asyncio_00500_ulaw_..."
+    ]

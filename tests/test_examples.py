@@ -47,7 +47,7 @@ def mock():
 
 
 def test_every_example_is_tested() -> None:
-    tested = {"text_client.py", "stream_wav.py", "tools.py", "many_sessions.py", "relay_tools.py"}
+    tested = {"text_client.py", "stream_wav.py", "tools.py", "many_sessions.py", "relay_tools.py", "phone_bridge.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -120,3 +120,33 @@ def test_relay_tools_runs_the_tool_on_the_relay(tmp_path: Path) -> None:
     assert "error event (session_field_locked)" in proc.stdout  # the client's connect-time update
     assert "error event (tool_owned_by_server)" in proc.stdout  # the client's own answer to the call
     assert "assistant: The result is:" in proc.stdout
+
+
+def test_phone_bridge_help_and_a_demo_call_with_its_embedded_mock(tmp_path: Path) -> None:
+    assert "Media Streams" in run_example("phone_bridge.py", "--help", cwd=tmp_path).stdout
+    proc = run_example("phone_bridge.py", "--demo", "--port", "0", cwd=tmp_path, key=None)
+    summary = proc.stdout.splitlines()[-1]
+    assert summary.startswith("demo call: said 1920 ms, heard ") and "ms of μ-law answer" in summary
+    heard_ms = int(summary.split("heard ")[1].split(" ms")[0])
+    assert heard_ms > 500 and f"in {heard_ms // 20} marked frames" in summary  # 20 ms frames, each marked and echoed
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is a POSIX test")
+def test_phone_bridge_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env["PYTHONPATH"] = PACKAGE_PARENT + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(
+        [sys.executable, "-W", "error", str(EXAMPLES / "phone_bridge.py"), "--port", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert "phone bridge listening on ws://127.0.0.1:" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "phone bridge stopped: 0 call(s) in progress closed, 0 served" in out
+    assert "Traceback" not in err

@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from realtime_fast.mock.load import LoadServer
+from realtime_fast.mock.synth import alaw_decode, ulaw_decode
 from test_mock_support import KEY, validate_event
 
 pytestmark = pytest.mark.timeout(60)
@@ -99,6 +100,39 @@ async def test_voice_turn_has_the_ga_events_in_order_and_valid_shapes():
         # the server counted exactly what it sent on this session
         assert stats["sent_by_session"][created["session"]["id"]] == len(events)
         assert stats["responses_done"] == 1
+
+
+@pytest.mark.parametrize("fmt, wire, silence_code", [("g711_ulaw", "audio/pcmu", 0xFF), ("g711_alaw", "audio/pcma", 0xD5)])
+async def test_g711_sessions_are_heard_and_answered_at_8khz(fmt, wire, silence_code):
+    from realtime_fast.mock.synth import alaw_encode, ulaw_encode
+
+    encode = ulaw_encode if fmt == "g711_ulaw" else alaw_encode
+    session = {
+        "type": "realtime",
+        "output_modalities": ["audio"],
+        "audio": {"input": {"format": {"type": wire}, "turn_detection": {"type": "server_vad"}}, "output": {"format": {"type": wire}}},
+    }
+    t = np.arange(8000 * 600 // 1000) / 8000
+    speech = encode((8000 * np.sin(2 * np.pi * 220 * t)).astype("<i2"))
+    audio = speech + bytes([silence_code]) * (8000 * 400 // 1000)
+    async with LoadServer(speed=20.0, response_seconds=1.0) as server:
+        async with await _open(server) as ws:
+            await _recv(ws)
+            await ws.send(orjson.dumps({"type": "session.update", "session": session}).decode())
+            updated = await _recv(ws)
+            assert updated["session"]["audio"]["output"]["format"]["type"] == wire
+            for i in range(0, len(audio), 160):  # 20 ms of G.711 = 160 bytes
+                chunk = base64.b64encode(audio[i : i + 160]).decode()
+                await ws.send(orjson.dumps({"type": "input_audio_buffer.append", "audio": chunk}).decode())
+            turn = await _until(ws, "response.done")
+    # the audio clock runs at 8 kHz: 600 ms of speech, stopped after 200 ms of silence
+    assert turn[0]["type"] == "input_audio_buffer.speech_started" and turn[0]["audio_start_ms"] == 0
+    assert turn[1]["type"] == "input_audio_buffer.speech_stopped" and turn[1]["audio_end_ms"] == 800
+    deltas = [base64.b64decode(e["delta"]) for e in turn if e["type"] == "response.output_audio.delta"]
+    assert {len(d) for d in deltas} == {800}  # 100 ms at 8 kHz, one byte per sample
+    assert sum(map(len, deltas)) == 8000
+    decoded = (ulaw_decode if fmt == "g711_ulaw" else alaw_decode)(b"".join(deltas))
+    assert np.abs(decoded.astype(np.int32)).max() > 1000  # speech, not the codes of another format
 
 
 async def test_silence_alone_makes_no_turn_and_unknown_events_get_an_error():

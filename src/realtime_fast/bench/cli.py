@@ -1,7 +1,7 @@
 """Load-test the client: N real-time voice sessions on one core (``load``), or a long accelerated session (``soak``).
 
 ``realtime-fast bench load --sessions N --duration S [--transport picows|websockets]
-[--loop asyncio|uvloop] [--keep-item-audio|--no-keep-item-audio]
+[--loop asyncio|uvloop] [--format pcm16|g711_ulaw|g711_alaw] [--keep-item-audio|--no-keep-item-audio]
 [--send-only] [--append-ms MS] [--tls] [--json FILE]``
 
 ``realtime-fast bench soak --minutes 60 --speed 20 [--json FILE]``
@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=tuple(SESSION_TYPES),
         default="realtime_fast",
         help="the client under test (default: this package's; the project's benchmarks register others to compare with)",
+    )
+    load.add_argument(
+        "--format",
+        choices=("pcm16", "g711_ulaw", "g711_alaw"),
+        default="pcm16",
+        help="audio both ways: pcm16 at 24 kHz (default) or G.711 at 8 kHz, as a phone line carries it (160 bytes per 20 ms)",
     )
     load.add_argument("--send-only", action="store_true", help="append silence only: no turns, nothing received (the send path alone)")
     load.add_argument("--append-ms", type=int, default=20, help="ms of audio per append (default 20; 10, 20, 40, 50, 100 or 200)")
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 server_cpu=None if args.server_cpu < 0 else args.server_cpu,
                 history=args.history or None,
                 keep_item_audio=args.keep_item_audio,
+                audio_format=args.format,
                 quiet=args.quiet,
                 warmup=args.warmup,
                 send_only=args.send_only,
@@ -104,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         tls = result["tls"]
         wire = f", {tls['version']} {tls['cipher']}" if tls else ""
         print(
-            f"{result['sessions']} sessions ({result['client']}, {result['transport']}, {result['loop']}{wire}): "
+            f"{result['sessions']} sessions ({result['client']}, {result['transport']}, {result['loop']}, {result['audio_format']}{wire}): "
             f"p50 {result['p50_lag_ms']:.2f} ms, p99 {result['p99_lag_ms']:.2f} ms, lost {result['lost_events']}, "
             f"client CPU {result['client_cpu_percent']:.1f}% ({1e6 * result['client_cpu_per_session_second']:.0f} us per session-second), "
             f"server CPU {result['server_cpu_percent']:.1f}%, RSS {result['rss_mb']:.0f} MB -> {'OK' if result['ok'] else 'FAILED'}"

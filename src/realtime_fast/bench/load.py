@@ -34,6 +34,13 @@ for 127.0.0.1 is made at run time (ECDSA P-256, with ``cryptography``, the
 it through its own TLS option (``RealtimeClient(ssl=...)`` for this package).
 The result records the negotiated TLS version and cipher.
 
+``--format g711_ulaw`` (or ``g711_alaw``) runs the sessions of a phone
+line: each client sets G.711 for input and output
+(``update_session(input_audio_format=..., output_audio_format=...)``),
+appends 20 ms of G.711 at 8 kHz (160 bytes) per tick, and the load server
+hears and answers in that format (8 kHz, one byte per sample).  The default
+is ``pcm16`` (24 kHz, 960 bytes per 20 ms).
+
 ``--send-only`` appends silence only, so the server's VAD never starts a
 turn and nothing but ``session.created``/``session.updated`` comes back: the
 run measures the send path alone (client CPU per session-second of appending
@@ -62,9 +69,11 @@ import time
 from array import array
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-__all__ = ["CYCLE_S", "RESPONSE_S", "SESSION_TYPES", "SPEECH_S", "LoadConfig", "RealtimeFastSession", "register_client", "run_load"]
+__all__ = ["AUDIO_FORMATS", "CYCLE_S", "RESPONSE_S", "SESSION_TYPES", "SPEECH_S", "LoadConfig", "RealtimeFastSession", "register_client", "run_load"]
 
 RATE = 24000
+#: Wire audio formats of ``--format`` -> (samples per second, bytes per sample).
+AUDIO_FORMATS: Dict[str, Tuple[int, int]] = {"pcm16": (24000, 2), "g711_ulaw": (8000, 1), "g711_alaw": (8000, 1)}
 CHUNK_MS = 20
 CHUNK_SAMPLES = RATE * CHUNK_MS // 1000
 #: Seconds of speech at the start of each session cycle.
@@ -78,19 +87,34 @@ API_KEY = "sk-load-test-0123456789abcdef"
 _NEEDS_CRYPTOGRAPHY = "--tls makes its certificate with the cryptography package: pip install 'realtime-fast[bench]' (or cryptography)."
 
 
-def _speech_chunks(chunk_ms: int = CHUNK_MS) -> List[bytes]:
-    """One second of a voiced test signal (220 Hz with two harmonics, peak about -12 dBFS) as ``chunk_ms`` PCM16 chunks."""
+def _speech_chunks(chunk_ms: int = CHUNK_MS, audio_format: str = "pcm16") -> List[bytes]:
+    """One second of a voiced test signal (220 Hz with two harmonics, peak about -12 dBFS) as ``chunk_ms`` chunks of ``audio_format``.
+
+    PCM16 at 24 kHz, or G.711 codes at 8 kHz (one byte per sample).
+    """
     import numpy as np
 
-    t = np.arange(RATE) / RATE
+    rate, width = AUDIO_FORMATS[audio_format]
+    t = np.arange(rate) / rate
     signal = 0.16 * np.sin(2 * np.pi * 220 * t) + 0.06 * np.sin(2 * np.pi * 440 * t) + 0.03 * np.sin(2 * np.pi * 660 * t)
     pcm = (signal * 32767).astype("<i2").tobytes()
-    step = RATE * chunk_ms // 1000 * 2
+    if audio_format != "pcm16":
+        from realtime_fast.audio import pcm16_to_alaw, pcm16_to_ulaw
+
+        pcm = bytes((pcm16_to_ulaw if audio_format == "g711_ulaw" else pcm16_to_alaw)(pcm))
+    step = rate * chunk_ms // 1000 * width
     return [pcm[i : i + step] for i in range(0, len(pcm), step)]
 
 
+def _silence(chunk_ms: int = CHUNK_MS, audio_format: str = "pcm16") -> bytes:
+    """``chunk_ms`` of digital silence in ``audio_format`` (G.711's code for 0 is 0xFF in mu-law, 0xD5 in A-law)."""
+    rate, width = AUDIO_FORMATS[audio_format]
+    fill = {"pcm16": 0, "g711_ulaw": 0xFF, "g711_alaw": 0xD5}[audio_format]
+    return bytes([fill]) * (rate * chunk_ms // 1000 * width)
+
+
 SPEECH = _speech_chunks()
-SILENCE = bytes(CHUNK_SAMPLES * 2)
+SILENCE = _silence()
 
 
 def rss_mb() -> Dict[str, float]:
@@ -155,6 +179,7 @@ class RealtimeFastSession:
         tls: Optional[ssl.SSLContext] = None,
         *,
         keep_item_audio: bool = True,
+        audio_format: str = "pcm16",
     ) -> None:
         from realtime_fast import RealtimeClient
 
@@ -173,7 +198,15 @@ class RealtimeFastSession:
             ssl=tls,
             keep_item_audio=keep_item_audio,
         )
-        client.update_session(turn_detection={"type": "server_vad"}, modalities=["audio"])
+        if audio_format == "pcm16":
+            client.update_session(turn_detection={"type": "server_vad"}, modalities=["audio"])
+        else:  # a phone line's session: G.711 both ways
+            client.update_session(
+                turn_detection={"type": "server_vad"},
+                modalities=["audio"],
+                input_audio_format=audio_format,
+                output_audio_format=audio_format,
+            )
         client.on("conversation.updated", self._on_updated)
         client.realtime.on("server.*", self._on_event)
         client.realtime.on("server.session.created", self._on_created)
@@ -256,6 +289,7 @@ class LoadConfig:
         append_ms: int = CHUNK_MS,
         tls: bool = False,
         keep_item_audio: bool = True,
+        audio_format: str = "pcm16",
     ) -> None:
         if sessions < 1:
             raise ValueError(f"sessions must be at least 1, got {sessions}.")
@@ -267,6 +301,10 @@ class LoadConfig:
             raise ValueError(f"append_ms must be one of 10, 20, 40, 50, 100 or 200 ms, got {append_ms}.")
         if client not in SESSION_TYPES:
             raise ValueError(f"Unknown client {client!r}: use one of {', '.join(SESSION_TYPES)}.")
+        if audio_format not in AUDIO_FORMATS:
+            raise ValueError(f"audio_format must be one of {', '.join(AUDIO_FORMATS)}, got {audio_format!r}.")
+        if audio_format != "pcm16" and client != "realtime_fast":
+            raise ValueError(f"audio_format {audio_format} is for the realtime_fast client only; run {client} with pcm16.")
         if tls and importlib.util.find_spec("cryptography") is None:
             raise ValueError(_NEEDS_CRYPTOGRAPHY)
         self.sessions = sessions
@@ -288,6 +326,8 @@ class LoadConfig:
         self.append_ms = append_ms
         #: Run over ``wss://`` with a self-signed certificate made for the run.
         self.tls = tls
+        #: Wire audio of the sessions, both ways: ``pcm16`` (24 kHz), ``g711_ulaw`` or ``g711_alaw`` (8 kHz).
+        self.audio_format = audio_format
 
 
 class _Server:
@@ -417,7 +457,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     recorder = LagRecorder()
     make = SESSION_TYPES[config.client]
     if make is RealtimeFastSession:
-        make = functools.partial(make, keep_item_audio=config.keep_item_audio)
+        make = functools.partial(make, keep_item_audio=config.keep_item_audio, audio_format=config.audio_format)
     n = config.sessions
     tls = getattr(server, "client_tls", None)
     sessions: List[Any] = [make(server.url, config.transport, recorder, config.history, tls) for _ in range(n)]
@@ -428,8 +468,9 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
     cycle_ticks = int(CYCLE_S * 1000 / append_ms)
     speech_ticks = 0 if config.send_only else int(SPEECH_S * 1000 / append_ms)
     period = append_ms / 1000.0
-    speech = SPEECH if append_ms == CHUNK_MS else _speech_chunks(append_ms)
-    silence = bytes(RATE * append_ms // 1000 * 2)
+    audio_format = config.audio_format
+    speech = SPEECH if append_ms == CHUNK_MS and audio_format == "pcm16" else _speech_chunks(append_ms, audio_format)
+    silence = _silence(append_ms, audio_format)
     max_owed = max(1, 100 // append_ms)  # catch up at most 100 ms
     stop_audio = asyncio.Event()
     counters = {"appends": 0, "ticker_late_max": 0.0, "ticks": 0, "tick_busy_max": 0.0}
@@ -600,6 +641,7 @@ async def _run(config: LoadConfig, server: _Server, log: Callable[[str], None]) 
         "appends": counters["appends"],
         "send_only": config.send_only,
         "append_ms": append_ms,
+        "audio_format": audio_format,
         "tls": tls_parameters,
         "p50_lag_ms": round(percentile(lags, 0.5) / 1000, 3),
         "p90_lag_ms": round(percentile(lags, 0.9) / 1000, 3),

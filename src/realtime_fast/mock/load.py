@@ -12,6 +12,10 @@ needs, as cheaply as Python allows, so that the *client* is what gets measured:
   ``speech_level``, about -36 dBFS by default).  Other client events are parsed
   with orjson; ``session.update`` is validated and answered as the mock does;
   anything else a load client does not send gets an ``error`` event.
+* Audio formats: PCM16 at 24 kHz by default; a ``session.update`` that sets
+  G.711 (``audio/pcmu`` or ``audio/pcma``) for input or output makes the
+  server count and hear input at 8 kHz, one byte per sample, and stream its
+  answers as G.711 at 8 kHz (the same ``audio_chunk_ms`` per delta).
 * Turns (server VAD on the audio clock): speech after silence sends
   ``input_audio_buffer.speech_started`` (``audio_start_ms`` = start minus the
   prefix padding); ``silence_duration_ms`` of silence after speech sends
@@ -65,11 +69,16 @@ from picows import WSListener, WSMsgType, WSTransport, ws_create_server
 
 from ._errors import ClientEventError
 from .dialects import GA
-from .synth import speech_pcm16
+from .synth import BYTES_PER_SAMPLE, SAMPLE_RATES, alaw_decode, speech_audio, ulaw_decode
 
 __all__ = ["LoadServer", "LoadServerProcess", "spawn_load_server"]
 
 RATE = 24000
+#: The linear magnitude (0..32768) of each G.711 code, by format: the VAD's level of one G.711 sample.
+_G711_LEVELS: dict[str, tuple[int, ...]] = {
+    "g711_ulaw": tuple(abs(int(v)) for v in ulaw_decode(bytes(range(256)))),
+    "g711_alaw": tuple(abs(int(v)) for v in alaw_decode(bytes(range(256)))),
+}
 _APPEND_MARK = b'"type":"input_audio_buffer.append"'
 _AUDIO_KEY = b'"audio":"'
 _TEXT = WSMsgType.TEXT
@@ -123,6 +132,11 @@ class _Conn(WSListener):
         self.prefix_ms = 300
         self.silence_samples = 200 * RATE // 1000
         self.vad = True
+        # The input and output audio formats (session.update may set G.711 for both).
+        self.in_rate = RATE
+        self.in_width = 2  # bytes per input sample
+        self.in_levels: Optional[tuple[int, ...]] = None  # G.711: magnitude by code; None: PCM16
+        self.out_chunks: list[bytes] = server.audio_chunks["pcm16"]
         self.partial: Optional[bytearray] = None
 
     # -- picows callbacks -----------------------------------------------------------
@@ -231,48 +245,62 @@ class _Conn(WSListener):
             self._error(ClientEventError(message, code="unsupported_event", param="type"), event_id)
 
     def _configure(self) -> None:
-        turn = GA.view(self.session).turn_detection
+        view = GA.view(self.session)
+        in_format = view.input_format
+        rate = SAMPLE_RATES[in_format]
+        if rate != self.in_rate:  # the audio clock keeps its time, counted in the new rate's samples
+            self.position = self.position * rate // self.in_rate
+            self.silence_run = self.silence_run * rate // self.in_rate
+        self.in_rate = rate
+        self.in_width = BYTES_PER_SAMPLE[in_format]
+        self.in_levels = _G711_LEVELS.get(in_format)
+        self.out_chunks = self.server.audio_chunks[view.output_format]
+        turn = view.turn_detection
         self.vad = bool(turn) and turn.get("type") == "server_vad"
         if self.vad:
             self.prefix_ms = int(turn.get("prefix_padding_ms", 300))
-            self.silence_samples = int(turn.get("silence_duration_ms", 200)) * RATE // 1000
+            self.silence_samples = int(turn.get("silence_duration_ms", 200)) * self.in_rate // 1000
 
     def on_audio(self, data: bytes, start: int, end: int) -> None:
-        """Advance the audio clock by one base64 PCM16 chunk ``data[start:end]`` and run the VAD."""
+        """Advance the audio clock by one base64 chunk ``data[start:end]`` (PCM16 or G.711, the session's input format) and run the VAD."""
         chars = end - start
         pad = 0
         if chars >= 2 and data[end - 1] == 61:  # '='
             pad = 2 if data[end - 2] == 61 else 1
-        samples = (chars // 4 * 3 - pad) // 2
+        samples = (chars // 4 * 3 - pad) // self.in_width
         before = self.position
         self.position = before + samples
         if not self.vad or samples <= 0:
             return
-        # Energy of 6 samples from the middle of the chunk (8 base64 characters
-        # = 6 bytes... 16 characters = 12 bytes = 6 whole samples when the
-        # window starts on a multiple of 8 characters).
+        # Energy of a few samples from the middle of the chunk: 16 base64
+        # characters = 12 bytes = 6 whole PCM16 samples (or 12 G.711 samples)
+        # when the window starts on a multiple of 8 characters.
         mid = start + (chars // 2 // 8) * 8
         window = data[mid : mid + 16]
         speech = False
         if len(window) == 16:
             try:
-                pcm = base64.b64decode(window)
+                raw = base64.b64decode(window)
             except ValueError:
-                pcm = b""
+                raw = b""
             level = self.server.speech_level
-            for i in range(0, len(pcm) - 1, 2):
-                v = pcm[i] | (pcm[i + 1] << 8)
-                if v >= 32768:
-                    v = 65536 - v
-                if v > level:
-                    speech = True
-                    break
+            levels = self.in_levels
+            if levels is not None:
+                speech = any(levels[code] > level for code in raw)
+            else:
+                for i in range(0, len(raw) - 1, 2):
+                    v = raw[i] | (raw[i + 1] << 8)
+                    if v >= 32768:
+                        v = 65536 - v
+                    if v > level:
+                        speech = True
+                        break
         if speech:
             self.silence_run = 0
             if not self.in_speech:
                 self.in_speech = True
                 self.speech_item = self.server._new_id("item_")
-                start_ms = max(0, before * 1000 // RATE - self.prefix_ms)
+                start_ms = max(0, before * 1000 // self.in_rate - self.prefix_ms)
                 self.send(
                     {
                         "type": "input_audio_buffer.speech_started",
@@ -286,7 +314,7 @@ class _Conn(WSListener):
             if self.silence_run >= self.silence_samples:
                 self.in_speech = False
                 self.silence_run = 0
-                self._end_turn(self.position * 1000 // RATE)
+                self._end_turn(self.position * 1000 // self.in_rate)
 
     def _end_turn(self, end_ms: int) -> None:
         item_id = self.speech_item or self.server._new_id("item_")
@@ -353,7 +381,8 @@ class _Conn(WSListener):
             self.send_raw(
                 b"".join((response.text_head, self._eid().encode(), b'","delta":', orjson.dumps(text), b',"', server._ts_key, ts, b"}"))
             )
-        chunk = server.audio_chunks[response.sent % len(server.audio_chunks)]
+        chunks = self.out_chunks
+        chunk = chunks[response.sent % len(chunks)]
         self.send_raw(b"".join((response.audio_head, self._eid().encode(), b'","delta":"', chunk, b'","', server._ts_key, ts, b"}")))
         response.sent += 1
         if response.sent < response.total:
@@ -450,11 +479,14 @@ class LoadServer:
         self.speech_level = speech_level
         self.timestamp_field = timestamp_field
         self._ts_key = timestamp_field.encode() + b'":'
-        pcm = speech_pcm16(" ".join(_WORDS), 60.0, RATE)
-        step = RATE * audio_chunk_ms // 1000 * 2
-        chunks = [pcm[i : i + step] for i in range(0, len(pcm) - step + 1, step)][:16]
-        #: Pre-encoded base64 audio of one delta each (cycled through).
-        self.audio_chunks: list[bytes] = [base64.b64encode(c) for c in chunks]
+        #: Pre-encoded base64 audio of one delta each (cycled through), by output format:
+        #: PCM16 at 24 kHz, G.711 at 8 kHz (``audio_chunk_ms`` of audio each).
+        self.audio_chunks: dict[str, list[bytes]] = {}
+        for fmt, rate in SAMPLE_RATES.items():
+            audio = speech_audio(" ".join(_WORDS), fmt, 60.0)
+            step = rate * audio_chunk_ms // 1000 * BYTES_PER_SAMPLE[fmt]
+            chunks = [audio[i : i + step] for i in range(0, len(audio) - step + 1, step)][:16]
+            self.audio_chunks[fmt] = [base64.b64encode(c) for c in chunks]
         self.connections: dict[str, _Conn] = {}
         #: Events sent by sessions that have disconnected, by session id.
         self.finished_counts: dict[str, int] = {}
