@@ -393,6 +393,9 @@ async def demo_call(bridge_url: str) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
+    # Ctrl-C is caught from here on, before "listening" is printed: a signal that comes right after that
+    # line must still close the bridge in order, not interrupt it halfway.
+    stop = _stop_on_signals()
     async with upstream_server(args.url) as (upstream_url, api_key):
         bridge = PhoneBridge(upstream_url, api_key, transport=args.transport)
         async with bridge.serve(args.host, args.port) as server:
@@ -402,20 +405,20 @@ async def main(args: argparse.Namespace) -> None:
             if args.demo:
                 print(await demo_call(url), flush=True)
                 return
-            await _until_interrupted()
+            await stop.wait()
             in_progress = len(bridge.calls)
         # Leaving ``serve`` closed every phone connection and waited for their calls to close their sessions.
         print(f"phone bridge stopped: {in_progress} call(s) in progress closed, {bridge.calls_total} served", flush=True)
 
 
-async def _until_interrupted() -> None:
-    """Serve until SIGINT/SIGTERM (Ctrl-C); the ``async with`` blocks then close every call."""
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT/SIGTERM (Ctrl-C); the ``async with`` blocks then close every call."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: Ctrl-C raises KeyboardInterrupt instead
             loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop
 
 
 if __name__ == "__main__":
