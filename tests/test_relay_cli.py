@@ -83,6 +83,22 @@ async def test_the_command_relays_to_its_embedded_mock_and_drains_on_sigterm():
     assert TOKEN not in log
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM to a child process is a POSIX test")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_sent_as_soon_as_the_banner_is_read_still_stops_it_in_order(signum):
+    # A supervisor may signal the moment it reads "listening": the relay must already be catching it.
+    proc, _ = _relay("--drain-timeout", "1", REALTIME_RELAY_TOKENS=f"cli:{TOKEN}")
+    try:
+        proc.send_signal(signum)
+        code = proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, log = proc.communicate(timeout=10)
+    assert code == 0, log[-2000:]
+    assert '"relay.stopped"' in log
+
+
 async def test_workers_share_one_port_and_each_serves_sessions():
     proc, url = _relay("--workers", "2", "--mock-profile", "fast", REALTIME_RELAY_TOKENS=f"cli:{TOKEN}")
     try:
