@@ -17,7 +17,6 @@ whatever the WebSocket library would do by itself.
 from __future__ import annotations
 
 import ssl as _ssl
-import urllib.request
 from typing import Optional
 from urllib.parse import urlsplit
 
@@ -51,6 +50,10 @@ def resolve_proxy(url: str, proxy: Optional[str]) -> Optional[str]:
     """The proxy URL to use for ``url`` (None: connect directly); ``"env"`` is looked up now."""
     if proxy != PROXY_FROM_ENV:
         return proxy
+    # Imported here, only for proxy="env": urllib.request brings http.client, email, hashlib, tempfile
+    # and more (about 2,500 objects that every garbage collection of a client process would then scan).
+    import urllib.request
+
     parts = urlsplit(url)
     secure = parts.scheme.lower() == "wss"
     found = urllib.request.getproxies_environment().get("https" if secure else "http")
