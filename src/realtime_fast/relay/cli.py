@@ -161,25 +161,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(relay: Any, args: argparse.Namespace) -> None:
-    import asyncio
+    def banner(relay: Any) -> None:
+        if args.worker_index is None:
+            auth = "tokens" if relay.auth is not None and args.auth is None else ("hook " + args.auth if args.auth else "anyone (no auth)")
+            print(f"realtime-fast relay listening on {relay.url} (upstream: {relay.upstream_description}; clients: {auth})", flush=True)
+        else:
+            print(f"worker {args.worker_index} ready on {relay.url}", flush=True)
 
-    # The signals are caught before the ready line is printed: a supervisor may send SIGTERM as soon as it
+    # SIGTERM and SIGINT are caught before the banner is printed: a supervisor may send SIGTERM as soon as it
     # reads that line, and it must get a drain, not a relay killed halfway.
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
-            pass
-    await relay.start()
-    if args.worker_index is None:
-        auth = "tokens" if relay.auth is not None and args.auth is None else ("hook " + args.auth if args.auth else "anyone (no auth)")
-        print(f"realtime-fast relay listening on {relay.url} (upstream: {relay.upstream_description}; clients: {auth})", flush=True)
-    else:
-        print(f"worker {args.worker_index} ready on {relay.url}", flush=True)
-    try:
-        await stop.wait()
-        await relay.drain()
-    finally:
-        await relay.stop()
+    await relay.serve_forever(drain_on=(signal.SIGTERM, signal.SIGINT), ready=banner)

@@ -636,11 +636,17 @@ class RealtimeRelay:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def serve_forever(self, *, drain_on: Iterable[int] = ()) -> None:
-        """Serve until cancelled, or until one of the signals in ``drain_on`` arrives: then drain and stop."""
+    async def serve_forever(
+        self, *, drain_on: Iterable[int] = (), ready: Optional[Callable[["RealtimeRelay"], None]] = None
+    ) -> None:
+        """Serve until cancelled, or until one of the signals in ``drain_on`` arrives: then drain and stop.
+
+        The signals are caught before the relay starts listening, so one sent as soon as it is ready (a
+        supervisor that reads a banner, a probe of ``/readyz``) still drains it.  ``ready(relay)`` is called
+        once it listens (``relay.url`` is then known): for a banner or a readiness file.
+        """
         import signal as _signal
 
-        await self.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in drain_on:
@@ -648,6 +654,9 @@ class RealtimeRelay:
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
                 _signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
+        await self.start()
+        if ready is not None:
+            ready(self)
         try:
             await stop.wait()
             await self.drain()
