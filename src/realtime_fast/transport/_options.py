@@ -51,7 +51,7 @@ def resolve_proxy(url: str, proxy: Optional[str]) -> Optional[str]:
     if proxy != PROXY_FROM_ENV:
         return proxy
     # Imported here, only for proxy="env": urllib.request brings http.client, email, hashlib, tempfile
-    # and more (about 2,500 objects that every garbage collection of a client process would then scan).
+    # and more (over 2,000 objects that every garbage collection of a client process would then scan).
     import urllib.request
 
     parts = urlsplit(url)
